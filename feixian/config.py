@@ -1,0 +1,298 @@
+"""Validated configuration: the settings file and the points registry.
+
+Everything read from YAML passes through these pydantic models, so a bad file fails at load time with
+the file, the key path and the reason (`ConfigError`), never deep inside a worker.
+
+Example:
+    >>> cfg = load_config("configs/default.yaml")  # doctest: +SKIP
+    >>> cfg.points[0].zones[0].kind  # doctest: +SKIP
+    <ZoneKind.NO_OCCUPATION: 'no_occupation'>
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or invalid; the message names file, key path and reason."""
+
+
+class Category(StrEnum):
+    """The two violation families on the published list of non-site matters."""
+
+    OCCUPATION = "occupation"
+    VEHICLE = "vehicle"
+
+
+class ZoneKind(StrEnum):
+    NO_OCCUPATION = "no_occupation"
+    ROADWAY = "roadway"
+    SITE_EXIT = "site_exit"
+
+
+# Which zone kinds a category's rule looks at.
+ZONE_KINDS_FOR = {
+    Category.OCCUPATION: {ZoneKind.NO_OCCUPATION},
+    Category.VEHICLE: {ZoneKind.ROADWAY, ZoneKind.SITE_EXIT},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Strict):
+    """A polygon in the point's pixel coordinates, tested at a box's bottom-centre."""
+
+    id: str = Field(min_length=1, max_length=64, description="Zone id, unique within the point.")
+    kind: ZoneKind = Field(description="no_occupation (shop front, sidewalk), roadway or site_exit.")
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="Vertices [x, y] in pixels of the camera frame."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _non_negative(cls, poly: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if any(x < 0 or y < 0 for x, y in poly):
+            raise ValueError("polygon vertices must be non-negative pixel coordinates")
+        return poly
+
+
+class Source(_Strict):
+    """Where a point's frames come from."""
+
+    kind: Literal["file", "rtsp", "push"] = Field(description="file (replay/demo), rtsp (pull) or push (HTTP API).")
+    uri: str | None = Field(default=None, description="File path (relative to the points file) or RTSP URL.")
+    loop: bool = Field(default=False, description="Files only: start again at the end (live demo).")
+    start_time: datetime | None = Field(
+        default=None,
+        description="Files only: capture time of the first frame, so replays are reproducible; "
+        "None = the moment the source starts.",
+    )
+
+    @model_validator(mode="after")
+    def _uri_needed(self) -> Source:
+        if self.kind != "push" and not self.uri:
+            raise ValueError(f"a {self.kind} source needs a uri")
+        return self
+
+
+class Point(_Strict):
+    """One announced non-site enforcement camera point."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Point id, e.g. JDZ-001.")
+    name: str = Field(min_length=1, description="Human name, usually the street and landmark.")
+    town: str = Field(min_length=1, description="Town: 嘉定镇, 真新, 工业区 ...")
+    device_id: str = Field(min_length=1, description="Camera device id recorded in evidence.")
+    gps: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] = Field(
+        description="[latitude, longitude] of the camera."
+    )
+    source: Source
+    announced_on: date | None = Field(default=None, description="Public announcement date; None = not announced.")
+    legal_review: bool = Field(default=False, description="Legal review of the point recorded.")
+    technical_review: bool = Field(default=False, description="Technical review of the point recorded.")
+    in_service: bool = Field(default=True, description="Camera in service.")
+    calibration_valid_until: date | None = Field(default=None, description="End of calibration validity.")
+    zones: list[Zone] = Field(default_factory=list)
+    categories: list[Category] = Field(default_factory=list, description="Categories enabled at this point.")
+    dwell_seconds: float = Field(
+        default=180.0, ge=5, le=3600, description="Occupation must be stationary this long (practice: 3-5 min)."
+    )
+    detect_fps: float = Field(default=5.0, gt=0, le=30, description="Frames per second sampled for detection.")
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> Point:
+        ids = [z.id for z in self.zones]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"zone ids must be unique within a point: {ids}")
+        return self
+
+    def may_raise_cases(self, category: Category, on: date) -> tuple[bool, str]:
+        """Whether a detection here may become a case (legal requirements 1 and 2), with the reason.
+
+        >>> p = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0),
+        ...           source=Source(kind="push"), categories=[Category.OCCUPATION])
+        >>> p.may_raise_cases(Category.OCCUPATION, date(2026, 1, 1))
+        (False, 'point not announced')
+        """
+        if self.announced_on is None or self.announced_on > on:
+            return False, "point not announced"
+        if not (self.legal_review and self.technical_review):
+            return False, "legal or technical review not recorded"
+        if not self.in_service:
+            return False, "point not in service"
+        if self.calibration_valid_until is not None and self.calibration_valid_until < on:
+            return False, "calibration expired"
+        if category not in self.categories:
+            return False, f"category {category.value} not enabled at this point"
+        return True, "ok"
+
+
+class PointsFile(_Strict):
+    points: list[Point]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PointsFile:
+        ids = [p.id for p in self.points]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate point ids: {sorted(dup)}")
+        return self
+
+
+class ModelSettings(_Strict):
+    path: str = Field(description="ONNX detector (Ultralytics export); relative to the config file.")
+    conf_threshold: float = Field(default=0.35, gt=0, lt=1, description="Minimum class score kept.")
+    iou_threshold: float = Field(default=0.5, gt=0, lt=1, description="NMS IoU threshold.")
+    class_map: dict[str, str] | None = Field(
+        default=None,
+        description="Foreign model classes -> feixian classes (e.g. COCO 'dining table' -> table); "
+        "unmapped classes are dropped. None = the model already speaks feixian classes.",
+    )
+    threads: int = Field(default=0, ge=0, le=64, description="ONNX Runtime intra-op threads; 0 = runtime default.")
+
+
+class EvidenceSettings(_Strict):
+    backend: Literal["local", "s3"] = "local"
+    pre_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip before the event.")
+    post_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip after the event.")
+    s3_endpoint: str | None = Field(default=None, description="host:port of MinIO or another S3 service.")
+    s3_bucket: str = "feixian-evidence"
+    s3_secure: bool = True
+    s3_access_key_env: str = Field(default="FEIXIAN_S3_ACCESS_KEY", description="Env var with the access key.")
+    s3_secret_key_env: str = Field(default="FEIXIAN_S3_SECRET_KEY", description="Env var with the secret key.")
+    s3_object_lock_days: int = Field(default=0, ge=0, description="Compliance retention; 0 = bucket default.")
+
+
+class BusSettings(_Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_pending: int = Field(default=256, ge=1, le=100_000, description="Frames queued per point before push back.")
+
+
+class Gateway(_Strict):
+    """A camera gateway allowed to push frames for some points."""
+
+    id: str = Field(min_length=1)
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the bearer token.")
+    points: list[str] = Field(min_length=1, description="Point ids this gateway may push for.")
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key_env: str = Field(default="FEIXIAN_SECRET_KEY", description="Env var with the session secret.")
+    max_frame_bytes: int = Field(default=4_000_000, ge=10_000, description="Largest pushed JPEG accepted.")
+
+
+class Settings(_Strict):
+    """The whole settings file (configs/default.yaml)."""
+
+    points_file: str = Field(default="points.yaml", description="Points registry, relative to this file.")
+    database_url: str | None = Field(default=None, description="None = SQLite under the data dir; env DATABASE_URL wins.")
+    model: ModelSettings
+    evidence: EvidenceSettings = EvidenceSettings()
+    bus: BusSettings = BusSettings()
+    server: ServerSettings = ServerSettings()
+    gateways: list[Gateway] = Field(default_factory=list)
+    published_categories: list[Category] = Field(
+        default_factory=lambda: [Category.OCCUPATION, Category.VEHICLE],
+        description="Categories on the published list of non-site matters (legal requirement 2).",
+    )
+
+
+class Config:
+    """Settings plus points, with paths resolved against the files they came from."""
+
+    def __init__(self, settings: Settings, points: list[Point], base_dir: Path, points_dir: Path, data_dir: Path):
+        self.settings = settings
+        self.points = points
+        self.base_dir = base_dir
+        self.points_dir = points_dir
+        self.data_dir = data_dir
+
+    def point(self, point_id: str) -> Point:
+        for p in self.points:
+            if p.id == point_id:
+                return p
+        raise KeyError(point_id)
+
+    @property
+    def model_path(self) -> Path:
+        return (self.base_dir / self.settings.model.path).resolve()
+
+    def source_path(self, point: Point) -> str:
+        """A file source's path resolved against the points file; other URIs unchanged."""
+        assert point.source.uri is not None
+        if point.source.kind == "file":
+            return str((self.points_dir / point.source.uri).resolve())
+        return point.source.uri
+
+    @property
+    def database_url(self) -> str:
+        env = os.environ.get("DATABASE_URL")
+        if env:
+            return env
+        if self.settings.database_url:
+            return self.settings.database_url
+        return f"sqlite:///{(self.data_dir / 'feixian.db').resolve()}"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_points(path: str | Path) -> list[Point]:
+    path = Path(path)
+    try:
+        return PointsFile.model_validate(_read_yaml(path)).points
+    except ValidationError as e:
+        raise ConfigError(_format_errors(path, e)) from e
+
+
+def load_config(path: str | Path, data_dir: str | Path | None = None) -> Config:
+    """Load and validate settings and the points registry they name."""
+    path = Path(path)
+    try:
+        settings = Settings.model_validate(_read_yaml(path))
+    except ValidationError as e:
+        raise ConfigError(_format_errors(path, e)) from e
+    base = path.parent.resolve()
+    points_path = (base / settings.points_file).resolve()
+    points = load_points(points_path)
+    known = {p.id for p in points}
+    for gw in settings.gateways:
+        unknown = set(gw.points) - known
+        if unknown:
+            raise ConfigError(f"{path}: gateways.{gw.id}.points: unknown point ids {sorted(unknown)}")
+    return Config(settings, points, base, points_path.parent, Path(data_dir or "data/run"))

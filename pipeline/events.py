@@ -1,0 +1,71 @@
+"""Violation events: what the rules emit and the evidence builder turns into a case.
+
+The event id is derived from what happened (point, category, subtype, zone, start time), so the same
+footage replayed twice, or pushed over HTTP instead of read from a file, yields the same ids and the
+case store can be idempotent on them.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
+>>> make_event_id("JDZ-001", "occupation", "stall", "front", t) == make_event_id("JDZ-001", "occupation", "stall", "front", t)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feixian.config import Category
+from pipeline.frames import Frame
+
+Box = tuple[float, float, float, float]
+
+
+def make_event_id(point_id: str, category: str, subtype: str, zone_id: str, started_at: datetime) -> str:
+    key = f"{point_id}|{category}|{subtype}|{zone_id}|{started_at.isoformat(timespec='milliseconds')}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ObjectSeen:
+    """One detected object as the rule saw it in one frame."""
+
+    box: Box
+    class_name: str
+    confidence: float
+    track_id: int | None = None
+
+
+@dataclass(eq=False)
+class KeyFrame:
+    """A frame chosen as evidence, with the objects that make it so."""
+
+    label: str  # e.g. "first_seen", "after_dwell", "best"
+    frame: Frame
+    objects: list[ObjectSeen]
+
+
+@dataclass(eq=False)
+class ViolationEvent:
+    """One violation episode at one point: one case if the point and category may raise cases."""
+
+    point_id: str
+    category: Category
+    subtype: str
+    zone_id: str
+    started_at: datetime  # object first seen in the zone
+    triggered_at: datetime  # dwell crossed (occupation) / passage judged (vehicle)
+    ended_at: datetime | None
+    objects: list[ObjectSeen]
+    keyframes: list[KeyFrame]
+    plate: str | None = None
+    details: dict = field(default_factory=dict)  # rule figures: dwell, vote fractions, thresholds
+
+    @property
+    def event_id(self) -> str:
+        return make_event_id(self.point_id, self.category.value, self.subtype, self.zone_id, self.started_at)
+
+    @property
+    def confidence(self) -> float:
+        return max((o.confidence for o in self.objects), default=0.0)
