@@ -59,3 +59,7 @@ class Frame:
         if self._image is None:
             self._image = decode_jpeg(self.jpeg)
         return self._image
+
+    def release_image(self) -> None:
+        """Drop the decoded pixels (buffers keep only the JPEG; a 640x360 image is ~20x its JPEG)."""
+        self._image = None

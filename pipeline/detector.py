@@ -1,0 +1,226 @@
+"""YOLO detection through ONNX Runtime, for any Ultralytics-format ONNX export.
+
+The export's output is (1, 4 + nc, N): box centre x, y, width, height in letterboxed input pixels, then
+one score per class (no objectness). Pre- and post-processing follow Ultralytics' predictor exactly
+(letterbox, best class per anchor, class-aware NMS, boxes scaled back to the frame), so a model behaves
+here as it did in `yolo predict`.
+
+>>> from pipeline.taxonomy import COCO_CLASS_MAP
+>>> det = OnnxDetector("../shared/models/yolo11n_coco_320_int8dyn.onnx", class_map=COCO_CLASS_MAP)  # doctest: +SKIP
+>>> detections = det.detect(cv2.imread("street.jpg"))  # doctest: +SKIP
+>>> detections.data["class_name"]  # doctest: +SKIP
+array(['truck', 'car'], dtype='<U5')
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import supervision as sv
+
+from pipeline.taxonomy import CLASSES
+
+# Ultralytics' predictor defaults: at most this many boxes per image, and at most this many candidates
+# enter NMS (here also what bounds the NMS IoU matrix).
+MAX_DETECTIONS = 300
+MAX_NMS_CANDIDATES = 3000
+# Classes are shifted this far apart so one NMS pass never lets two classes suppress each other.
+_CLASS_OFFSET = 7680.0
+
+
+class DetectorError(ValueError):
+    """The model file is missing, not an ONNX model, or not an Ultralytics detection export."""
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS (torchvision semantics: drop a box whose IoU with a kept, higher-scoring box exceeds
+    the threshold); returns kept indices, best score first.
+
+    Exact greedy NMS has a sequential dependency (a box suppressed by a suppressed box survives), so it
+    is solved as a fixed point on the boolean "would suppress" matrix: each pass is one matrix product
+    and box k is settled after at most k passes; in practice a handful.
+
+    >>> boxes = np.array([[0, 0, 10, 10], [3, 0, 13, 10], [6, 0, 16, 10]], np.float32)
+    >>> nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), 0.5).tolist()
+    [0, 2]
+    """
+    order = np.argsort(-scores, kind="stable")
+    iou = sv.box_iou_batch(xyxy[order], xyxy[order])
+    suppresses = np.triu(iou > iou_threshold, k=1).astype(np.float32)
+    keep = np.ones(len(order), dtype=bool)
+    for _ in range(len(order)):
+        new_keep = (keep.astype(np.float32) @ suppresses) == 0
+        if np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    return order[keep]
+
+
+class OnnxDetector:
+    """An Ultralytics ONNX export on ONNX Runtime; `detect` is safe to call from several threads.
+
+    Args:
+        path: the .onnx file.
+        conf_threshold: minimum class score kept.
+        iou_threshold: NMS IoU threshold (boxes of one class overlapping more than this are merged).
+        class_map: foreign model class -> feixian class; classes not in it are dropped and `class_names`
+            becomes `pipeline.taxonomy.CLASSES`. None = use the model's own names.
+        threads: ONNX Runtime intra-op threads; 0 = runtime default.
+
+    >>> det = OnnxDetector("../shared/models/yolo11n_coco_320_int8dyn.onnx")  # doctest: +SKIP
+    >>> det.input_size, det.class_names[:2]  # doctest: +SKIP
+    ((320, 320), ('person', 'bicycle'))
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        conf_threshold: float = 0.35,
+        iou_threshold: float = 0.5,
+        class_map: dict[str, str] | None = None,
+        threads: int = 0,
+    ):
+        if not 0 < conf_threshold < 1 or not 0 < iou_threshold < 1:
+            raise ValueError("conf_threshold and iou_threshold must lie in (0, 1)")
+        if threads < 0:
+            raise ValueError("threads must be >= 0")
+        self.path = Path(path)
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        try:
+            blob = self.path.read_bytes()
+        except OSError as e:
+            raise DetectorError(f"{self.path}: cannot read model: {e.strerror or e}") from e
+        # Hash the very bytes the session is built from, so the manifest names exactly the model that ran.
+        self.sha256 = hashlib.sha256(blob).hexdigest()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
+            raise DetectorError(f"{self.path}: not a loadable ONNX model: {e}") from e
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        model_names = self._read_names()
+        self._input = self._session.get_inputs()[0]
+        self.input_size, self._dynamic = self._read_input_size()
+        self._stride = int(self.metadata.get("stride", 32))
+        self._check_output(len(model_names))
+        self.class_names, self._model_to_ours = self._build_class_table(model_names, class_map)
+
+    def _read_names(self) -> list[str]:
+        raw = self.metadata.get("names")
+        if raw is None:
+            raise DetectorError(f"{self.path}: no 'names' metadata: not an Ultralytics export")
+        try:
+            names = ast.literal_eval(raw)
+        except (ValueError, SyntaxError) as e:
+            raise DetectorError(f"{self.path}: unreadable 'names' metadata: {raw[:80]!r}") from e
+        if not isinstance(names, dict) or sorted(names) != list(range(len(names))):
+            raise DetectorError(f"{self.path}: 'names' metadata is not {{0: name, 1: name, ...}}")
+        return [str(names[i]) for i in range(len(names))]
+
+    def _read_input_size(self) -> tuple[tuple[int, int], bool]:
+        shape = self._input.shape
+        if len(shape) != 4:
+            raise DetectorError(f"{self.path}: expected a 4-d image input, got shape {shape}")
+        h, w = shape[2], shape[3]
+        if isinstance(h, int) and isinstance(w, int):
+            return (h, w), False
+        imgsz = self.metadata.get("imgsz")
+        if imgsz is None:
+            raise DetectorError(f"{self.path}: dynamic input shape and no 'imgsz' metadata")
+        try:
+            size = ast.literal_eval(imgsz)
+            size = (size, size) if isinstance(size, int) else tuple(size)
+            return (int(size[0]), int(size[1])), True
+        except (ValueError, SyntaxError, TypeError, IndexError) as e:
+            raise DetectorError(f"{self.path}: unreadable 'imgsz' metadata: {imgsz[:40]!r}") from e
+
+    def _check_output(self, nc: int) -> None:
+        outputs = self._session.get_outputs()
+        shape = outputs[0].shape
+        if len(outputs) != 1 or len(shape) != 3 or (isinstance(shape[1], int) and shape[1] != 4 + nc):
+            raise DetectorError(
+                f"{self.path}: expected one output of shape (1, {4 + nc}, N) (boxes + {nc} class scores, "
+                f"an Ultralytics detect head without NMS), got {[o.shape for o in outputs]}"
+            )
+
+    @staticmethod
+    def _build_class_table(
+        model_names: list[str], class_map: dict[str, str] | None
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """Our class names, and for each model class its index among them (-1 = dropped)."""
+        if class_map is None:
+            return tuple(model_names), np.arange(len(model_names))
+        unknown_src = sorted(set(class_map) - set(model_names))
+        if unknown_src:
+            raise DetectorError(f"class_map names classes the model does not have: {unknown_src}")
+        unknown_dst = sorted(set(class_map.values()) - set(CLASSES))
+        if unknown_dst:
+            raise DetectorError(f"class_map maps onto names that are not feixian classes: {unknown_dst}")
+        table = np.array([CLASSES.index(class_map[n]) if n in class_map else -1 for n in model_names])
+        return CLASSES, table
+
+    def _letterbox(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+        """NCHW float32 RGB input, the (x, y) gains and the (left, top) padding, as Ultralytics' LetterBox."""
+        h0, w0 = bgr.shape[:2]
+        th, tw = self.input_size
+        r = min(th / h0, tw / w0)
+        nw, nh = max(round(w0 * r), 1), max(round(h0 * r), 1)
+        dw, dh = tw - nw, th - nh
+        if self._dynamic:  # Ultralytics pads a dynamic model only up to the next stride multiple
+            dw, dh = dw % self._stride, dh % self._stride
+        top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
+        left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
+        img = bgr if (nw, nh) == (w0, h0) else cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        blob /= 255.0
+        return blob, (nw / w0, nh / h0), (left, top)
+
+    def detect(self, bgr: np.ndarray) -> sv.Detections:
+        """Detect objects in one BGR frame; boxes are in the frame's pixels."""
+        if not isinstance(bgr, np.ndarray) or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
+            raise ValueError("detect() expects an HxWx3 uint8 BGR image")
+        blob, (gx, gy), (left, top) = self._letterbox(bgr)
+        (out,) = self._session.run(None, {self._input.name: blob})
+        if out.ndim != 3 or out.shape[1] != 4 + len(self._model_to_ours):
+            raise DetectorError(f"{self.path}: model returned shape {out.shape}, expected (1, 4+nc, N)")
+        pred = out[0]
+        scores = pred[4:]
+        # Best class per anchor first, then the threshold: exactly Ultralytics' single-label path.
+        best = scores.argmax(axis=0)
+        conf = np.take_along_axis(scores, best[None], axis=0)[0]
+        ours = self._model_to_ours[best]
+        keep = (conf > self.conf_threshold) & (ours >= 0)
+        if not keep.any():
+            return self._empty()
+        cxcywh, conf, cls = pred[:4, keep].T, conf[keep], ours[keep]
+        if len(conf) > MAX_NMS_CANDIDATES:
+            top_k = np.argsort(-conf, kind="stable")[:MAX_NMS_CANDIDATES]
+            cxcywh, conf, cls = cxcywh[top_k], conf[top_k], cls[top_k]
+        half = cxcywh[:, 2:] / 2
+        xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
+        kept = nms(xyxy + (cls * _CLASS_OFFSET)[:, None], conf, self.iou_threshold)[:MAX_DETECTIONS]
+        xyxy, conf, cls = xyxy[kept], conf[kept], cls[kept]
+        xyxy = (xyxy - np.array([left, top, left, top], np.float32)) / np.array([gx, gy, gx, gy], np.float32)
+        h0, w0 = bgr.shape[:2]
+        np.clip(xyxy, 0, [w0, h0, w0, h0], out=xyxy)
+        names = np.asarray(self.class_names)
+        return sv.Detections(
+            xyxy=xyxy.astype(np.float32),
+            confidence=conf.astype(np.float32),
+            class_id=cls.astype(int),
+            data={"class_name": names[cls]},
+        )
+
+    def _empty(self) -> sv.Detections:
+        empty = sv.Detections.empty()
+        empty.data["class_name"] = np.array([], dtype=str)
+        return empty

@@ -1,0 +1,235 @@
+"""Muck trucks (车容不洁 / 带泥上路, 渣土车未密闭): judge each truck passage through a roadway or site exit.
+
+A passage opens when a tracked object in a vehicle zone is first seen as a truck (`truck`, `truck_dirty`
+or `truck_uncovered`). Every frame of it in the zone then casts a vote weighted by the detection's
+confidence: dirty, uncovered, or neither (a plain truck, or a car it was briefly mistaken for). When the
+track has been gone for `lost_after_s` (or the stream ends) the passage is judged once: seen in at least
+`min_frames` frames, and dirty or uncovered in at least `min_share` of its vote weight, gives one event
+whose subtype is the heavier of the two. A tracker id switch must not split one truck into two
+passages: a new track that starts, shortly after another went missing, where that one was heading joins
+its passage.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> import numpy as np, supervision as sv
+>>> from feixian.config import Point, Source, Zone
+>>> from pipeline.frames import Frame
+>>> point = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"),
+...               zones=[Zone(id="road", kind="roadway", polygon=[(0, 0), (320, 0), (320, 240), (0, 240)])])
+>>> rule = VehicleRule(point)
+>>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+>>> for s in range(5):
+...     truck = sv.Detections(xyxy=np.array([[20.0 + 30 * s, 80, 120 + 30 * s, 160]]), confidence=np.array([0.7]),
+...                           class_id=np.array([3]), data={"class_name": np.array(["truck_dirty"])},
+...                           tracker_id=np.array([4]))
+...     _ = rule.update(Frame("P1", s, t0 + timedelta(seconds=0.2 * s), b""), truck)
+>>> [(e.subtype, [k.label for k in e.keyframes]) for e in rule.flush(t0 + timedelta(seconds=2))]
+[('dirty', ['best_1', 'best_2'])]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import supervision as sv
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from feixian.config import ZONE_KINDS_FOR, Category, Point
+from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
+from pipeline.frames import Frame
+from pipeline.rules._detections import Columns
+from pipeline.taxonomy import TRUCK_CLASSES, vehicle_subtype
+from pipeline.zones import ZoneTester, zone_testers
+
+ATTRIBUTES = ("dirty", "uncovered")
+KEYFRAMES = 2
+
+
+class VehicleRuleSettings(BaseModel):
+    """How the vehicle rule delimits and judges a truck passage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_frames: int = Field(
+        default=3, ge=1, le=1000, description="A passage seen in fewer frames in the zone is not judged."
+    )
+    min_share: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="Confidence-weighted share of the passage's frames that must show the truck dirty "
+        "(or uncovered) for an event.",
+    )
+    lost_after_s: float = Field(
+        default=2.0, gt=0, le=60, description="A truck unseen in the zone this long has passed: judge it."
+    )
+    merge_within_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="A new track starting this soon after another truck went missing, where that truck was "
+        "heading, is the same truck under a new tracker id.",
+    )
+    merge_iou: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Minimum IoU between the new track's box and the missing truck's box moved on at its "
+        "last speed, for the two to be merged.",
+    )
+
+    @model_validator(mode="after")
+    def _merge_before_judging(self) -> VehicleRuleSettings:
+        # Only a passage that is still open can take over a new track id.
+        if self.merge_within_s >= self.lost_after_s:
+            raise ValueError("merge_within_s must be shorter than lost_after_s")
+        return self
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    """One frame where the truck showed an attribute, kept as candidate evidence."""
+
+    frame: Frame
+    seen: ObjectSeen
+
+
+@dataclass(eq=False)
+class _Passage:
+    """One truck's way through a vehicle zone, possibly under several tracker ids."""
+
+    zone_id: str
+    started_at: datetime
+    last_seen_at: datetime
+    last_box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s per box coordinate
+    track_ids: set[int] = field(default_factory=set)
+    frames: int = 0
+    total_weight: float = 0.0
+    weight: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTES, 0.0))
+    best: dict[str, list[_Sighting]] = field(default_factory=lambda: {a: [] for a in ATTRIBUTES})
+
+    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen) -> None:
+        dt = (frame.captured_at - self.last_seen_at).total_seconds()
+        if self.frames and dt <= 0:  # an old and a new id of this truck both in one frame: one vote
+            return
+        if dt > 0:
+            self.velocity = (box - self.last_box) / dt
+        self.last_box = box
+        self.last_seen_at = frame.captured_at
+        self.frames += 1
+        self.total_weight += seen.confidence
+        attribute = vehicle_subtype(seen.class_name) if seen.class_name in TRUCK_CLASSES else None
+        if attribute is not None:
+            self.weight[attribute] += seen.confidence
+            # Only the few most confident sightings are evidence; the rest of the history is not kept.
+            best = self.best[attribute]
+            best.append(_Sighting(frame, seen))
+            best.sort(key=lambda s: -s.seen.confidence)
+            del best[KEYFRAMES:]
+
+    def predicted_box(self, at: datetime) -> np.ndarray:
+        return self.last_box + self.velocity * (at - self.last_seen_at).total_seconds()
+
+    def share(self, attribute: str) -> float:
+        return self.weight[attribute] / self.total_weight if self.total_weight > 0 else 0.0
+
+
+class VehicleRule:
+    """Emits one `ViolationEvent` per dirty or uncovered truck passage through a roadway/site-exit zone.
+
+    Detections must be tracked (`tracker_id`); unconfirmed ones (-1) are ignored.
+
+    Args:
+        point: the point: its id and its `roadway` / `site_exit` zones.
+        settings: see `VehicleRuleSettings`.
+    """
+
+    category = Category.VEHICLE
+
+    def __init__(self, point: Point, settings: VehicleRuleSettings | None = None):
+        self.point_id = point.id
+        self.settings = settings or VehicleRuleSettings()
+        self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.VEHICLE])
+        self._by_track: dict[int, _Passage] = {}
+
+    def update(self, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]:
+        """Feed one frame's tracked detections; returns the events of passages that ended before it."""
+        now = frame.captured_at
+        cols = Columns.of(detections)
+        if self._zones and len(cols.xyxy):
+            in_zone = np.stack([z.contains(cols.xyxy) for z in self._zones])  # (zones, detections)
+            for i in np.flatnonzero((cols.tracker_id >= 0) & in_zone.any(axis=0)):
+                self._observe(frame, cols, int(i), self._zones[int(in_zone[:, i].argmax())].id)
+        ended = [p for p in self._open() if (now - p.last_seen_at).total_seconds() > self.settings.lost_after_s]
+        return self._close(ended, now)
+
+    def _open(self) -> list[_Passage]:
+        """Open passages, oldest first (several track ids may share one)."""
+        return list(dict.fromkeys(self._by_track.values()))
+
+    def _observe(self, frame: Frame, cols: Columns, i: int, zone_id: str) -> None:
+        tid = int(cols.tracker_id[i])
+        box = cols.xyxy[i]
+        passage = self._by_track.get(tid)
+        if passage is None:
+            if cols.names[i] not in TRUCK_CLASSES:
+                return
+            passage = self._passage_to_join(box, frame.captured_at) or _Passage(
+                zone_id, frame.captured_at, frame.captured_at, box.copy()
+            )
+            passage.track_ids.add(tid)
+            self._by_track[tid] = passage
+        passage.observe(frame, box.copy(), cols.object(i))
+
+    def _passage_to_join(self, box: np.ndarray, at: datetime) -> _Passage | None:
+        """An open passage that went missing just before `at` and would now be where `box` is."""
+        missing = [p for p in self._open() if 0 < (at - p.last_seen_at).total_seconds() <= self.settings.merge_within_s]
+        if not missing:
+            return None
+        predicted = np.array([p.predicted_box(at) for p in missing])
+        iou = sv.box_iou_batch(predicted, box[None])[:, 0]
+        best = int(iou.argmax())
+        return missing[best] if iou[best] >= self.settings.merge_iou else None
+
+    def _close(self, passages: list[_Passage], at: datetime) -> list[ViolationEvent]:
+        events = []
+        for p in passages:
+            for tid in p.track_ids:
+                del self._by_track[tid]
+            event = self._judge(p, at)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _judge(self, p: _Passage, at: datetime) -> ViolationEvent | None:
+        s = self.settings
+        if p.frames < s.min_frames:
+            return None
+        attribute = max(ATTRIBUTES, key=lambda a: p.weight[a])
+        if p.share(attribute) < s.min_share:
+            return None
+        best = p.best[attribute]
+        return ViolationEvent(
+            point_id=self.point_id,
+            category=Category.VEHICLE,
+            subtype=attribute,
+            zone_id=p.zone_id,
+            started_at=p.started_at,
+            triggered_at=at,
+            ended_at=p.last_seen_at,
+            objects=[best[0].seen],
+            keyframes=[KeyFrame(f"best_{k + 1}", b.frame, [b.seen]) for k, b in enumerate(best)],
+            details={
+                "frames": p.frames,
+                "dirty_share": round(p.share("dirty"), 3),
+                "uncovered_share": round(p.share("uncovered"), 3),
+                "min_share": s.min_share,
+                "track_ids": sorted(p.track_ids),
+            },
+        )
+
+    def flush(self, at: datetime) -> list[ViolationEvent]:
+        """End of stream: judge every passage still open, at `at`."""
+        return self._close(self._open(), at)

@@ -1,0 +1,182 @@
+"""OccupationRule on scripted detection sequences (one frame per second, capture times only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from feixian.config import Point, Source, Zone
+from pipeline.events import ViolationEvent
+from pipeline.frames import Frame
+from pipeline.rules import OccupationRule, OccupationRuleSettings
+from pipeline.taxonomy import CLASSES
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+DWELL = 30.0
+POINT = Point(
+    id="JDZ-001",
+    name="n",
+    town="t",
+    device_id="d",
+    gps=(31.0, 121.0),
+    source=Source(kind="push"),
+    zones=[
+        Zone(id="front", kind="no_occupation", polygon=[(0, 100), (320, 100), (320, 240), (0, 240)]),
+        Zone(id="road", kind="roadway", polygon=[(0, 0), (320, 0), (320, 99), (0, 99)]),
+    ],
+    dwell_seconds=DWELL,
+)
+STALL = (40.0, 120.0, 110.0, 200.0, "stall")  # stands in "front"
+CHAIR = (200.0, 150.0, 240.0, 210.0, "chair")
+PERSON = (50.0, 90.0, 80.0, 190.0, "person")
+CART = (0.0, 130.0, 50.0, 190.0, "cart")
+
+Row = tuple[float, float, float, float, str]
+
+
+def dets(rows: list[Row]) -> sv.Detections:
+    if not rows:
+        empty = sv.Detections.empty()
+        empty.data["class_name"] = np.array([], dtype=str)
+        return empty
+    return sv.Detections(
+        xyxy=np.array([r[:4] for r in rows], dtype=np.float32),
+        confidence=np.full(len(rows), 0.8, dtype=np.float32),
+        class_id=np.array([CLASSES.index(r[4]) for r in rows]),
+        data={"class_name": np.array([r[4] for r in rows])},
+        tracker_id=np.full(len(rows), -1),
+    )
+
+
+def shifted(row: Row, dx: float) -> Row:
+    return (row[0] + dx, row[1], row[2] + dx, row[3], row[4])
+
+
+def play(script: Callable[[int], list[Row]], seconds: int, rule: OccupationRule | None = None, start: int = 0):
+    """Feed one frame per second from `start` for `seconds`; returns the rule and its events."""
+    rule = rule or OccupationRule(POINT)
+    events: list[ViolationEvent] = []
+    for s in range(start, start + seconds):
+        frame = Frame(POINT.id, s, T0 + timedelta(seconds=s), b"")
+        events += rule.update(frame, dets(script(s)))
+    return rule, events
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def test_stationary_item_triggers_once_at_the_dwell_time():
+    # The box jitters a few pixels, as real detections do.
+    _, events = play(lambda s: [shifted(STALL, (s % 3) - 1)], 120)
+    assert len(events) == 1
+    e = events[0]
+    assert (e.point_id, e.category.value, e.subtype, e.zone_id) == ("JDZ-001", "occupation", "stall", "front")
+    assert e.started_at == at(0) and e.triggered_at == at(DWELL) and e.ended_at is None
+    assert [k.label for k in e.keyframes] == ["first_seen", "after_dwell"]
+    assert e.keyframes[0].frame.seq == 0 and e.keyframes[1].frame.seq == DWELL
+    assert e.keyframes[0].objects[0].box == shifted(STALL, -1)[:4]
+    assert [o.class_name for o in e.objects] == ["stall"]
+    assert e.details["dwell_s"] == DWELL
+
+
+def test_occlusion_by_passers_by_keeps_the_timer():
+    # Seen 0-9 s, hidden 10-21 s (12 s, under max_unseen_s), seen again.
+    _, events = play(lambda s: [STALL] if not 10 <= s <= 21 else [PERSON], 60)
+    assert [(e.started_at, e.triggered_at) for e in events] == [(at(0), at(DWELL))]
+
+
+def test_long_absence_restarts_the_timer():
+    _, events = play(lambda s: [STALL] if not 10 <= s <= 29 else [], 90)
+    assert [e.started_at for e in events] == [at(30)]
+
+
+def test_passing_cart_never_triggers():
+    _, events = play(lambda s: [shifted(CART, 4 * (s % 70))], 300)
+    assert events == []
+
+
+def test_item_that_moves_starts_again_from_its_new_place():
+    # Stands 20 s, is pushed along for 5 s, stands again: dwell counts from where it stopped.
+    def script(s: int) -> list[Row]:
+        return [shifted(STALL, 12 * min(max(s - 20, 0), 5))]
+
+    _, events = play(script, 80)
+    assert len(events) == 1
+    assert at(20) < events[0].started_at <= at(25)
+    assert events[0].triggered_at == events[0].started_at + timedelta(seconds=DWELL)
+
+
+def test_short_stay_never_triggers():
+    _, events = play(lambda s: [STALL] if 5 <= s < 5 + DWELL - 2 else [], 120)
+    assert events == []
+
+
+def test_people_never_trigger():
+    _, events = play(lambda s: [PERSON], 300)
+    assert events == []
+
+
+def test_items_outside_no_occupation_zones_never_trigger():
+    in_road = (40.0, 20.0, 110.0, 90.0, "stall")
+    _, events = play(lambda s: [in_road], 120)
+    assert events == []
+
+
+def test_sporadic_false_positive_cannot_accumulate():
+    # Detected one frame in three, never unseen long enough to lose the timer, but below the seen fraction.
+    _, events = play(lambda s: [STALL] if s % 3 == 0 else [], 200)
+    assert events == []
+    _, events = play(lambda s: [STALL] if s % 3 else [], 60)
+    assert len(events) == 1
+
+
+def test_cooldown_then_a_new_episode():
+    def script(s: int) -> list[Row]:
+        if s < 60 or 70 <= s < 120:  # a 10 s gap: same episode
+            return [STALL]
+        if 120 <= s < 150:  # 30 s clear: the episode ends
+            return []
+        return [STALL]
+
+    _, events = play(script, 200)
+    assert [(e.started_at, e.triggered_at) for e in events] == [(at(0), at(DWELL)), (at(150), at(150 + DWELL))]
+
+
+def test_one_event_per_subtype_with_all_items_of_it():
+    second_chair = (260.0, 150.0, 300.0, 210.0, "chair")
+    _, events = play(lambda s: [STALL, CHAIR] + ([second_chair] if s > 10 else []), 80)
+    assert sorted(e.subtype for e in events) == ["shopfront", "stall"]
+    shopfront = next(e for e in events if e.subtype == "shopfront")
+    assert len(shopfront.objects) == 2 and shopfront.started_at == at(0)
+
+
+def test_event_ids_are_reproducible():
+    first = play(lambda s: [STALL], 40)[1]
+    second = play(lambda s: [STALL], 40)[1]
+    assert [e.event_id for e in first] == [e.event_id for e in second]
+
+
+def test_flush_emits_nothing_and_forgets():
+    rule, events = play(lambda s: [STALL], 20)
+    assert events == [] and rule.flush(at(20)) == []
+    # The stream goes on after the flush; the 20 s before it no longer count.
+    _, events = play(lambda s: [STALL], 20, rule, start=20)
+    assert events == []
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="cooldown_s"):
+        OccupationRuleSettings(max_unseen_s=30, cooldown_s=10)
+    with pytest.raises(ValueError):
+        OccupationRuleSettings(stationary_iou=1.5)
+
+
+def test_detections_without_class_names_are_rejected():
+    rule = OccupationRule(POINT)
+    with pytest.raises(ValueError, match="class_name"):
+        rule.update(Frame(POINT.id, 0, T0, b""), sv.Detections(xyxy=np.array([STALL[:4]]), confidence=np.array([0.9])))
