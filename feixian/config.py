@@ -74,8 +74,8 @@ class Source(_Strict):
     loop: bool = Field(default=False, description="Files only: start again at the end (live demo).")
     start_time: datetime | None = Field(
         default=None,
-        description="Files only: capture time of the first frame, so replays are reproducible; "
-        "None = the moment the source starts.",
+        description="Files only: capture time of the first frame in replays, so they are reproducible; "
+        "live runs and None stamp the moment the source starts.",
     )
 
     @model_validator(mode="after")
@@ -173,8 +173,9 @@ class EvidenceSettings(_Strict):
 
 
 class BusSettings(_Strict):
-    backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis Streams (scale-out over machines) is the next backend; until it lands only the in-process
+    # bus is accepted, so a config cannot silently ask for one that does not exist.
+    backend: Literal["memory"] = "memory"
     max_pending: int = Field(default=256, ge=1, le=100_000, description="Frames queued per point before push back.")
 
 
@@ -197,7 +198,9 @@ class Settings(_Strict):
     """The whole settings file (configs/default.yaml)."""
 
     points_file: str = Field(default="points.yaml", description="Points registry, relative to this file.")
-    database_url: str | None = Field(default=None, description="None = SQLite under the data dir; env DATABASE_URL wins.")
+    database_url: str | None = Field(
+        default=None, description="None = SQLite under the data dir; env DATABASE_URL wins."
+    )
     model: ModelSettings
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
@@ -212,7 +215,16 @@ class Settings(_Strict):
 class Config:
     """Settings plus points, with paths resolved against the files they came from."""
 
-    def __init__(self, settings: Settings, points: list[Point], base_dir: Path, points_dir: Path, data_dir: Path):
+    def __init__(
+        self,
+        settings: Settings,
+        points: list[Point],
+        base_dir: Path,
+        points_dir: Path,
+        data_dir: Path,
+        database_url: str | None = None,
+    ):
+        self._database_url = database_url
         self.settings = settings
         self.points = points
         self.base_dir = base_dir
@@ -238,6 +250,10 @@ class Config:
 
     @property
     def database_url(self) -> str:
+        """An explicit URL (evaluation's throw-away databases), else env DATABASE_URL, the settings,
+        and finally SQLite under the data dir."""
+        if self._database_url:
+            return self._database_url
         env = os.environ.get("DATABASE_URL")
         if env:
             return env

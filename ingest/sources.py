@@ -131,7 +131,9 @@ class FileSource:
             offset += duration
 
     def _frame(self, seq: int, captured_at: datetime, image: np.ndarray) -> Frame:
-        return Frame(self.point_id, seq, captured_at, encode_jpeg(image, self.jpeg_quality), image)
+        # No decoded pixels ride along: the detector must see the JPEG that becomes evidence, exactly
+        # as it sees a pushed frame, so a file and a push of the same frames give the same cases.
+        return Frame(self.point_id, seq, captured_at, encode_jpeg(image, self.jpeg_quality))
 
     def run(self, publish: Publish) -> None:
         for frame in self.frames():

@@ -1,0 +1,69 @@
+# feixian: `make run` (demo on the embedded default) and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FEIXIAN := $(VENV)/bin/feixian
+DATA ?= data
+DEMO_DIR := $(DATA)/demo
+RUN_DIR := $(DATA)/run
+DEMO_USER := demo
+DEMO_PASSWORD := feixian-demo
+
+.PHONY: run test test-slow lint train demo venv venv-dev system-deps clean
+
+# Runtime only (no PyTorch): what `make run` needs.
+$(VENV)/.runtime: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# Training (Ultralytics + PyTorch CPU) and test tools.
+$(VENV)/.dev: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[train,dev]'
+	touch $(VENV)/.runtime $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+# Browser tests drive Debian's chromium (Playwright's own browser download cannot work offline);
+# the CJK font makes zh-CN pages render in screenshots.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wqy; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-wqy-microhei >/dev/null)) \
+	     || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "warning: not root, cannot install chromium; browser tests will be skipped"; fi; \
+	fi
+
+$(DEMO_DIR)/.complete: $(VENV)/.runtime
+	$(FEIXIAN) synth --demo --out $(DEMO_DIR)
+	touch $@
+
+demo: $(DEMO_DIR)/.complete
+
+run: $(VENV)/.runtime $(DEMO_DIR)/.complete
+	$(FEIXIAN) users add $(DEMO_USER) --password $(DEMO_PASSWORD) --role reviewer --display-name 演示审核员 \
+	  --exist-ok --config configs/default.yaml --data-dir $(RUN_DIR)
+	@echo "feixian review UI: http://127.0.0.1:8000  login: $(DEMO_USER) / $(DEMO_PASSWORD)"
+	$(FEIXIAN) run --config configs/default.yaml --data-dir $(RUN_DIR)
+
+test: $(VENV)/.dev system-deps
+	$(VENV)/bin/pytest -q
+
+# pytest exits 5 when the marker selects nothing: not a failure.
+test-slow: $(VENV)/.dev system-deps
+	$(VENV)/bin/pytest -q -m slow || [ $$? = 5 ]
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+train: $(VENV)/.dev
+	./scripts/train_shipped_model.sh
+
+clean:
+	rm -rf $(DATA) runs

@@ -1,0 +1,310 @@
+"""Write-once object storage for evidence (legal requirement 5: originals are kept write-once).
+
+Two backends behind one protocol: `LocalObjectStore` (a folder; the embedded default) and
+`S3ObjectStore` (MinIO or another S3 service, optionally with compliance object lock). Keys are
+relative, slash-separated paths such as `evidence/JDZ-001/2026/01/01/<event_id>/clip.mp4`.
+
+>>> import tempfile
+>>> store = LocalObjectStore(tempfile.mkdtemp())
+>>> store.put("evidence/P1/a.txt", b"hello", "text/plain")
+>>> store.get("evidence/P1/a.txt"), store.list("evidence/")
+(b'hello', ['evidence/P1/a.txt'])
+>>> store.put("evidence/P1/a.txt", b"again", "text/plain")
+Traceback (most recent call last):
+...
+cases.store.ObjectExistsError: object already exists: evidence/P1/a.txt
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
+from minio.retention import Retention
+
+from feixian.config import EvidenceSettings
+
+MAX_KEY_LENGTH = 512
+# Segments start with a letter or digit, so no key can name a hidden file (the local store's temp
+# files) or a `.`/`..` directory entry.
+_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
+
+
+class StoreError(Exception):
+    """Base class of object store errors."""
+
+
+class ObjectExistsError(StoreError):
+    """A put named a key that is already stored; stored objects are never replaced."""
+
+
+class ObjectNotFoundError(StoreError, KeyError):
+    """No object is stored under the key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class InvalidKeyError(StoreError, ValueError):
+    """The key is not a safe relative object path."""
+
+
+class StoreConfigError(StoreError, ValueError):
+    """The evidence settings cannot make a store (e.g. a missing S3 credential)."""
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a safe object key, else raise `InvalidKeyError` saying why.
+
+    >>> validate_key("evidence/P1/x.jpg")
+    'evidence/P1/x.jpg'
+    >>> validate_key("../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    cases.store.InvalidKeyError: invalid object key '../etc/passwd': '..' is not allowed
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidKeyError(f"invalid object key {key!r}: must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(f"invalid object key {key[:40]!r}...: longer than {MAX_KEY_LENGTH} characters")
+    if ".." in key:
+        raise InvalidKeyError(f"invalid object key {key!r}: '..' is not allowed")
+    if key.startswith("/"):
+        raise InvalidKeyError(f"invalid object key {key!r}: must be relative")
+    if not _KEY_RE.fullmatch(key):
+        raise InvalidKeyError(
+            f"invalid object key {key!r}: segments must start with a letter or digit and use only A-Z a-z 0-9 . _ -"
+        )
+    return key
+
+
+def _validate_prefix(prefix: str) -> str:
+    """A list prefix is empty or a key, optionally ending in '/'."""
+    if prefix:
+        validate_key(prefix.removesuffix("/"))
+    return prefix
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Write-once key/value storage of evidence files."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under a new `key`; raise `ObjectExistsError` if the key is taken."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The stored bytes; raise `ObjectNotFoundError` if absent."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys starting with `prefix`, sorted."""
+        ...
+
+
+class LocalObjectStore:
+    """Objects as read-only files under `root`, written atomically and never replaced.
+
+    >>> import tempfile
+    >>> store = LocalObjectStore(tempfile.mkdtemp())
+    >>> store.exists("evidence/x.bin")
+    False
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        if path.exists():
+            raise ObjectExistsError(f"object already exists: {key}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o444)
+            # link(), unlike rename(), refuses to replace an existing file, so two writers racing
+            # for one key cannot overwrite each other: exactly one wins, atomically.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ObjectExistsError(f"object already exists: {key}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFoundError(f"object not found: {key}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        _validate_prefix(prefix)
+        # Walk only the deepest folder the prefix names fully, not the whole store.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / folder
+        if not start.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirs, files in os.walk(start):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith("."):
+                    continue  # in-flight temp files
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def path(self, key: str) -> Path:
+        """The file holding `key` (for streaming it with range requests); raises if absent."""
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"object not found: {key}")
+        return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The new directory entry must survive a power cut too, not only the file's bytes.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class S3ObjectStore:
+    """Objects in an S3 bucket (MinIO in production), write-once by a stat before each put.
+
+    With `object_lock_days > 0` the bucket is created with object lock and every object is written
+    with a COMPLIANCE retention of that many days, so not even the bucket owner can delete an object before then (an
+    overwrite only adds a version; the original stays). The stat check keeps the store's own
+    write-once contract on buckets without lock.
+
+    >>> store = S3ObjectStore("127.0.0.1:9000", "key", "secret", "feixian-evidence", secure=False)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = True,
+        object_lock_days: int = 0,
+        region: str | None = None,
+    ):
+        if object_lock_days < 0:
+            raise StoreConfigError(f"object_lock_days must be >= 0, got {object_lock_days}")
+        self.bucket = bucket
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        if not self._client.bucket_exists(bucket):
+            self._client.make_bucket(bucket, object_lock=object_lock_days > 0)
+        if object_lock_days:
+            self._require_object_lock()
+        self.object_lock_days = object_lock_days
+
+    def _require_object_lock(self) -> None:
+        try:
+            self._client.get_object_lock_config(self.bucket)
+        except S3Error as e:
+            if e.code == "ObjectLockConfigurationNotFoundError":
+                raise StoreConfigError(
+                    f"bucket {self.bucket} exists without object lock, which can only be enabled when a "
+                    "bucket is created; use a new bucket or set s3_object_lock_days to 0"
+                ) from None
+            raise
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        validate_key(key)
+        if self.exists(key):
+            raise ObjectExistsError(f"object already exists: {key}")
+        retention = None
+        if self.object_lock_days:
+            retention = Retention(COMPLIANCE, datetime.now(UTC) + timedelta(days=self.object_lock_days))
+        # The server verifies this checksum before storing, so a corrupted upload is refused rather
+        # than kept as evidence; S3 also requires an integrity header on every locked upload.
+        checksum = {
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+            "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+        }
+        self._client.put_object(
+            self.bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type,
+            metadata=checksum,
+            retention=retention,
+        )
+
+    def get(self, key: str) -> bytes:
+        validate_key(key)
+        try:
+            response = self._client.get_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject"):
+                raise ObjectNotFoundError(f"object not found: {key}") from None
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def exists(self, key: str) -> bool:
+        validate_key(key)
+        try:
+            self._client.stat_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        _validate_prefix(prefix)
+        objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
+        return sorted(o.object_name for o in objects)
+
+
+def make_store(settings: EvidenceSettings, data_dir: str | Path) -> ObjectStore:
+    """The store the settings name: `<data_dir>/evidence` for local, else S3 with keys from env vars."""
+    if settings.backend == "local":
+        return LocalObjectStore(Path(data_dir) / "evidence")
+    if not settings.s3_endpoint:
+        raise StoreConfigError("evidence.backend is s3 but evidence.s3_endpoint is not set")
+    missing = [name for name in (settings.s3_access_key_env, settings.s3_secret_key_env) if not os.environ.get(name)]
+    if missing:
+        raise StoreConfigError(f"evidence.backend is s3 but these environment variables are empty: {missing}")
+    return S3ObjectStore(
+        settings.s3_endpoint,
+        os.environ[settings.s3_access_key_env],
+        os.environ[settings.s3_secret_key_env],
+        settings.s3_bucket,
+        secure=settings.s3_secure,
+        object_lock_days=settings.s3_object_lock_days,
+    )

@@ -1,0 +1,79 @@
+"""Accounts of the people who review and process cases.
+
+>>> import tempfile, os
+>>> from cases.db import make_engine, session_factory, upgrade
+>>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "feixian.db")
+>>> upgrade(url)
+>>> users = UserService(session_factory(make_engine(url)))
+>>> users.add_user("li", "s3cret-pass", "reviewer", "李审核").role
+'reviewer'
+>>> users.authenticate("li", "s3cret-pass").display_name, users.authenticate("li", "nope")
+('李审核', None)
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cases.lifecycle import PIPELINE_ACTOR, Role
+from cases.models import User, utcnow
+from cases.passwords import dummy_hash, hash_password, verify_password
+
+MIN_PASSWORD_LENGTH = 8
+_USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class UserExistsError(ValueError):
+    """The username is taken."""
+
+
+class UserService:
+    """Adds accounts and checks passwords (PBKDF2-SHA256, see `cases.passwords`)."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+
+    def add_user(self, username: str, password: str, role: Role | str, display_name: str | None = None) -> User:
+        if not _USERNAME_RE.fullmatch(username):
+            raise ValueError(f"username {username!r}: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit")
+        if username == PIPELINE_ACTOR:
+            raise ValueError(f"username {PIPELINE_ACTOR!r} is reserved for the pipeline's own audit entries")
+        try:
+            role = Role(role)
+        except ValueError:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        user = User(
+            username=username,
+            display_name=display_name or username,
+            role=role.value,
+            password_hash=hash_password(password),
+            active=True,
+            created_at=utcnow(),
+        )
+        with self._sessions() as s:
+            s.add(user)
+            try:
+                s.commit()
+            except IntegrityError:
+                raise UserExistsError(f"user {username!r} already exists") from None
+        return user
+
+    def get_user(self, username: str) -> User | None:
+        with self._sessions() as s:
+            return s.scalar(select(User).where(User.username == username))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this password, else None; as slow for unknown users as for known."""
+        user = self.get_user(username)
+        if user is None:
+            verify_password(password, dummy_hash())
+            return None
+        if not verify_password(password, user.password_hash) or not user.active:
+            return None
+        return user

@@ -1,0 +1,217 @@
+"""The `feixian` command (DESIGN.md §2: the names, flags and JSON keys are a contract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+
+from feixian.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "configs/default.yaml"
+DEFAULT_DATA_DIR = "data/run"
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"settings file (default {DEFAULT_CONFIG})")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="SQLite database and evidence folder live here")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _runtime(args: argparse.Namespace):
+    from feixian.runtime import Runtime
+
+    return Runtime(load_config(args.config, args.data_dir))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from feixian.runtime import replay
+
+    rt = _runtime(args)
+    result = replay(rt)
+    summary = {
+        "points": {
+            pid: {"frames": s.frames, "events": s.events, "cases": s.cases, "advisory": s.advisory}
+            for pid, s in result.stats.items()
+        },
+        "errors": result.errors,
+        "cases_total": len(rt.cases.list_cases()),
+    }
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 1 if result.errors else 0
+
+
+def _serve(args: argparse.Namespace, with_sources: bool) -> int:
+    import uvicorn
+
+    from feixian.app import build_app
+    from feixian.runtime import start_live
+    from pipeline.bus import MemoryBus
+
+    rt = _runtime(args)
+    bus = MemoryBus(rt.config.settings.bus.max_pending)
+    stop = threading.Event()
+    points = rt.config.points if with_sources else [p for p in rt.config.points if p.source.kind == "push"]
+    start_live(rt, bus, stop, points=points, with_sources=with_sources)
+    app = build_app(rt, bus)
+    host = args.host or rt.config.settings.server.host
+    port = args.port or rt.config.settings.server.port
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _serve(args, with_sources=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(args, with_sources=False)
+
+
+def case_to_json(case) -> dict:
+    def iso(t):
+        return t.isoformat() if t is not None else None
+
+    return {
+        "id": case.id,
+        "event_id": case.event_id,
+        "state": case.state,
+        "category": case.category,
+        "subtype": case.subtype,
+        "point_id": case.point_id,
+        "zone_id": case.zone_id,
+        "started_at": iso(case.started_at),
+        "triggered_at": iso(case.triggered_at),
+        "ended_at": iso(case.ended_at),
+        "detected_at": iso(case.detected_at),
+        "party": case.party,
+        "confidence": case.confidence,
+        "evidence": dict(case.evidence or {}),
+        "manifest_key": case.manifest_key,
+        "manifest_sha256": case.manifest_sha256,
+    }
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    cases = rt.cases.list_cases(state=args.state)
+    if args.json:
+        print(json.dumps([case_to_json(c) for c in cases], ensure_ascii=False, indent=2))
+    else:
+        for c in cases:
+            print(f"{c.id:>6}  {c.state:<10} {c.category:<10} {c.subtype:<10} {c.point_id:<10} {c.started_at}")
+    return 0
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from cases.verify import verify_all, verify_case
+
+    rt = _runtime(args)
+    if args.all:
+        report = verify_all(rt.sessions, rt.store)
+    else:
+        report = verify_case(rt.sessions, rt.store, args.case)
+    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    return 0 if report.ok else 1
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    if args.exist_ok and rt.users.get_user(args.username) is not None:
+        print(f"user {args.username} exists")
+        return 0
+    rt.users.add_user(args.username, args.password, args.role, args.display_name or args.username)
+    print(f"user {args.username} added with role {args.role}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from cases.db import upgrade
+
+    cfg = load_config(args.config, args.data_dir)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(cfg.database_url)
+    print("database at head")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training.synth.cli import register as register_synth
+
+    from training.evaluate import register as register_eval
+    from training.train import register as register_train
+
+    common = _common()
+    parser = argparse.ArgumentParser(prog="feixian", description="non-site enforcement pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, help_ in (
+        ("run", cmd_run, "embedded all-in-one: sources, pipeline, review UI"),
+        ("serve", cmd_serve, "web app and push API (with workers for push points)"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("--host", default=None)
+        p.add_argument("--port", type=int, default=None)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("replay", parents=[common], help="process every file source as fast as possible")
+    p.set_defaults(func=cmd_replay)
+
+    cases = sub.add_parser("cases", help="case queries").add_subparsers(dest="cases_cmd", required=True)
+    p = cases.add_parser("list", parents=[common], help="list cases")
+    p.add_argument("--json", action="store_true", help="JSON list of cases")
+    p.add_argument("--state", default=None, help="only cases in this state")
+    p.set_defaults(func=cmd_cases_list)
+
+    ev = sub.add_parser("evidence", help="evidence checks").add_subparsers(dest="evidence_cmd", required=True)
+    p = ev.add_parser("verify", parents=[common], help="re-hash stored evidence and the audit chain")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--all", action="store_true")
+    g.add_argument("case", nargs="?", type=int, help="case id")
+    p.set_defaults(func=cmd_evidence_verify)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_cmd", required=True)
+    p = users.add_parser("add", parents=[common], help="add a user")
+    p.add_argument("username")
+    p.add_argument("--password", required=True)
+    p.add_argument("--role", required=True, choices=["reviewer", "legal", "supervisor", "ops", "admin"])
+    p.add_argument("--display-name", default=None)
+    p.add_argument("--exist-ok", action="store_true", help="succeed if the user already exists")
+    p.set_defaults(func=cmd_users_add)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
+    p = db.add_parser("upgrade", parents=[common], help="run migrations to head")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    register_synth(sub)
+    register_train(sub)
+    register_eval(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"feixian: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,228 @@
+"""The camera-gateway push API: `POST /api/v1/points/{point_id}/frames` with one JPEG per request.
+
+A gateway authenticates with its bearer token (only the token's SHA-256 is configured), may push only
+for its own points, and gets 503 + Retry-After when the point's queue on the frame bus is full, so a
+slow pipeline pushes back on the camera side instead of buffering without bound.
+
+>>> from fastapi import FastAPI
+>>> frames = []
+>>> router = make_push_router(gateways=[], point_ids=["JDZ-001"], max_frame_bytes=4_000_000,
+...                           publish=frames.append)
+>>> FastAPI().include_router(router)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from feixian.config import Gateway
+from ingest.sources import Publish
+from pipeline.frames import Frame, FrameDecodeError, decode_jpeg
+
+PUSH_PATH = "/api/v1/points/{point_id}/frames"
+
+
+class PushAccepted(BaseModel):
+    """The frame is queued for the point's pipeline worker."""
+
+    point_id: str = Field(description="The point the frame was queued for.")
+    seq: int = Field(ge=0, description="The frame's per-point sequence number (the gateway's or assigned).")
+    captured_at: datetime = Field(description="Capture time, normalised to UTC.")
+
+
+class GatewayAuth:
+    """Maps a presented bearer token to its gateway by SHA-256, comparing in constant time.
+
+    >>> gw = Gateway(id="gw1", token_sha256=hashlib.sha256(b"s3cret").hexdigest(), points=["P1"])
+    >>> GatewayAuth([gw]).gateway_for("s3cret").id, GatewayAuth([gw]).gateway_for("guess")
+    ('gw1', None)
+    """
+
+    def __init__(self, gateways: Sequence[Gateway]):
+        self._gateways = list(gateways)
+
+    def gateway_for(self, token: str) -> Gateway | None:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        found = None
+        # Every gateway is compared, so the answer's timing does not tell which prefix matched.
+        for gw in self._gateways:
+            if hmac.compare_digest(digest, gw.token_sha256):
+                found = gw
+        return found
+
+
+class PointSequencer:
+    """Numbers a point's frames and publishes them under that point's lock, so sequence order and bus
+    order agree even when a gateway pushes concurrently. A gateway's own numbers are kept; frames
+    without one continue after the highest number seen, and a refused publish uses up no number.
+
+    >>> sent = []
+    >>> s = PointSequencer(sent.append)
+    >>> at = datetime.fromisoformat("2026-01-01T08:00:00+08:00")
+    >>> [s.publish("P1", n, at, b"").seq for n in (None, 10, None)]
+    [0, 10, 11]
+    """
+
+    def __init__(self, publish: Publish):
+        self._publish = publish
+        self._next: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def publish(self, point_id: str, sent_seq: int | None, captured_at: datetime, jpeg: bytes) -> Frame:
+        with self._guard:
+            lock = self._locks.setdefault(point_id, threading.Lock())
+        with lock:
+            following = self._next.get(point_id, 0)
+            frame = Frame(point_id, following if sent_seq is None else sent_seq, captured_at, jpeg)
+            self._publish(frame)
+            self._next[point_id] = max(following, frame.seq + 1)
+            return frame
+
+
+def parse_capture_time(value: str) -> datetime:
+    """ISO 8601 with an explicit offset; naive times are refused because the camera's zone is unknown.
+
+    >>> parse_capture_time("2026-03-01T08:00:00+08:00").isoformat()
+    '2026-03-01T08:00:00+08:00'
+    """
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise ValueError(f"X-Capture-Time is not ISO 8601: {value!r}") from e
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("X-Capture-Time needs a timezone offset (e.g. +08:00 or Z)")
+    return at
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    # Content-Length can be absent (chunked) or lie, so the body itself is counted as it arrives.
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"frame larger than {limit} bytes")
+    return bytes(body)
+
+
+_RESPONSES: dict[int | str, dict] = {
+    202: {"description": "Queued for the point's pipeline worker."},
+    401: {"description": "Missing or unknown bearer token."},
+    403: {"description": "The token's gateway may not push for this point."},
+    404: {"description": "No point with this id takes pushed frames."},
+    413: {"description": "The body is larger than `server.max_frame_bytes`."},
+    415: {"description": "Content-Type is not image/jpeg."},
+    422: {"description": "The body is not a decodable JPEG, or X-Capture-Time / X-Frame-Seq is invalid."},
+    503: {
+        "description": "The point's queue is full; retry after the number of seconds in Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    },
+}
+
+
+def make_push_router(
+    *,
+    gateways: Sequence[Gateway],
+    point_ids: Collection[str],
+    max_frame_bytes: int,
+    publish: Publish,
+    full_errors: tuple[type[Exception], ...] = (),
+    retry_after_s: int = 1,
+) -> APIRouter:
+    """The push endpoint as a router to mount on the web app.
+
+    `point_ids` are the points that take pushed frames; `publish` queues a frame (the frame bus) and
+    raises one of `full_errors` when the point's queue is full, which becomes 503 + Retry-After.
+    """
+    if max_frame_bytes < 1:
+        raise ValueError("max_frame_bytes must be positive")
+    auth = GatewayAuth(gateways)
+    known = frozenset(point_ids)
+    sequencer = PointSequencer(publish)
+    router = APIRouter(tags=["ingest"])
+
+    # A dependency runs before the endpoint's headers are validated, so a caller without a valid token
+    # learns nothing about the request format.
+    async def allowed_point(
+        point_id: str, authorization: str | None = Header(default=None, include_in_schema=False)
+    ) -> str:
+        token = _bearer_token(authorization)
+        gateway = auth.gateway_for(token) if token else None
+        if gateway is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or unknown bearer token",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if point_id not in known:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no point {point_id!r} takes pushed frames")
+        if point_id not in gateway.points:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"gateway {gateway.id!r} may not push for {point_id!r}")
+        return point_id
+
+    @router.post(
+        PUSH_PATH,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=PushAccepted,
+        responses=_RESPONSES,
+        summary="Push one camera frame",
+        description="The body is one JPEG image (`Content-Type: image/jpeg`) captured at `X-Capture-Time` "
+        "(ISO 8601 with offset). Authenticate with `Authorization: Bearer <gateway token>`; a gateway "
+        "may push only for its own points. `X-Frame-Seq` is the gateway's per-point frame number; "
+        "without it the server numbers the point's frames in arrival order.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "One JPEG image, at most `server.max_frame_bytes` bytes.",
+                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def push_frame(
+        request: Request,
+        point_id: str = Depends(allowed_point),
+        x_capture_time: str = Header(description="Capture time, ISO 8601 with timezone offset."),
+        x_frame_seq: int | None = Header(default=None, ge=0, description="Gateway's per-point frame number."),
+        content_type: str | None = Header(default=None, include_in_schema=False),
+    ) -> PushAccepted:
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        if media_type != "image/jpeg":
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be image/jpeg")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_frame_bytes:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"frame larger than {max_frame_bytes} bytes")
+        try:
+            captured_at = parse_capture_time(x_capture_time)
+        except ValueError as e:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from e
+        jpeg = await _read_limited(request, max_frame_bytes)
+        try:
+            await run_in_threadpool(decode_jpeg, jpeg)
+        except FrameDecodeError as e:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from e
+        try:
+            frame = await run_in_threadpool(sequencer.publish, point_id, x_frame_seq, captured_at, jpeg)
+        except full_errors as e:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"point {point_id!r} is busy: {e}",
+                {"Retry-After": str(retry_after_s)},
+            ) from e
+        return PushAccepted(point_id=frame.point_id, seq=frame.seq, captured_at=frame.captured_at)
+
+    return router

@@ -1,0 +1,192 @@
+"""One owner per point: ring buffer -> detector -> tracker -> rules -> evidence -> case.
+
+A `PointWorker` sees every frame of its point in order, so all per-point state (tracks, dwell timers,
+the pre-roll buffer) lives here without locks. Events wait until their post-roll has been seen, then
+become evidence and, if the point and category may raise cases (legal requirements 1 and 2), a case;
+otherwise they are logged as advisory.
+
+>>> buf = RingBuffer(seconds=1.0)
+>>> from datetime import datetime, timedelta, timezone
+>>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+>>> for i in range(15):
+...     buf.add(Frame("P1", i, t0 + timedelta(seconds=i * 0.2), b""))
+>>> [f.seq for f in buf.between(t0 + timedelta(seconds=2.2), t0 + timedelta(seconds=2.6))]
+[11, 12, 13]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import supervision as sv
+
+from feixian.config import Category, EvidenceSettings, Point
+from pipeline.bus import FrameBus
+from pipeline.events import ViolationEvent
+from pipeline.evidence import EvidenceBuilder, EvidenceBundle
+from pipeline.frames import Frame
+
+log = logging.getLogger(__name__)
+
+# A truck passage longer than this is clipped to its last part in the evidence video.
+MAX_PASSAGE_S = 60.0
+
+
+class Rule(Protocol):
+    def update(self, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]: ...
+
+    def flush(self, at: datetime) -> list[ViolationEvent]: ...
+
+
+class Detector(Protocol):
+    def detect(self, image) -> sv.Detections: ...
+
+
+class Tracker(Protocol):
+    def update(self, detections: sv.Detections, at: datetime) -> sv.Detections: ...
+
+
+class RingBuffer:
+    """Recent frames of one point, oldest first, kept for `seconds` of capture time."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._frames: deque[Frame] = deque()
+
+    def add(self, frame: Frame) -> None:
+        self._frames.append(frame)
+        horizon = frame.captured_at - timedelta(seconds=self.seconds)
+        while self._frames and self._frames[0].captured_at < horizon:
+            self._frames.popleft()
+
+    def between(self, start: datetime, end: datetime) -> list[Frame]:
+        return [f for f in self._frames if start <= f.captured_at <= end]
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+@dataclass
+class WorkerStats:
+    frames: int = 0
+    skipped: int = 0
+    detections: int = 0
+    events: int = 0
+    cases: int = 0
+    advisory: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Pending:
+    event: ViolationEvent
+    clip_start: datetime
+    clip_end: datetime
+
+
+CaseSink = Callable[[ViolationEvent, EvidenceBundle], None]
+
+
+class PointWorker:
+    """Runs one point's frames through detection, tracking and the rules, and files the events."""
+
+    def __init__(
+        self,
+        point: Point,
+        detector: Detector,
+        tracker: Tracker,
+        rules: Sequence[Rule],
+        evidence: EvidenceBuilder,
+        open_case: CaseSink,
+        evidence_settings: EvidenceSettings,
+        published_categories: Sequence[Category],
+    ):
+        self.point = point
+        self.detector = detector
+        self.tracker = tracker
+        self.rules = list(rules)
+        self.evidence = evidence
+        self.open_case = open_case
+        self.pre_roll = timedelta(seconds=evidence_settings.pre_roll_s)
+        self.post_roll = timedelta(seconds=evidence_settings.post_roll_s)
+        self.published = set(published_categories)
+        self.buffer = RingBuffer(evidence_settings.pre_roll_s + MAX_PASSAGE_S + evidence_settings.post_roll_s)
+        self.stats = WorkerStats()
+        self._pending: list[_Pending] = []
+        self._last_at: datetime | None = None
+        self._min_gap = timedelta(seconds=1.0 / point.detect_fps) * 0.95
+
+    def process(self, frame: Frame) -> None:
+        if frame.point_id != self.point.id:
+            raise ValueError(f"worker for {self.point.id} got a frame of {frame.point_id}")
+        if self._last_at is not None and frame.captured_at - self._last_at < self._min_gap:
+            # Pushed or out-of-order frames beyond the detect rate cost CPU and change nothing.
+            self.stats.skipped += 1
+            return
+        self._last_at = frame.captured_at
+        detections = self.tracker.update(self.detector.detect(frame.image()), frame.captured_at)
+        self.stats.frames += 1
+        self.stats.detections += len(detections)
+        events = [e for rule in self.rules for e in rule.update(frame, detections)]
+        frame.release_image()
+        self.buffer.add(frame)
+        self._queue(events)
+        self._file_due(frame.captured_at)
+
+    def flush(self) -> None:
+        """End of stream: close open episodes and file everything pending with the frames we have."""
+        if self._last_at is not None:
+            self._queue([e for rule in self.rules for e in rule.flush(self._last_at)])
+        self._file_due(None)
+
+    def run(self, bus: FrameBus, idle_timeout: float = 0.5) -> None:
+        """Consume the point's frames until the bus closes the point."""
+        while True:
+            frame = bus.consume(self.point.id, timeout=idle_timeout)
+            if frame is not None:
+                self.process(frame)
+            elif bus.is_drained(self.point.id):
+                break
+        self.flush()
+
+    def _queue(self, events: list[ViolationEvent]) -> None:
+        for event in events:
+            self.stats.events += 1
+            if event.category == Category.VEHICLE:
+                start, end = event.started_at, event.ended_at or event.triggered_at
+            else:
+                start = end = event.triggered_at
+            self._pending.append(_Pending(event, start - self.pre_roll, end + self.post_roll))
+
+    def _file_due(self, now: datetime | None) -> None:
+        due = [p for p in self._pending if now is None or p.clip_end <= now]
+        self._pending = [p for p in self._pending if p not in due]
+        for p in due:
+            self._file(p)
+
+    def _file(self, pending: _Pending) -> None:
+        event = pending.event
+        allowed, reason = self._may_raise(event)
+        key = event.category.value
+        self.stats.by_category[key] = self.stats.by_category.get(key, 0) + 1
+        if not allowed:
+            self.stats.advisory += 1
+            log.info(
+                "advisory event (no case): point=%s category=%s subtype=%s at=%s reason=%s",
+                event.point_id, event.category.value, event.subtype, event.triggered_at.isoformat(), reason,
+            )
+            return
+        frames = self.buffer.between(pending.clip_start, pending.clip_end)
+        bundle = self.evidence.build(event, self.point, frames, self.point.detect_fps)
+        self.open_case(event, bundle)
+        self.stats.cases += 1
+
+    def _may_raise(self, event: ViolationEvent) -> tuple[bool, str]:
+        if event.category not in self.published:
+            return False, f"category {event.category.value} not on the published list"
+        return self.point.may_raise_cases(event.category, event.triggered_at.date())

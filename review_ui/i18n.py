@@ -1,0 +1,209 @@
+"""The review UI's message catalogue: every visible string, in Simplified Chinese (the default) and English.
+
+The subtype labels repeat `pipeline.taxonomy.SUBTYPE_LABELS` on purpose: the UI does not import the
+pipeline (imports flow ingest -> pipeline -> cases <- review_ui); a test keeps the two in step.
+
+>>> t = Translator("en")
+>>> t("queue.title"), t("subtype.stall"), t("age.hours", h=2, m=5)
+('Review queue', 'Street stall', '2 h 5 min')
+>>> Translator("zh-CN")("queue.title")
+'待审核队列'
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+
+# key -> (zh-CN, en); placeholders use str.format names.
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "app.title": ("非现场执法审核", "Non-site enforcement review"),
+    "app.lang_switch": ("English", "中文"),
+    "app.skip": ("跳到正文", "Skip to content"),
+    "nav.queue": ("待审核", "Queue"),
+    "nav.signed_in_as": ("{name}（{role}）", "{name} ({role})"),
+    "nav.logout": ("退出", "Sign out"),
+    "login.title": ("登录", "Sign in"),
+    "login.username": ("用户名", "Username"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Sign in"),
+    "login.failed": ("用户名或密码错误。", "Wrong username or password."),
+    "login.required": ("请先登录。", "Please sign in first."),
+    "point.label": ("{name}（{town}）", "{name} ({town})"),
+    "queue.title": ("待审核队列", "Review queue"),
+    "queue.count": ("共 {n} 件，最早的在前", "{n} cases, oldest first"),
+    "queue.empty": ("队列已清空，暂无待审核案件。", "The queue is empty: no cases waiting for review."),
+    "queue.more": ("仅显示最早的 {n} 件。", "Showing the oldest {n} only."),
+    "col.id": ("编号", "No."),
+    "col.time": ("违法时间", "Time"),
+    "col.point": ("点位", "Point"),
+    "col.category": ("类别", "Category"),
+    "col.party": ("当事人", "Party"),
+    "col.confidence": ("置信度", "Confidence"),
+    "col.age": ("等待", "Waiting"),
+    "case.title": ("案件 {id}", "Case {id}"),
+    "case.facts": ("案件信息", "Facts"),
+    "case.event_id": ("事件编号", "Event id"),
+    "case.point": ("点位", "Point"),
+    "case.device": ("设备编号", "Device id"),
+    "case.zone": ("区域", "Zone"),
+    "case.category": ("类别", "Category"),
+    "case.party": ("当事人", "Party"),
+    "case.party_unknown": ("未识别", "Not identified"),
+    "case.confidence": ("置信度", "Confidence"),
+    "case.started_at": ("开始时间", "Started"),
+    "case.triggered_at": ("触发时间", "Triggered"),
+    "case.ended_at": ("结束时间", "Ended"),
+    "case.detected_at": ("发现时间", "Detected"),
+    "case.not_ended": ("仍在持续", "Still going on"),
+    "case.clip": ("视频片段", "Clip"),
+    "case.no_clip": ("本案件没有视频片段。", "This case has no clip."),
+    "case.keyframes": ("关键帧", "Key frames"),
+    "case.original": ("原始", "Original"),
+    "case.annotated": ("标注", "Annotated"),
+    "keyframe.first_seen": ("首次发现", "First seen"),
+    "keyframe.after_dwell": ("超时停留", "After the dwell time"),
+    "keyframe.best": ("最佳画面 {n}", "Best view {n}"),
+    "case.other_evidence": ("其他证据", "Other evidence"),
+    "case.manifest": ("证据清单", "Evidence manifest"),
+    "case.manifest_missing": ("证据清单缺失或无法读取。", "The evidence manifest is missing or unreadable."),
+    "case.manifest_hash_ok": ("清单哈希与立案记录一致。", "The manifest's hash matches the case record."),
+    "case.manifest_hash_bad": ("清单哈希与立案记录不一致！", "The manifest's hash does NOT match the case record!"),
+    "case.history": ("流转记录", "History"),
+    "case.history_empty": ("暂无流转记录。", "No transitions yet."),
+    "case.timezone": ("时间均为北京时间。", "Times are China Standard Time."),
+    "case.back": ("返回队列", "Back to the queue"),
+    "case.prev": ("上一件", "Previous"),
+    "case.next": ("下一件", "Next"),
+    "hist.reason": ("理由：{reason}", "Reason: {reason}"),
+    "actor.pipeline": ("自动识别", "automatic detection"),
+    "decide.title": ("审核结论", "Decision"),
+    "decide.hint": (
+        "证据须真实、清楚、完整、准确；时间、地点、事实或车牌不清的，予以作废。",
+        "Evidence must be true, clear, complete and accurate; void it if the time, place, facts or plate are unclear.",
+    ),
+    "decide.confirm": ("确认有效", "Confirm"),
+    "decide.void": ("作废", "Void"),
+    "decide.reason": ("作废理由", "Reason for voiding"),
+    "decide.reason_placeholder": ("例如：车牌不清、误检、已离开", "e.g. plate unreadable, false detection"),
+    "decide.view_only": ("您的角色只能查看，不能审核。", "Your role may view cases but not review them."),
+    "decide.done": ("本案件已审核，状态：{state}。", "This case has been reviewed: {state}."),
+    "flash.confirmed": ("案件 {id} 已确认。", "Case {id} confirmed."),
+    "flash.voided": ("案件 {id} 已作废。", "Case {id} voided."),
+    "error.already_decided": (
+        "该案件已被审核，您的结论未生效。",
+        "This case was already decided; your decision was not applied.",
+    ),
+    "error.reason_required": ("作废必须填写理由。", "Voiding needs a reason."),
+    "error.reason_too_long": ("理由不能超过 {n} 个字。", "The reason may not exceed {n} characters."),
+    "error.invalid_transition": ("无法变更：{detail}", "Cannot change the case: {detail}"),
+    "error.forbidden": ("您的角色无权进行此操作。", "Your role may not do this."),
+    "error.csrf": ("页面已过期，请重试。", "The page has expired; please try again."),
+    "error.not_found": ("找不到该页面或案件。", "Page or case not found."),
+    "error.title": ("出错了", "Something went wrong"),
+    "keys.title": ("快捷键", "Keyboard"),
+    "keys.confirm": ("确认有效", "confirm"),
+    "keys.void": ("填写作废理由", "void (type the reason)"),
+    "keys.submit_void": ("提交作废", "submit the void"),
+    "keys.next": ("下一件", "next case"),
+    "keys.prev": ("上一件", "previous case"),
+    "keys.play": ("播放/暂停", "play / pause"),
+    "keys.queue": ("返回队列", "back to the queue"),
+    "keys.open": ("打开所选案件", "open the selected case"),
+    "keys.move": ("上下移动", "move down / up"),
+    "role.reviewer": ("审核员", "reviewer"),
+    "role.legal": ("法制审核员", "legal reviewer"),
+    "role.supervisor": ("主管", "supervisor"),
+    "role.admin": ("管理员", "administrator"),
+    "role.ops": ("运维", "operations"),
+    "category.occupation": ("市容占道", "Street occupation"),
+    "category.vehicle": ("车辆", "Vehicle"),
+    "subtype.stall": ("占道设摊", "Street stall"),
+    "subtype.shopfront": ("出店经营", "Trading outside the shop"),
+    "subtype.goods": ("乱堆物料", "Piled goods"),
+    "subtype.dirty": ("车容不洁", "Dirty vehicle body"),
+    "subtype.uncovered": ("渣土车未密闭", "Uncovered load"),
+    "state.detected": ("待审核", "Awaiting review"),
+    "state.confirmed": ("已确认", "Confirmed"),
+    "state.voided": ("已作废", "Voided"),
+    "state.warned": ("已警告", "Warned"),
+    "state.filed": ("已立案", "Filed"),
+    "state.legal_review": ("法制审核", "Legal review"),
+    "state.notified": ("已告知", "Notified"),
+    "state.statement": ("当事人陈述", "Statement made"),
+    "state.decided": ("已决定", "Decided"),
+    "state.delivered": ("已送达", "Delivered"),
+    "state.published": ("已公示", "Published"),
+    "state.executed": ("已执行", "Executed"),
+    "state.closed": ("已结案", "Closed"),
+    "age.minutes": ("{m}分钟", "{m} min"),
+    "age.hours": ("{h}小时{m}分", "{h} h {m} min"),
+    "age.days": ("{d}天{h}小时", "{d} d {h} h"),
+}
+
+
+class Translator:
+    """Looks messages up for one language; an unknown key is a programming error and raises KeyError."""
+
+    def __init__(self, lang: str):
+        if lang not in LANGUAGES:
+            raise ValueError(f"unsupported language {lang!r}; choose one of {LANGUAGES}")
+        self.lang = lang
+        self._column = LANGUAGES.index(lang)
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = self.template(key)
+        return text.format(**values) if values else text
+
+    def template(self, key: str) -> str:
+        """The message with its `{placeholders}` unfilled."""
+        return _MESSAGES[key][self._column]
+
+    def label(self, prefix: str, value: str | None) -> str:
+        """The label of a domain value (`state.voided`); a value the catalogue does not know yet is
+        shown as stored rather than hiding the case."""
+        key = f"{prefix}.{value}"
+        return self(key) if key in _MESSAGES else str(value)
+
+    def keyframe(self, label: str) -> str:
+        """A key frame's label: the rules name them `first_seen`, `after_dwell` and `best_<n>`.
+
+        >>> Translator("en").keyframe("best_2"), Translator("en").keyframe("custom")
+        ('Best view 2', 'custom')
+        """
+        m = re.fullmatch(r"best_(\d+)", label)
+        return self("keyframe.best", n=m[1]) if m else self.label("keyframe", label)
+
+    def age(self, span: timedelta) -> str:
+        """How long a case has waited, to the minute.
+
+        >>> Translator("zh-CN").age(timedelta(days=1, hours=3, minutes=7))
+        '1天3小时'
+        """
+        minutes = max(0, int(span.total_seconds() // 60))
+        days, rest = divmod(minutes, 24 * 60)
+        hours, mins = divmod(rest, 60)
+        if days:
+            return self("age.days", d=days, h=hours)
+        if hours:
+            return self("age.hours", h=hours, m=mins)
+        return self("age.minutes", m=mins)
+
+
+def message_keys() -> frozenset[str]:
+    return frozenset(_MESSAGES)
+
+
+def pick_language(requested: str | None, stored: str | None) -> str:
+    """The language for a request: an explicit `?lang=` wins, then the session's, then zh-CN.
+
+    >>> pick_language("en", None), pick_language("fr", "en"), pick_language(None, None)
+    ('en', 'en', 'zh-CN')
+    """
+    for lang in (requested, stored):
+        if lang in LANGUAGES:
+            return lang
+    return DEFAULT_LANGUAGE

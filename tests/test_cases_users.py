@@ -1,0 +1,68 @@
+"""UserService: accounts, roles and password checks (SQLite)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from cases.db import make_engine, session_factory, upgrade
+from cases.models import User
+from cases.users import UserExistsError, UserService
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    url = f"sqlite:///{tmp_path / 'feixian.db'}"
+    upgrade(url)
+    return session_factory(make_engine(url))
+
+
+@pytest.fixture
+def users(sessions) -> UserService:
+    return UserService(sessions)
+
+
+def test_added_user_authenticates_with_the_right_password_only(users):
+    user = users.add_user("wang", "legal-review-1", "legal", "王法制")
+    assert (user.username, user.role, user.display_name, user.active) == ("wang", "legal", "王法制", True)
+    assert "legal-review-1" not in user.password_hash
+    assert users.authenticate("wang", "legal-review-1").username == "wang"
+    assert users.authenticate("wang", "legal-review-2") is None
+    assert users.authenticate("nobody", "legal-review-1") is None
+    assert users.get_user("wang").role == "legal"
+    assert users.get_user("nobody") is None
+
+
+def test_display_name_defaults_to_the_username(users):
+    assert users.add_user("ops1", "ops-password", "ops").display_name == "ops1"
+
+
+def test_inactive_users_cannot_sign_in(users, sessions):
+    users.add_user("zhao", "supervise-pw", "supervisor")
+    with sessions() as s:
+        s.execute(update(User).where(User.username == "zhao").values(active=False))
+        s.commit()
+    assert users.authenticate("zhao", "supervise-pw") is None
+
+
+def test_usernames_are_unique(users):
+    users.add_user("li", "review-pass", "reviewer")
+    with pytest.raises(UserExistsError, match="'li' already exists"):
+        users.add_user("li", "other-pass", "admin")
+    assert users.authenticate("li", "review-pass").role == "reviewer"
+
+
+@pytest.mark.parametrize(
+    "username, password, role, why",
+    [
+        ("li", "review-pass", "boss", "unknown role 'boss'"),
+        ("li", "short", "reviewer", "at least 8"),
+        ("pipeline", "review-pass", "reviewer", "reserved"),
+        ("", "review-pass", "reviewer", "username"),
+        ("li wang", "review-pass", "reviewer", "username"),
+    ],
+)
+def test_bad_accounts_are_refused(users, username, password, role, why):
+    with pytest.raises(ValueError, match=why):
+        users.add_user(username, password, role)
+    assert users.get_user(username) is None

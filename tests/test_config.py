@@ -1,0 +1,98 @@
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from feixian.config import Category, ConfigError, load_config, load_points
+
+POINT = """
+points:
+  - id: JDZ-001
+    name: 博乐路
+    town: 嘉定镇
+    device_id: CAM-1
+    gps: [31.38, 121.25]
+    source: {kind: push}
+    announced_on: 2024-01-01
+    legal_review: true
+    technical_review: true
+    calibration_valid_until: 2030-01-01
+    categories: [occupation]
+    zones:
+      - {id: front, kind: no_occupation, polygon: [[0, 0], [10, 0], [10, 10]]}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_points_load_and_legal_gate(tmp_path):
+    (p,) = load_points(write(tmp_path, "points.yaml", POINT))
+    assert p.zones[0].kind == "no_occupation"
+    assert p.may_raise_cases(Category.OCCUPATION, date(2026, 1, 1)) == (True, "ok")
+    assert p.may_raise_cases(Category.VEHICLE, date(2026, 1, 1))[0] is False
+    assert p.may_raise_cases(Category.OCCUPATION, date(2023, 1, 1)) == (False, "point not announced")
+    assert p.may_raise_cases(Category.OCCUPATION, date(2031, 1, 1)) == (False, "calibration expired")
+
+
+def test_bad_points_file_names_file_key_and_reason(tmp_path):
+    bad = POINT.replace("gps: [31.38, 121.25]", "gps: [131.38, 121.25]")
+    path = write(tmp_path, "points.yaml", bad)
+    with pytest.raises(ConfigError) as e:
+        load_points(path)
+    msg = str(e.value)
+    assert str(path) in msg and "points.0.gps.0" in msg and "less than or equal to 90" in msg
+
+
+def test_unknown_key_and_missing_uri_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="points.0.colour"):
+        load_points(write(tmp_path, "p.yaml", POINT + "    colour: red\n"))
+    with pytest.raises(ConfigError, match="a file source needs a uri"):
+        load_points(write(tmp_path, "p.yaml", POINT.replace("{kind: push}", "{kind: file}")))
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_points(write(tmp_path, "p.yaml", "points: [\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_points(tmp_path / "absent.yaml")
+
+
+def test_settings_resolve_paths_and_gateways(tmp_path, monkeypatch):
+    write(tmp_path, "points.yaml", POINT)
+    settings = write(
+        tmp_path,
+        "s.yaml",
+        "model: {path: m.onnx}\ngateways:\n  - {id: g, token_sha256: '" + "a" * 64 + "', points: [JDZ-001]}\n",
+    )
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    cfg = load_config(settings, tmp_path / "data")
+    assert cfg.model_path == (tmp_path / "m.onnx").resolve()
+    assert cfg.database_url.startswith("sqlite:///") and cfg.database_url.endswith("data/feixian.db")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://x/y")
+    assert cfg.database_url == "postgresql+psycopg://x/y"
+    settings.write_text(settings.read_text().replace("[JDZ-001]", "[NOPE]"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown point ids"):
+        load_config(settings)
+
+
+def test_shipped_config_validates():
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "configs" / "default.yaml")
+    assert {p.town for p in cfg.points} <= {"嘉定镇", "真新", "工业区"}
+
+
+def test_demo_points_match_the_generated_demo_scenes():
+    from training.synth.scenario import demo_points
+
+    repo = Path(__file__).resolve().parents[1]
+    registry = {p.id: p for p in load_config(repo / "configs" / "default.yaml").points}
+    for generated in demo_points():
+        shipped = registry[generated.id]
+        assert shipped.zones == generated.zones
+        assert shipped.dwell_seconds == generated.dwell_seconds
+        assert shipped.categories == generated.categories
+        assert shipped.source.start_time == generated.source.start_time

@@ -1,0 +1,93 @@
+"""Model card: what `make train` measured, written next to the shipped ONNX (`models/<name>.md`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def render_card(name: str, train: dict, det: dict, events: dict | None, command: str) -> str:
+    model = det["model"]
+    rows = "\n".join(
+        f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
+        for c, ap in det["per_class_ap50"].items()
+    )
+    lines = [
+        f"# {name}",
+        "",
+        "feixian's shipped street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
+        "weights) on scenes from `feixian synth`, exported to ONNX and run with ONNX Runtime.",
+        "",
+        "| fact | value |",
+        "|---|---|",
+        f"| classes | {', '.join(model['classes'])} |",
+        f"| input | {model['input_size'][1]}x{model['input_size'][0]} RGB, letterboxed |",
+        f"| network | {train['model_yaml']} |",
+        f"| ONNX size | {model['size_bytes'] / 1e6:.2f} MB |",
+        f"| GFLOPs at input size | {_fmt(train.get('gflops'), 2)} |",
+        f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
+        f"p95 {det['latency_ms']['p95']} ms |",
+        f"| training | {train['epochs']} epochs, seed {train['seed']}, {train['train_seconds'] / 60:.1f} min on "
+        "this 2-core machine |",
+        f"| training data fingerprint | `{train['data_fingerprint']}` |",
+        f"| ONNX SHA-256 | `{model['sha256']}` |",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"## Detection on held-out synthetic images ({det['images']} images, seeds never used in training)",
+        "",
+        f"mAP50 **{_fmt(det['map50'])}**, mAP50-95 **{_fmt(det['map50_95'])}**.",
+        "",
+        "| class | instances | AP50 | AP50-95 |",
+        "|---|---|---|---|",
+        rows,
+        "",
+    ]
+    if events is not None:
+        lines += [f"## Events on {events['scenarios']} held-out scenario videos", "", "| family | precision | recall "
+                  "| TP | FP | FN | max start error (s) |", "|---|---|---|---|---|---|---|"]
+        for fam, f in events["families"].items():
+            lines.append(
+                f"| {fam} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {f['tp']} | {f['fp']} | {f['fn']} "
+                f"| {_fmt(f['start_error_s']['max'], 1)} |"
+            )
+        lines += ["", f"Events raised by decoys: {events['decoy_events']}.", ""]
+    lines += [
+        "## Limits",
+        "",
+        "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
+        "fine-tuned on the bureau's own labelled frames (`feixian train --weights ... --data ...`, see README).",
+        "Licence: the weights are this project's; the training code is Ultralytics (AGPL-3.0).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="write a model card from train/eval JSON")
+    p.add_argument("--name", required=True)
+    p.add_argument("--train", required=True, help="JSON from feixian train --summary")
+    p.add_argument("--detection", required=True, help="JSON from feixian eval --data")
+    p.add_argument("--events", default=None, help="JSON from feixian eval --scenarios")
+    p.add_argument("--command", required=True, help="the command that reproduces the model")
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    events = json.loads(Path(a.events).read_text()) if a.events else None
+    card = render_card(
+        a.name, json.loads(Path(a.train).read_text()), json.loads(Path(a.detection).read_text()), events, a.command
+    )
+    Path(a.out).write_text(card, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,301 @@
+"""`feixian eval`: detection mAP of an ONNX detector, and event precision/recall of the whole pipeline.
+
+Detection: the runtime `OnnxDetector` (not the training framework) runs on a YOLO-format split, so
+mAP and latency describe production. Events: every scenario video is replayed through the same
+pipeline `feixian replay` uses, into a throw-away data dir, and the cases are matched against the
+scenario's ground truth (category, subtype and zone agree, times overlap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from training.metrics import APAccumulator
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+class EvalError(RuntimeError):
+    """Evaluation input is unusable."""
+
+
+def _split_images(data_yaml: Path, split: str) -> tuple[list[Path], list[str]]:
+    cfg = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+    names = cfg["names"]
+    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    root = Path(cfg.get("path") or data_yaml.parent)
+    if not root.is_absolute():
+        root = (data_yaml.parent / root).resolve()
+    images = []
+    for name in ("train", "val") if split == "all" else (split,):
+        entry = cfg.get(name)
+        if entry is None:
+            raise EvalError(f"{data_yaml}: no '{name}' split")
+        images += sorted(p for p in (root / entry).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise EvalError(f"{data_yaml}: no images in split {split}")
+    return images, names
+
+
+def _label_path(image: Path) -> Path:
+    parts = list(image.parts)
+    idx = len(parts) - 1 - parts[::-1].index("images")
+    parts[idx] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def _read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file() or path.stat().st_size == 0:
+        return np.zeros((0, 4)), np.zeros(0, int)
+    rows = np.loadtxt(path, ndmin=2)
+    cls = rows[:, 0].astype(int)
+    cx, cy, w, h = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1), cls
+
+
+def evaluate_detection(model: str | Path, data_yaml: str | Path, split: str = "val", limit: int | None = None) -> dict:
+    """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, plus CPU latency per frame."""
+    from pipeline.detector import OnnxDetector
+
+    data_yaml = Path(data_yaml)
+    images, names = _split_images(data_yaml, split)
+    images = images[:limit] if limit else images
+    # Ultralytics' validation thresholds, so figures compare with its reports.
+    detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.7)
+    to_dataset = {i: names.index(n) for i, n in enumerate(detector.class_names) if n in names}
+    acc = APAccumulator(names)
+    latencies = []
+    for path in images:
+        img = cv2.imread(str(path))
+        if img is None:
+            raise EvalError(f"cannot read image {path}")
+        t0 = time.perf_counter()
+        det = detector.detect(img)
+        latencies.append(time.perf_counter() - t0)
+        keep = np.array([c in to_dataset for c in det.class_id], bool)
+        pred_cls = np.array([to_dataset[c] for c in det.class_id[keep]], int)
+        gt_boxes, gt_cls = _read_labels(_label_path(path), img.shape[1], img.shape[0])
+        acc.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
+    result = acc.result()
+    warm = np.array(latencies[1:] or latencies) * 1000
+    result.update(
+        {
+            "images": len(images),
+            "split": split,
+            "latency_ms": {
+                "mean": round(float(warm.mean()), 2),
+                "p50": round(float(np.percentile(warm, 50)), 2),
+                "p95": round(float(np.percentile(warm, 95)), 2),
+            },
+            "model": _model_facts(detector, Path(model)),
+        }
+    )
+    return result
+
+
+def _model_facts(detector, path: Path) -> dict:
+    meta = detector.metadata
+    return {
+        "path": str(path),
+        "size_bytes": path.stat().st_size,
+        "sha256": detector.sha256,
+        "input_size": list(detector.input_size),
+        "classes": list(detector.class_names),
+        "version": meta.get("feixian_version"),
+        "gflops": float(meta["gflops"]) if meta.get("gflops") else None,
+        "data_fingerprint": meta.get("data_fingerprint"),
+    }
+
+
+@dataclass
+class _Truth:
+    category: str
+    subtype: str
+    zone_id: str
+    start_s: float
+    end_s: float
+    anchor_s: float  # dwell crossing (occupation) or first sight (vehicle)
+    plate: str | None
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float, slack: float = 1.0) -> float:
+    return min(a1, b1) - max(a0, b0) + slack
+
+
+def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict]) -> dict:
+    """Greedy one-to-one matching of found events to ground truth; unmatched found events that fall on
+    a decoy's interval are counted as decoy events."""
+    pairs = []
+    for i, t in enumerate(truths):
+        for j, f in enumerate(found):
+            if (f["category"], f["subtype"], f["zone_id"]) != (t.category, t.subtype, t.zone_id):
+                continue
+            ov = _overlap(t.start_s, t.end_s, f["start_s"], f["end_s"])
+            if ov > 0:
+                pairs.append((ov, i, j))
+    matched_t, matched_f, errors, plates = set(), set(), [], []
+    for _, i, j in sorted(pairs, reverse=True):
+        if i in matched_t or j in matched_f:
+            continue
+        matched_t.add(i)
+        matched_f.add(j)
+        errors.append(abs(found[j]["anchor_s"] - truths[i].anchor_s))
+        if truths[i].plate is not None:
+            plates.append(found[j].get("plate") == truths[i].plate if found[j].get("plate") else None)
+    decoy_hits = 0
+    for j, f in enumerate(found):
+        if j in matched_f:
+            continue
+        on_decoy = (
+            d.get("zone_id") in (None, f["zone_id"])
+            and _overlap(d["start_s"], d["end_s"], f["start_s"], f["end_s"]) > 0
+            for d in decoys
+        )
+        if any(on_decoy):
+            decoy_hits += 1
+    return {
+        "tp": len(matched_t),
+        "fn": len(truths) - len(matched_t),
+        "fp": len(found) - len(matched_f),
+        "decoy_events": decoy_hits,
+        "start_errors_s": errors,
+        "plates": plates,
+        "unmatched_truth": [vars(truths[i]) for i in range(len(truths)) if i not in matched_t],
+        "unmatched_found": [found[j] for j in range(len(found)) if j not in matched_f],
+    }
+
+
+def _scenario_truth(scenario: dict) -> list[_Truth]:
+    out = []
+    for e in scenario["events"]:
+        anchor = e["dwell_cross_s"] if e["category"] == "occupation" else e["start_s"]
+        out.append(_Truth(e["category"], e["subtype"], e["zone_id"], e["start_s"], e["end_s"], anchor, e.get("plate")))
+    return out
+
+
+def _found_events(cases, start: datetime) -> list[dict]:
+    def s(t: datetime | None) -> float | None:
+        return None if t is None else (t - start).total_seconds()
+
+    found = []
+    for c in cases:
+        started, triggered, ended = s(c.started_at), s(c.triggered_at), s(c.ended_at)
+        found.append(
+            {
+                "case_id": c.id,
+                "category": c.category,
+                "subtype": c.subtype,
+                "zone_id": c.zone_id,
+                "start_s": started,
+                "end_s": ended if ended is not None else triggered,
+                "anchor_s": triggered if c.category == "occupation" else started,
+                "plate": c.party,
+            }
+        )
+    return found
+
+
+def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: str | Path | None = None) -> dict:
+    """Replay every scenario through the full pipeline and score events against ground truth."""
+    from feixian.config import Config, ModelSettings, Settings, load_points
+    from feixian.runtime import Runtime, replay
+
+    scenarios_dir = Path(scenarios_dir)
+    dirs = sorted(d for d in scenarios_dir.iterdir() if (d / "scenario.json").is_file())
+    if not dirs:
+        raise EvalError(f"{scenarios_dir}: no scenario folders (with scenario.json)")
+    model = Path(model).resolve()
+    tmp = tempfile.TemporaryDirectory(prefix="feixian-eval-") if work_dir is None else None
+    work = Path(work_dir or tmp.name)
+    per_scenario, totals = {}, {}
+    for d in dirs:
+        scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
+        points = load_points(d / "points.yaml")
+        data_dir = work / d.name
+        settings = Settings(model=ModelSettings(path=str(model)))
+        config = Config(
+            settings, points, d, d, data_dir, database_url=f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
+        )
+        rt = Runtime(config)
+        replay(rt)
+        start = datetime.fromisoformat(scenario["start_time"])
+        found = _found_events(rt.cases.list_cases(), start)
+        truths = _scenario_truth(scenario)
+        result = {}
+        for family in ("occupation", "vehicle"):
+            r = match_events(
+                [t for t in truths if t.category == family],
+                [f for f in found if f["category"] == family],
+                scenario.get("decoys", []),
+            )
+            result[family] = r
+            agg = totals.setdefault(family, {"tp": 0, "fn": 0, "fp": 0, "decoy_events": 0, "errors": [], "plates": []})
+            for k in ("tp", "fn", "fp", "decoy_events"):
+                agg[k] += r[k]
+            agg["errors"] += r["start_errors_s"]
+            agg["plates"] += r["plates"]
+        per_scenario[d.name] = {
+            fam: {k: v for k, v in r.items() if k not in ("start_errors_s", "plates")} for fam, r in result.items()
+        }
+    if tmp is not None:
+        tmp.cleanup()
+    families = {}
+    for fam, a in totals.items():
+        read = [p for p in a["plates"] if p is not None]
+        families[fam] = {
+            "precision": a["tp"] / (a["tp"] + a["fp"]) if a["tp"] + a["fp"] else None,
+            "recall": a["tp"] / (a["tp"] + a["fn"]) if a["tp"] + a["fn"] else None,
+            "tp": a["tp"],
+            "fp": a["fp"],
+            "fn": a["fn"],
+            "decoy_events": a["decoy_events"],
+            "start_error_s": {
+                "max": round(max(a["errors"]), 2) if a["errors"] else None,
+                "mean": round(float(np.mean(a["errors"])), 2) if a["errors"] else None,
+            },
+        }
+        if fam == "vehicle":
+            families[fam]["plate_exact"] = (sum(read) / len(read)) if read else None
+    return {
+        "scenarios": len(dirs),
+        "families": families,
+        "decoy_events": sum(a["decoy_events"] for a in totals.values()),
+        "per_scenario": per_scenario,
+    }
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="detection mAP (--data) or event precision/recall (--scenarios)")
+    p.add_argument("--model", required=True, help="ONNX detector")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data", help="YOLO dataset YAML: detection mAP on its val split")
+    g.add_argument("--scenarios", help="folder of scenario folders: event precision/recall")
+    p.add_argument("--split", default="val", help="train, val, or all (a held-out set: every image)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many images")
+    p.add_argument("--out", default=None, help="write the JSON here (also printed)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not Path(args.model).is_file():
+        raise EvalError(f"model not found: {args.model}")
+    if args.data:
+        result = evaluate_detection(args.model, args.data, args.split, args.limit)
+    else:
+        result = evaluate_scenarios(args.model, args.scenarios)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0

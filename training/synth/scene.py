@@ -1,0 +1,267 @@
+"""Compose a street scene: camera, layout, placed sprites, rendering and the labels that survive occlusion.
+
+A label is the object's full box clipped to the image; it is dropped when less than `MIN_VISIBLE` of the
+object shows (hidden behind nearer objects or outside the frame) or when it is under `MIN_SIDE_PX`.
+
+>>> import numpy as np
+>>> img, labels = render_sample(np.random.default_rng(5), (320, 180))
+>>> img.shape, all(0 <= l.box[0] < l.box[2] <= 320 for l in labels)
+((180, 320, 3), True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pipeline.taxonomy import CLASSES
+from training.synth.camera import Camera
+from training.synth.effects import Conditions
+from training.synth.items import Cart, Chair, Goods, Stall, Table, Umbrella
+from training.synth.painter import SCENERY_ID, Painter
+from training.synth.people import Person
+from training.synth.street import Backdrop, StreetLayout, draw_prop, render_backdrop, scenery_props
+from training.synth.vehicles import TRUCK_LOOKS, Car, Truck
+
+MIN_VISIBLE = 0.35
+MIN_SIDE_PX = 8.0
+MIN_OBJECTS = 4  # a dataset scene with fewer placed objects is drawn again
+MAX_REDRAWS = 6
+PROP_MIN_DEPTH = 9.0
+MAX_HEIGHT_SHARE = 0.85  # nothing placed taller than this share of the frame (~300 px at 360)
+CLASS_ID = {name: i for i, name in enumerate(CLASSES)}
+
+
+class Sprite(Protocol):
+    label: str
+
+    @property
+    def height_m(self) -> float: ...
+
+    @property
+    def half_extent(self) -> tuple[float, float]: ...
+
+    def draw(self, p: Painter, x: float, z: float, heading: float, phase: float) -> None: ...
+
+
+@dataclass
+class Placed:
+    """A sprite standing at (x, z) facing `heading`; `phase` animates walkers."""
+
+    sprite: Sprite
+    x: float
+    z: float
+    heading: float = 0.0
+    phase: float = 0.0
+
+
+@dataclass(frozen=True)
+class Label:
+    """One labelled object: class id, pixel box (x0, y0, x1, y1), and the index of its `Placed`."""
+
+    class_id: int
+    box: tuple[float, float, float, float]
+    index: int
+
+    def yolo(self, width: int, height: int) -> str:
+        x0, y0, x1, y1 = self.box
+        return (
+            f"{self.class_id} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
+            f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}"
+        )
+
+
+def sample_camera(rng: np.random.Generator, layout: StreetLayout, size: tuple[int, int]) -> Camera:
+    """Either across the street from the near sidewalk, or along the far sidewalk from a shop-side pole."""
+    w, h = size
+    focal = (w / 2) / math.tan(math.radians(rng.uniform(50, 80)) / 2)
+    if rng.random() < 0.62:
+        z = rng.uniform(layout.near_wall + 0.5, layout.road[0] + 1.0)
+        yaw, pitch, height = rng.uniform(-55, 55), rng.uniform(8, 24), rng.uniform(4.0, 9.0)
+    else:
+        z = layout.road[1] - rng.uniform(-0.5, 1.5)
+        yaw = rng.choice([-1, 1]) * rng.uniform(55, 78)
+        pitch, height = rng.uniform(12, 28), rng.uniform(4.0, 8.0)
+    return Camera(w, h, focal=focal, height=height, yaw_deg=float(yaw), pitch_deg=float(pitch), z=float(z))
+
+
+class Ground:
+    """Free-space bookkeeping on the ground plane, so sprites do not stand inside each other."""
+
+    def __init__(self, cam: Camera, rng: np.random.Generator):
+        self.cam, self.rng = cam, rng
+        self._taken: list[tuple[float, float, float, float]] = []
+
+    @staticmethod
+    def footprint(sprite: Sprite, x: float, z: float, heading: float) -> tuple[float, float, float, float]:
+        ha, hb = sprite.half_extent
+        c, s = abs(math.cos(heading)), abs(math.sin(heading))
+        rx, rz = c * ha + s * hb, s * ha + c * hb
+        return x - rx, x + rx, z - rz, z + rz
+
+    def free(self, rect: tuple[float, float, float, float]) -> bool:
+        return all(rect[1] <= t[0] or t[1] <= rect[0] or rect[3] <= t[2] or t[3] <= rect[2] for t in self._taken)
+
+    def claim(self, sprite: Sprite, x: float, z: float, heading: float) -> None:
+        self._taken.append(self.footprint(sprite, x, z, heading))
+
+    def _fits_view(self, sprite: Sprite, rect: tuple[float, float, float, float], min_px: float) -> bool:
+        """Mostly inside the frame, feet not cut off, between `min_px` and MAX_HEIGHT_SHARE of the frame tall."""
+        cam = self.cam
+        x0, x1, z0, z1 = rect
+        corners = np.array([[x, y, z] for x in (x0, x1) for z in (z0, z1) for y in (0.0, sprite.height_m)])
+        if (cam.to_camera(corners)[:, 2] < 2.0).any():
+            return False
+        uv, _ = cam.project(corners)
+        (u0, v0), (u1, v1) = uv.min(0), uv.max(0)
+        w, h = cam.width, cam.height_px
+        inside = max(0.0, min(u1, w) - max(u0, 0)) * max(0.0, min(v1, h) - max(v0, 0))
+        return min_px <= v1 - v0 <= MAX_HEIGHT_SHARE * h and v1 <= h * 1.03 and inside >= 0.6 * (u1 - u0) * (v1 - v0)
+
+    def place(
+        self, sprite: Sprite, zrange: tuple[float, float], heading: float, min_px: float = 22.0, tries: int = 25
+    ) -> Placed | None:
+        """A free spot in the cross-street band `zrange` where the sprite is in view and at least `min_px` tall."""
+        cam = self.cam
+        for _ in range(tries):
+            z = float(self.rng.uniform(*zrange))
+            x = cam.ground_x_at(float(self.rng.uniform(-0.05, 1.05) * cam.width), z)
+            if x is None:
+                continue
+            rect = self.footprint(sprite, x, z, heading)
+            if self._fits_view(sprite, rect, min_px) and self.free(rect):
+                self._taken.append(rect)
+                return Placed(sprite, x, z, heading, float(self.rng.uniform(0, 2 * math.pi)))
+        return None
+
+
+def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera) -> list[Placed]:
+    """A random but plausible street: traffic in lanes, people on sidewalks, occupation items by the shops."""
+    ground = Ground(cam, rng)
+    placed: list[Placed] = []
+
+    def add(item: Placed | None) -> None:
+        if item is not None:
+            placed.append(item)
+
+    for _ in range(int(rng.choice([0, 1, 2, 2, 3, 3]))):
+        look = str(rng.choice(TRUCK_LOOKS, p=[0.15, 0.15, 0.33, 0.37]))
+        zc, direction = layout.lanes[int(rng.integers(len(layout.lanes)))]
+        add(ground.place(Truck.sample(rng, look), (zc - 0.2, zc + 0.2), 0.0 if direction > 0 else math.pi, 26))
+    for _ in range(int(rng.integers(0, 4))):
+        zc, direction = layout.lanes[int(rng.integers(len(layout.lanes)))]
+        add(ground.place(Car.sample(rng), (zc - 0.2, zc + 0.2), 0.0 if direction > 0 else math.pi, 20))
+
+    walks = (layout.far_walk, layout.near_walk)
+    far = (layout.far_walk[0] + 0.4, layout.far_walk[1] - 0.3)
+    front = (layout.far_wall - layout.line_depth + 0.3, layout.far_wall - 0.4)
+    for _ in range(int(rng.integers(2, 8))):
+        if rng.random() < 0.15:
+            add(ground.place(Person.sample(rng), layout.road, rng.choice([-1, 1]) * math.pi / 2))
+        else:
+            z0, z1 = walks[int(rng.random() < 0.35)]
+            add(ground.place(Person.sample(rng), (z0 + 0.3, z1 - 0.3), float(rng.choice([0, math.pi, math.pi / 2]))))
+
+    def band() -> tuple[float, float]:
+        if rng.random() < 0.75:
+            return front if rng.random() < 0.6 else far
+        return layout.near_walk[0] + 0.5, layout.near_walk[1] - 0.4
+
+    along = lambda: float(rng.choice([0.0, math.pi]) + rng.normal(0, 0.15))  # noqa: E731
+    for _ in range(int(rng.integers(1, 3)) if rng.random() < 0.5 else 0):
+        add(ground.place(Stall.sample(rng), band(), along()))
+    for _ in range(int(rng.integers(1, 3)) if rng.random() < 0.5 else 0):
+        add(ground.place(Cart.sample(rng), band(), float(rng.uniform(0, 2 * math.pi))))
+    for _ in range(int(rng.integers(1, 4)) if rng.random() < 0.5 else 0):
+        add(ground.place(Goods.sample(rng), band(), along(), 18))
+    want_table, want_chair, want_umbrella = (rng.random() < 0.5 for _ in range(3))
+    for _ in range(int(rng.integers(1, 3)) if (want_table or want_chair or want_umbrella) else 0):
+        placed.extend(_cafe_set(rng, ground, band(), want_table, want_chair, want_umbrella))
+    return placed
+
+
+def _cafe_set(
+    rng: np.random.Generator, ground: Ground, zrange: tuple[float, float], table: bool, chair: bool, umbrella: bool
+) -> list[Placed]:
+    """A shop-front cluster: a table (maybe under an umbrella) with chairs around it, or just some of these."""
+    anchor = Table.sample(rng) if table else (Umbrella.sample(rng) if umbrella else Chair.sample(rng))
+    first = ground.place(anchor, zrange, float(rng.choice([0.0, math.pi / 2])), 18)
+    if first is None:
+        return []
+    out = [first]
+    if umbrella and table:
+        out.append(Placed(Umbrella.sample(rng), first.x, first.z + 0.01, 0.0))
+    if chair:
+        for k in range(int(rng.integers(1, 5))):
+            ang = first.heading + k * math.pi / 2 + rng.normal(0, 0.2)
+            x, z = first.x + 0.85 * math.cos(ang), first.z + 0.85 * math.sin(ang)
+            sprite = Chair.sample(rng)
+            if ground.free(ground.footprint(sprite, x, z, ang)):
+                ground.claim(sprite, x, z, ang)
+                out.append(Placed(sprite, x, z, ang + math.pi))
+    return out
+
+
+def render(
+    cam: Camera,
+    layout: StreetLayout,
+    backdrop: Backdrop,
+    placed: list[Placed],
+    cond: Conditions,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[Label]]:
+    """Paint `placed` (and the street props) far to near over the backdrop, apply conditions, label."""
+    if len(placed) >= SCENERY_ID:
+        raise ValueError(f"at most {SCENERY_ID - 1} objects per frame, got {len(placed)}")
+    p = Painter(backdrop.image.copy(), cam)
+    p.light = _sun(layout)
+    drawables: list[tuple[float, int, object]] = [(cam.depth(o.x, o.z), i, o) for i, o in enumerate(placed)]
+    # Props right under the lens would blot out the view; real poles are mounted clear of them.
+    drawables += [
+        (d, -1, (kind, x, z)) for kind, x, z in scenery_props(layout) if (d := cam.depth(x, z)) > PROP_MIN_DEPTH
+    ]
+    strokes = {}
+    for depth, i, item in sorted(drawables, key=lambda d: -d[0]):
+        if depth < 1.0:
+            continue
+        if i < 0:
+            draw_prop(p, *item)
+            continue
+        p.begin(i + 1)
+        item.sprite.draw(p, item.x, item.z, item.heading, item.phase)
+        strokes[i] = p.end()
+    visible = np.bincount(p.ids.ravel(), minlength=256)
+    labels = []
+    for i, stroke in strokes.items():
+        x0, y0, x1, y1 = stroke.box
+        if stroke.pixels == 0 or x1 - x0 < MIN_SIDE_PX or y1 - y0 < MIN_SIDE_PX:
+            continue
+        fx0, fy0, fx1, fy1 = stroke.full_box
+        in_frame = (x1 - x0) * (y1 - y0) / max(1e-6, (fx1 - fx0) * (fy1 - fy0))
+        if visible[i + 1] / stroke.pixels * in_frame < MIN_VISIBLE:
+            continue
+        labels.append(Label(CLASS_ID[placed[i].sprite.label], stroke.box, i))
+    lit = backdrop.emissive * (p.ids == 0)
+    img = cond.apply(p.img, lit, backdrop.lamps, cam.horizon_y, rng)
+    return img, labels
+
+
+def _sun(layout: StreetLayout) -> np.ndarray:
+    v = np.array([0.4 * math.cos(layout.road[1]), 0.85, -0.45])
+    return v / np.linalg.norm(v)
+
+
+def render_sample(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, list[Label]]:
+    """One fresh random scene, as a dataset image with its labels (redrawn while it shows too little)."""
+    for _ in range(MAX_REDRAWS):
+        layout = StreetLayout.sample(rng)
+        cam = sample_camera(rng, layout, size)
+        placed = populate(rng, layout, cam)
+        if len(placed) >= MIN_OBJECTS:
+            break
+    cond = Conditions.sample(rng)
+    backdrop = render_backdrop(layout, cam, night=cond.time == "night")
+    return render(cam, layout, backdrop, placed, cond, rng)

@@ -1,0 +1,212 @@
+"""`feixian train`: train a YOLO detector with Ultralytics on any YOLO-format dataset, export ONNX.
+
+Offline by design: the network is built from a model YAML (no pretrained download); `--weights`
+fine-tunes from a local checkpoint instead, which is how a bureau retrains on its own footage. The
+exported ONNX carries, besides Ultralytics' own metadata (class names, input size, stride), the model
+version and a fingerprint of the training data, which every evidence manifest then records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DEFAULT_MODEL_YAML = "yolov8n.yaml"
+
+
+class TrainError(RuntimeError):
+    """Training input is unusable (missing dataset, bad YAML)."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    onnx_path: Path
+    best_pt: Path
+    seconds: float
+    gflops: float | None
+    data_fingerprint: str
+
+
+def dataset_fingerprint(data_yaml: str | Path) -> str:
+    """SHA-256 over the dataset's YAML and every label file (sorted), so two models can be traced to
+    the exact labels they learned from; images follow from the generator seed or the bureau's archive."""
+    data_yaml = Path(data_yaml)
+    cfg = _load_data_yaml(data_yaml)
+    root = Path(cfg.get("path") or data_yaml.parent)
+    if not root.is_absolute():
+        root = (data_yaml.parent / root).resolve()
+    h = hashlib.sha256(data_yaml.read_bytes())
+    for label in sorted(root.rglob("labels/**/*.txt")):
+        h.update(str(label.relative_to(root)).encode())
+        h.update(label.read_bytes())
+    return h.hexdigest()
+
+
+def _load_data_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise TrainError(f"dataset YAML not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "names" not in data or "train" not in data:
+        raise TrainError(f"{path}: not a YOLO dataset YAML (needs 'train' and 'names')")
+    return data
+
+
+def stamp_onnx_metadata(onnx_path: Path, extra: dict[str, str]) -> None:
+    """Add key/value metadata to an ONNX file in place (existing keys are replaced)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    kept = [p for p in model.metadata_props if p.key not in extra]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in extra.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    onnx.save(model, str(onnx_path))
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    model_yaml: str = DEFAULT_MODEL_YAML,
+    weights: str | None = None,
+    epochs: int = 30,
+    imgsz: int = 320,
+    batch: int = 32,
+    seed: int = 0,
+    workers: int = 2,
+    version: str = "dev",
+    runs_dir: str | Path = "runs",
+    extra_args: dict | None = None,
+) -> TrainResult:
+    """Train, export to ONNX at `imgsz`, stamp metadata, and copy the ONNX to `out`."""
+    from ultralytics import YOLO
+
+    data = Path(data).resolve()
+    _load_data_yaml(data)
+    fingerprint = dataset_fingerprint(data)
+    out = Path(out)
+    if weights is not None and not Path(weights).is_file():
+        raise TrainError(f"weights not found: {weights}")
+    model = YOLO(model_yaml, task="detect")
+    if weights is not None:
+        model = model.load(weights)
+    started = time.monotonic()
+    model.train(
+        data=str(data),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        seed=seed,
+        deterministic=True,
+        workers=workers,
+        device="cpu",
+        pretrained=weights is not None,
+        amp=False,
+        plots=False,  # plotting fetches a font over the network
+        project=str(Path(runs_dir).resolve()),
+        name=out.stem,
+        exist_ok=True,
+        verbose=True,
+        **(extra_args or {}),
+    )
+    seconds = time.monotonic() - started
+    best = Path(model.trainer.best)
+    if not best.is_file():
+        best = Path(model.trainer.last)
+    trained = YOLO(str(best), task="detect")
+    gflops = _gflops(trained, imgsz)
+    exported = Path(trained.export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False, opset=17))
+    stamp_onnx_metadata(
+        exported,
+        {
+            "feixian_model": out.stem,
+            "feixian_version": version,
+            "data_fingerprint": fingerprint,
+            "train_seed": str(seed),
+            "train_epochs": str(epochs),
+            "gflops": f"{gflops:.3f}" if gflops is not None else "",
+        },
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exported, out)
+    return TrainResult(out, best, seconds, gflops, fingerprint)
+
+
+def _gflops(model, imgsz: int) -> float | None:
+    try:
+        from ultralytics.utils.torch_utils import get_flops
+
+        return float(get_flops(model.model, imgsz))
+    except Exception:  # FLOP counting is informative only; a model without it still exports
+        return None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a detector on a YOLO-format dataset and export ONNX")
+    p.add_argument("--data", required=True, help="dataset YAML (YOLO format)")
+    p.add_argument("--out", required=True, help="ONNX file to write, e.g. models/feixian-street-v1.onnx")
+    p.add_argument("--model-yaml", default=DEFAULT_MODEL_YAML, help="network definition (no download)")
+    p.add_argument("--weights", default=None, help="local .pt checkpoint to fine-tune from")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--version", default="dev", help="model version recorded in the ONNX metadata")
+    p.add_argument("--runs-dir", default="runs", help="where Ultralytics writes checkpoints and logs")
+    p.add_argument("--summary", default=None, help="write a JSON summary (time, GFLOPs, fingerprint) here")
+    p.add_argument(
+        "--hyp",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Ultralytics training argument, e.g. close_mosaic=3 (repeatable)",
+    )
+    p.set_defaults(func=_run)
+
+
+def parse_hyp(items: list[str]) -> dict:
+    """KEY=VALUE pairs with YAML-typed values.
+
+    >>> parse_hyp(["close_mosaic=3", "cache=true", "lr0=0.02"])
+    {'close_mosaic': 3, 'cache': True, 'lr0': 0.02}
+    """
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise TrainError(f"--hyp wants KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = train(
+        args.data, args.out, args.model_yaml, args.weights, args.epochs, args.imgsz, args.batch,
+        args.seed, args.workers, args.version, args.runs_dir, parse_hyp(args.hyp),
+    )
+    summary = {
+        "onnx": str(result.onnx_path),
+        "best_pt": str(result.best_pt),
+        "train_seconds": round(result.seconds, 1),
+        "gflops": result.gflops,
+        "data_fingerprint": result.data_fingerprint,
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "seed": args.seed,
+        "model_yaml": args.model_yaml,
+        "hyp": parse_hyp(args.hyp),
+    }
+    text = json.dumps(summary, indent=2)
+    if args.summary:
+        Path(args.summary).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
