@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
 NAME=${NAME:-feixian-street-v1}
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-40}
 IMAGES=${IMAGES:-3200}
 WORK=${WORK:-data/train}
 mkdir -p "$WORK"
@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 $FX synth --seed 1 --out "$WORK/synth" --images "$IMAGES" --scenarios 0
 $FX train --data "$WORK/synth/dataset/data.yaml" --model-yaml training/models/feixian-v8p.yaml \
   --epochs "$EPOCHS" --imgsz 320 --batch 32 --seed 0 --version 1.0 --runs-dir "$WORK/runs" \
-  --hyp close_mosaic=3 --hyp warmup_epochs=1 --hyp cache=true \
+  --hyp close_mosaic=5 --hyp warmup_epochs=1 --hyp cache=true \
   --out "models/$NAME.onnx" --summary "$WORK/train.json"
 $FX synth --seed 1001 --out "$WORK/heldout" --images 600 --scenarios 0
 $FX eval --model "models/$NAME.onnx" --data "$WORK/heldout/dataset/data.yaml" --split all --out "$WORK/detection.json"
