@@ -142,6 +142,15 @@ class CaseService:
         with self._sessions() as s:
             return list(s.scalars(query))
 
+    def all_cases(self, state: State | str | None = None, point_id: str | None = None) -> list[Case]:
+        """Every matching case, oldest first, read page by page (exports, `cases list`, evaluation)."""
+        out: list[Case] = []
+        while page := self.list_cases(state, point_id, limit=DEFAULT_PAGE, offset=len(out)):
+            out += page
+            if len(page) < DEFAULT_PAGE:
+                break
+        return out
+
     def count_cases(self, state: State | str | None = None, point_id: str | None = None) -> int:
         with self._sessions() as s:
             return s.scalar(self._filtered(select(func.count(Case.id)), state, point_id)) or 0

@@ -39,7 +39,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             for pid, s in result.stats.items()
         },
         "errors": result.errors,
-        "cases_total": len(rt.cases.list_cases()),
+        "cases_total": rt.cases.count_cases(),
     }
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 1 if result.errors else 0
@@ -101,7 +101,7 @@ def case_to_json(case) -> dict:
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
     rt = _runtime(args)
-    cases = rt.cases.list_cases(state=args.state)
+    cases = rt.cases.all_cases(state=args.state)
     if args.json:
         print(json.dumps([case_to_json(c) for c in cases], ensure_ascii=False, indent=2))
     else:
@@ -143,9 +143,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.synth.cli import register as register_synth
-
     from training.evaluate import register as register_eval
+    from training.synth.cli import register as register_synth
     from training.train import register as register_train
 
     common = _common()

@@ -14,10 +14,6 @@ from functools import cached_property
 
 from cases.db import make_engine, session_factory, upgrade
 from cases.service import CaseService
-from pipeline.evidence import EvidenceBuilder, EvidenceBundle
-from pipeline.rules import OccupationRule, VehicleRule
-from pipeline.tracking import PointTracker
-
 from cases.store import ObjectStore, make_store
 from cases.users import UserService
 from feixian.config import Category, Config, Point
@@ -25,6 +21,9 @@ from ingest.sources import FileSource, RtspSource
 from pipeline.bus import FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
+from pipeline.evidence import EvidenceBuilder, EvidenceBundle
+from pipeline.rules import OccupationRule, VehicleRule
+from pipeline.tracking import PointTracker
 from pipeline.worker import PointWorker, WorkerStats
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ case store can be idempotent on them.
 
 >>> from datetime import datetime, timezone
 >>> t = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
->>> make_event_id("JDZ-001", "occupation", "stall", "front", t) == make_event_id("JDZ-001", "occupation", "stall", "front", t)
-True
+>>> a = make_event_id("JDZ-001", "occupation", "stall", "front", t)
+>>> a == make_event_id("JDZ-001", "occupation", "stall", "front", t), len(a)
+(True, 32)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ can carry) and decodes lazily.
 
 >>> import cv2, numpy as np
 >>> ok, buf = cv2.imencode(".jpg", np.zeros((4, 6, 3), np.uint8))
->>> f = Frame("JDZ-001", 0, datetime(2026, 1, 1, tzinfo=timezone.utc), buf.tobytes())
+>>> f = Frame("JDZ-001", 0, datetime(2026, 1, 1, tzinfo=UTC), buf.tobytes())
 >>> f.image().shape
 (4, 6, 3)
 """
@@ -13,7 +13,7 @@ can carry) and decodes lazily.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -52,7 +52,7 @@ class Frame:
     def __post_init__(self) -> None:
         if self.captured_at.tzinfo is None:
             raise ValueError("captured_at must be timezone-aware")
-        self.captured_at = self.captured_at.astimezone(timezone.utc)
+        self.captured_at = self.captured_at.astimezone(UTC)
 
     def image(self) -> np.ndarray:
         """The decoded BGR image (decoded once, then cached)."""

@@ -1,12 +1,12 @@
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from pipeline.bus import BusClosed, BusFull, MemoryBus
 from pipeline.frames import Frame
 
-T = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def frame(point: str, seq: int) -> Frame:

@@ -24,7 +24,7 @@ from cases.lifecycle import (
     TransitionError,
 )
 from cases.models import AccessLog, Base, Case, CaseTransition, User
-from cases.service import CaseNotFoundError, CaseService
+from cases.service import DEFAULT_PAGE, CaseNotFoundError, CaseService
 from cases.users import UserService
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
@@ -328,3 +328,12 @@ def test_evidence_access_is_logged(service, sessions):
         ("wang", "evidence/e1/manifest.json", None),
     ]
     assert all(r.at.tzinfo == UTC for r in rows)
+
+
+def test_all_cases_reads_past_one_page(service):
+    for i in range(DEFAULT_PAGE + 7):
+        service.open_case(record(f"page-{i}", minutes=-i))
+    assert len(service.list_cases()) == DEFAULT_PAGE
+    everything = service.all_cases()
+    assert len(everything) == DEFAULT_PAGE + 7 == service.count_cases()
+    assert [c.triggered_at for c in everything] == sorted(c.triggered_at for c in everything)

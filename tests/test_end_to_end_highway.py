@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -26,7 +26,7 @@ from feixian.runtime import Runtime, replay, start_live
 from ingest.sources import FileSource
 from pipeline.bus import MemoryBus
 
-START = datetime(2026, 6, 1, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 TOKEN = "test-gateway-token"
 
 
@@ -157,7 +157,8 @@ def test_replay_on_postgresql_gives_the_same_cases(file_config, tmp_path, capsys
         on_pg = cases_json(file_config, tmp_path / "pg", capsys)
         key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"], c["evidence"])  # noqa: E731
         assert [key(c) for c in on_pg] == [key(c) for c in on_sqlite]
-        assert main(["evidence", "verify", "--all", "--config", str(file_config), "--data-dir", str(tmp_path / "pg")]) == 0
+        pg_dir = str(tmp_path / "pg")
+        assert main(["evidence", "verify", "--all", "--config", str(file_config), "--data-dir", pg_dir]) == 0
     finally:
         from sqlalchemy import create_engine
 

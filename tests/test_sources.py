@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from ingest.sources import FileSource, FpsSampler, RtspSource, SourceError
 from pipeline.video import Mp4Writer
 
-T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -175,7 +175,8 @@ def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict]) ->
     }
 
 
-def _scenario_truth(scenario: dict) -> list[_Truth]:
+def scenario_truth(scenario: dict) -> list[_Truth]:
+    """Ground-truth events of a scenario.json, anchored at the dwell crossing or first sight."""
     out = []
     for e in scenario["events"]:
         anchor = e["dwell_cross_s"] if e["category"] == "occupation" else e["start_s"]
@@ -183,30 +184,48 @@ def _scenario_truth(scenario: dict) -> list[_Truth]:
     return out
 
 
-def _found_events(cases, start: datetime) -> list[dict]:
-    def s(t: datetime | None) -> float | None:
-        return None if t is None else (t - start).total_seconds()
+def found_events(cases: list[dict], start: datetime) -> list[dict]:
+    """Cases as `feixian cases list --json` prints them, on the scenario's clock (seconds from `start`)."""
+
+    def s(t: str | None) -> float | None:
+        return None if t is None else (datetime.fromisoformat(t) - start).total_seconds()
 
     found = []
     for c in cases:
-        started, triggered, ended = s(c.started_at), s(c.triggered_at), s(c.ended_at)
+        started, triggered, ended = s(c["started_at"]), s(c["triggered_at"]), s(c["ended_at"])
         found.append(
             {
-                "case_id": c.id,
-                "category": c.category,
-                "subtype": c.subtype,
-                "zone_id": c.zone_id,
+                "case_id": c["id"],
+                "category": c["category"],
+                "subtype": c["subtype"],
+                "zone_id": c["zone_id"],
                 "start_s": started,
                 "end_s": ended if ended is not None else triggered,
-                "anchor_s": triggered if c.category == "occupation" else started,
-                "plate": c.party,
+                "anchor_s": triggered if c["category"] == "occupation" else started,
+                "plate": c["party"],
             }
         )
     return found
 
 
+def score_scenario(scenario: dict, cases: list[dict]) -> dict[str, dict]:
+    """Per family: matches, misses, spurious and decoy events of `cases` against the scenario."""
+    start = datetime.fromisoformat(scenario["start_time"])
+    found = found_events(cases, start)
+    truths = scenario_truth(scenario)
+    return {
+        family: match_events(
+            [t for t in truths if t.category == family],
+            [f for f in found if f["category"] == family],
+            scenario.get("decoys", []),
+        )
+        for family in ("occupation", "vehicle")
+    }
+
+
 def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: str | Path | None = None) -> dict:
     """Replay every scenario through the full pipeline and score events against ground truth."""
+    from feixian.cli import case_to_json
     from feixian.config import Config, ModelSettings, Settings, load_points
     from feixian.runtime import Runtime, replay
 
@@ -228,17 +247,8 @@ def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: s
         )
         rt = Runtime(config)
         replay(rt)
-        start = datetime.fromisoformat(scenario["start_time"])
-        found = _found_events(rt.cases.list_cases(), start)
-        truths = _scenario_truth(scenario)
-        result = {}
-        for family in ("occupation", "vehicle"):
-            r = match_events(
-                [t for t in truths if t.category == family],
-                [f for f in found if f["category"] == family],
-                scenario.get("decoys", []),
-            )
-            result[family] = r
+        result = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()])
+        for family, r in result.items():
             agg = totals.setdefault(family, {"tp": 0, "fn": 0, "fp": 0, "decoy_events": 0, "errors": [], "plates": []})
             for k in ("tp", "fn", "fp", "decoy_events"):
                 agg[k] += r[k]
