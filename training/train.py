@@ -9,10 +9,11 @@ version and a fingerprint of the training data, which every evidence manifest th
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
+import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,39 +86,52 @@ def train(
     version: str = "dev",
     runs_dir: str | Path = "runs",
     extra_args: dict | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train, export to ONNX at `imgsz`, stamp metadata, and copy the ONNX to `out`."""
+    """Train (or resume an interrupted run of the same name), export to ONNX at `imgsz`, stamp
+    metadata, and copy the ONNX to `out`."""
+    import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
 
+    # Ultralytics trains on cpu_count - 1 threads to leave a core free; on a 2-core machine that halves
+    # the speed of the only job the machine has.
+    torch_utils.NUM_THREADS = os.cpu_count() or 1
     data = Path(data).resolve()
     _load_data_yaml(data)
     fingerprint = dataset_fingerprint(data)
     out = Path(out)
+    run_dir = Path(runs_dir).resolve() / out.stem
     if weights is not None and not Path(weights).is_file():
         raise TrainError(f"weights not found: {weights}")
-    model = YOLO(model_yaml, task="detect")
-    if weights is not None:
-        model = model.load(weights)
-    started = time.monotonic()
-    model.train(
-        data=str(data),
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        seed=seed,
-        deterministic=True,
-        workers=workers,
-        device="cpu",
-        pretrained=weights is not None,
-        amp=False,
-        plots=False,  # plotting fetches a font over the network
-        project=str(Path(runs_dir).resolve()),
-        name=out.stem,
-        exist_ok=True,
-        verbose=True,
-        **(extra_args or {}),
-    )
-    seconds = time.monotonic() - started
+    if resume:
+        last = run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise TrainError(f"nothing to resume: {last} does not exist")
+        model = YOLO(str(last), task="detect")
+        model.train(resume=True)
+    else:
+        model = YOLO(model_yaml, task="detect")
+        if weights is not None:
+            model = model.load(weights)
+        model.train(
+            data=str(data),
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            seed=seed,
+            deterministic=True,
+            workers=workers,
+            device="cpu",
+            pretrained=weights is not None,
+            amp=False,
+            plots=False,  # plotting fetches a font over the network
+            project=str(run_dir.parent),
+            name=out.stem,
+            exist_ok=True,
+            verbose=True,
+            **(extra_args or {}),
+        )
+    seconds = _training_seconds(run_dir)
     best = Path(model.trainer.best)
     if not best.is_file():
         best = Path(model.trainer.last)
@@ -138,6 +152,13 @@ def train(
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported, out)
     return TrainResult(out, best, seconds, gflops, fingerprint)
+
+
+def _training_seconds(run_dir: Path) -> float:
+    """Training time of the run, resumed parts included (Ultralytics logs cumulative seconds per epoch)."""
+    with open(run_dir / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["time"]) if rows else 0.0
 
 
 def _gflops(model, imgsz: int) -> float | None:
@@ -162,6 +183,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--version", default="dev", help="model version recorded in the ONNX metadata")
     p.add_argument("--runs-dir", default="runs", help="where Ultralytics writes checkpoints and logs")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run that writes --out")
     p.add_argument("--summary", default=None, help="write a JSON summary (time, GFLOPs, fingerprint) here")
     p.add_argument(
         "--hyp",
@@ -191,7 +213,7 @@ def parse_hyp(items: list[str]) -> dict:
 def _run(args: argparse.Namespace) -> int:
     result = train(
         args.data, args.out, args.model_yaml, args.weights, args.epochs, args.imgsz, args.batch,
-        args.seed, args.workers, args.version, args.runs_dir, parse_hyp(args.hyp),
+        args.seed, args.workers, args.version, args.runs_dir, parse_hyp(args.hyp), args.resume,
     )
     summary = {
         "onnx": str(result.onnx_path),
