@@ -180,3 +180,11 @@ def test_detections_without_class_names_are_rejected():
     rule = OccupationRule(POINT)
     with pytest.raises(ValueError, match="class_name"):
         rule.update(Frame(POINT.id, 0, T0, b""), sv.Detections(xyxy=np.array([STALL[:4]]), confidence=np.array([0.9])))
+
+
+def test_class_flicker_does_not_split_one_item_into_two_subtypes():
+    pile = (40.0, 120.0, 100.0, 200.0)
+    # One pile the detector calls goods and stall in turn: still one item, hence one event.
+    _, events = play(lambda s: [(*pile, "stall" if s % 2 == 0 else "goods")], int(DWELL) + 3)
+    assert len(events) == 1 and events[0].zone_id == "front"
+    assert set(events[0].details["subtype_votes"]) == {"goods", "stall"}

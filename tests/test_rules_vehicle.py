@@ -108,7 +108,7 @@ def test_dirty_truck_passage_gives_one_event_after_it_leaves():
 
 
 def test_uncovered_load_is_its_own_subtype():
-    _, events = play(passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered"]), 20)
+    _, events = play(passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered", "truck_uncovered"]), 20)
     assert [e.subtype for e in events] == ["uncovered"]
 
 

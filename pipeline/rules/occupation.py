@@ -1,8 +1,10 @@
 """Street occupation (占道设摊, 出店经营, 乱堆物料): an item left standing in a no-occupation zone.
 
-Per zone and subtype the rule keeps "stationary candidates", each anchored at the box where an item was
-first seen. A detection continues a candidate while it overlaps that anchor (IoU >= stationary_iou), so
-a cart wheeled along keeps starting new candidates and never accumulates time. Tracker ids are not used:
+Per zone the rule keeps "stationary candidates", each anchored at the box where an item was first seen
+and voting over its life on what it is (the subtype is the confidence-weighted majority, so detector
+flicker between `goods` and `stall` cannot split one pile into two events). A detection of any occupation
+class continues a candidate while it overlaps that anchor (IoU >= stationary_iou), so a cart wheeled
+along keeps starting new candidates and never accumulates time. Tracker ids are not used:
 a passer-by walking in front of a stall breaks ByteTrack's id, but the stall comes back at its anchor.
 A candidate survives `max_unseen_s` without a matching box, must have been seen in at least
 `min_seen_fraction` of the frames since it appeared (a flickering false positive cannot build up time),
@@ -35,10 +37,10 @@ import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feixian.config import ZONE_KINDS_FOR, Category, Point
-from pipeline.events import KeyFrame, ViolationEvent
+from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns, match_by_iou
-from pipeline.taxonomy import OCCUPATION_CLASSES, occupation_subtype
+from pipeline.taxonomy import occupation_subtype
 from pipeline.zones import ZoneTester, zone_testers
 
 
@@ -85,27 +87,34 @@ class OccupationRuleSettings(BaseModel):
 
 @dataclass(eq=False)
 class _Candidate:
-    """An item that may be standing still: where and when it was first seen, and how often since."""
+    """An item that may be standing still: where and when it was first seen, how often since, and what
+    the detector called it (confidence-weighted votes per subtype: a pile of goods the detector calls
+    `stall` in a few frames is still goods)."""
 
     anchor: np.ndarray
     first_seen: KeyFrame
     started_at: datetime
     last_seen_at: datetime
+    votes: dict[str, float]
     frames_alive: int = 1
     frames_seen: int = 1
+    reported_as: str | None = None  # the subtype of the episode it belongs to, once due
 
     @property
     def seen_fraction(self) -> float:
         return self.frames_seen / self.frames_alive
 
+    @property
+    def subtype(self) -> str:
+        return max(sorted(self.votes), key=self.votes.__getitem__)
+
 
 @dataclass(eq=False)
-class _ZoneSubtype:
-    """State of one (zone, subtype) pair."""
+class _ZoneState:
+    """Candidates of one zone, and per subtype when an item of its current episode was last seen."""
 
     candidates: list[_Candidate] = field(default_factory=list)
-    last_present_at: datetime | None = None
-    in_episode: bool = False
+    episode_seen_at: dict[str, datetime] = field(default_factory=dict)
 
 
 class OccupationRule:
@@ -123,8 +132,7 @@ class OccupationRule:
         self.dwell_s = point.dwell_seconds
         self.settings = settings or OccupationRuleSettings()
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.OCCUPATION])
-        self._subtypes = sorted(set(OCCUPATION_CLASSES.values()))
-        self._state: dict[tuple[str, str], _ZoneSubtype] = {}
+        self._state: dict[str, _ZoneState] = {}
 
     def update(self, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]:
         """Feed one frame's (tracked) detections; returns the events whose dwell time was crossed."""
@@ -134,60 +142,81 @@ class OccupationRule:
         subtypes = np.array([occupation_subtype(n) or "" for n in cols.names], dtype=object)
         events = []
         for zone in self._zones:
-            inside = zone.contains(cols.xyxy)
-            for subtype in self._subtypes:
-                idx = np.flatnonzero(inside & (subtypes == subtype))
-                key = (zone.id, subtype)
-                state = self._state.get(key)
-                if state is None:
-                    if not len(idx):
-                        continue
-                    state = self._state[key] = _ZoneSubtype()
-                event = self._step(state, zone, subtype, frame, cols, idx)
-                if event is not None:
-                    events.append(event)
-                if not state.candidates and not state.in_episode:
-                    del self._state[key]
+            idx = np.flatnonzero(zone.contains(cols.xyxy) & (subtypes != ""))
+            state = self._state.get(zone.id)
+            if state is None:
+                if not len(idx):
+                    continue
+                state = self._state[zone.id] = _ZoneState()
+            events += self._step(state, zone, frame, cols, subtypes, idx)
+            if not state.candidates and not state.episode_seen_at:
+                del self._state[zone.id]
         return events
 
     def _step(
-        self, state: _ZoneSubtype, zone: ZoneTester, subtype: str, frame: Frame, cols: Columns, idx: np.ndarray
-    ) -> ViolationEvent | None:
+        self, state: _ZoneState, zone: ZoneTester, frame: Frame, cols: Columns, subtypes: np.ndarray, idx: np.ndarray
+    ) -> list[ViolationEvent]:
         now = frame.captured_at
         s = self.settings
-        if len(idx):
-            state.last_present_at = now
-        if state.in_episode:
-            assert state.last_present_at is not None
-            if (now - state.last_present_at).total_seconds() >= s.cooldown_s:
-                state.in_episode = False
-            return None
         anchors = np.array([c.anchor for c in state.candidates]).reshape(-1, 4)
         pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou)
         for c in state.candidates:
             c.frames_alive += 1
-        seen = [state.candidates[ci] for ci, _ in pairs]
-        for c in seen:
+        seen = []
+        for ci, di in pairs:
+            c, i = state.candidates[ci], int(idx[di])
             c.frames_seen += 1
             c.last_seen_at = now
+            c.votes[subtypes[i]] = c.votes.get(subtypes[i], 0.0) + float(cols.confidence[i])
+            if c.reported_as is not None:
+                state.episode_seen_at[c.reported_as] = now
+            seen.append(c)
         state.candidates = [c for c in state.candidates if (now - c.last_seen_at).total_seconds() <= s.max_unseen_s]
+        state.episode_seen_at = {
+            k: t for k, t in state.episode_seen_at.items() if (now - t).total_seconds() < s.cooldown_s
+        }
         matched = {di for _, di in pairs}
         for di in range(len(idx)):
             if di not in matched:
                 i = int(idx[di])
                 first = KeyFrame("first_seen", frame, [cols.object(i)])
-                state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now))
-        due = [
-            c
-            for c in seen
-            if (now - c.started_at).total_seconds() >= self.dwell_s and c.seen_fraction >= s.min_seen_fraction
+                votes = {subtypes[i]: float(cols.confidence[i])}
+                state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now, votes))
+        due = sorted(
+            (
+                c
+                for c in seen
+                if c.reported_as is None
+                and (now - c.started_at).total_seconds() >= self.dwell_s
+                and c.seen_fraction >= s.min_seen_fraction
+            ),
+            key=lambda c: c.started_at,
+        )
+        events = []
+        for item in due:
+            subtype = item.subtype
+            item.reported_as = subtype
+            # An item of a subtype whose episode is still going on joins that episode: one event per
+            # (zone, subtype) episode, however many chairs are put out.
+            if subtype not in state.episode_seen_at:
+                events.append(self._event(item, subtype, zone, frame, cols, subtypes, idx))
+            state.episode_seen_at[subtype] = now
+        return events
+
+    def _event(
+        self,
+        item: _Candidate,
+        subtype: str,
+        zone: ZoneTester,
+        frame: Frame,
+        cols: Columns,
+        subtypes: np.ndarray,
+        idx: np.ndarray,
+    ) -> ViolationEvent:
+        now = frame.captured_at
+        objects = [cols.object(int(i)) for i in idx if subtypes[int(i)] == subtype] or [
+            ObjectSeen(tuple(float(v) for v in item.anchor), subtype, 0.0)
         ]
-        if not due:
-            return None
-        item = min(due, key=lambda c: c.started_at)
-        state.in_episode = True
-        state.candidates = []
-        objects = [cols.object(int(i)) for i in idx]
         return ViolationEvent(
             point_id=self.point_id,
             category=Category.OCCUPATION,
@@ -202,7 +231,8 @@ class OccupationRule:
                 "dwell_s": round((now - item.started_at).total_seconds(), 3),
                 "dwell_threshold_s": self.dwell_s,
                 "seen_fraction": round(item.seen_fraction, 3),
-                "stationary_iou": s.stationary_iou,
+                "subtype_votes": {k: round(v, 3) for k, v in sorted(item.votes.items())},
+                "stationary_iou": self.settings.stationary_iou,
             },
         )
 

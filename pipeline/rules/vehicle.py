@@ -52,7 +52,11 @@ class VehicleRuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_frames: int = Field(
-        default=3, ge=1, le=1000, description="A passage seen in fewer frames in the zone is not judged."
+        default=5,
+        ge=1,
+        le=1000,
+        description="A passage seen in fewer frames in the zone is not judged (5 = 1 s at 5 fps): a truck "
+        "glimpsed at the frame edge is no evidence.",
     )
     min_share: float = Field(
         default=0.4,
