@@ -188,3 +188,17 @@ def test_class_flicker_does_not_split_one_item_into_two_subtypes():
     _, events = play(lambda s: [(*pile, "stall" if s % 2 == 0 else "goods")], int(DWELL) + 3)
     assert len(events) == 1 and events[0].zone_id == "front"
     assert set(events[0].details["subtype_votes"]) == {"goods", "stall"}
+
+
+def test_new_subtype_at_the_spot_of_a_reported_item_is_a_new_episode():
+    spot = (40.0, 120.0, 100.0, 200.0)
+
+    def script(s: int) -> list[Row]:
+        if s < 45:
+            return [(*spot, "table")]
+        if s < 50:
+            return []  # cleared, then a stall goes up at the same spot within max_unseen_s
+        return [(*spot, "stall")]
+
+    _, events = play(script, 50 + int(DWELL) + 3)
+    assert [e.subtype for e in events] == ["shopfront", "stall"]

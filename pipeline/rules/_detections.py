@@ -44,11 +44,16 @@ class Columns:
         )
 
 
-def match_by_iou(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """Greedy one-to-one pairs (i in a, j in b), best overlap first, each with IoU >= min_iou."""
+def match_by_iou(
+    a: np.ndarray, b: np.ndarray, min_iou: float, allowed: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one pairs (i in a, j in b), best overlap first, each with IoU >= min_iou and, when
+    given, `allowed[i, j]` true."""
     if not len(a) or not len(b):
         return []
     iou = sv.box_iou_batch(a, b)
+    if allowed is not None:
+        iou = np.where(allowed, iou, 0.0)
     rows, cols = np.nonzero(iou >= min_iou)
     pairs = []
     used_a, used_b = set(), set()

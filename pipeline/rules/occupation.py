@@ -159,7 +159,12 @@ class OccupationRule:
         now = frame.captured_at
         s = self.settings
         anchors = np.array([c.anchor for c in state.candidates]).reshape(-1, 4)
-        pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou)
+        # A reported item only continues with its own subtype: a stall set up where the chairs of an
+        # earlier episode stood is a new item, not more of the old one.
+        allowed = np.array(
+            [[c.reported_as in (None, subtypes[i]) for i in idx] for c in state.candidates], dtype=bool
+        ).reshape(len(state.candidates), len(idx))
+        pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou, allowed)
         for c in state.candidates:
             c.frames_alive += 1
         seen = []
