@@ -53,8 +53,12 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
         "",
     ]
     if events is not None:
-        lines += [f"## Events on {events['scenarios']} held-out scenario videos", "", "| family | precision | recall "
-                  "| TP | FP | FN | max start error (s) |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## Events on {events['scenarios']} held-out scenario videos",
+            "",
+            "| family | precision | recall | TP | FP | FN | max start error (s) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for fam, f in events["families"].items():
             lines.append(
                 f"| {fam} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {f['tp']} | {f['fp']} | {f['fn']} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,8 +49,11 @@ def _split_images(data_yaml: Path, split: str) -> tuple[list[Path], list[str]]:
 
 
 def _label_path(image: Path) -> Path:
+    """YOLO layout: the label of .../images/<...>/x.jpg is .../labels/<...>/x.txt."""
     parts = list(image.parts)
-    idx = len(parts) - 1 - parts[::-1].index("images")
+    if "images" not in parts[:-1]:
+        raise EvalError(f"{image}: not under an 'images' folder, so its YOLO label cannot be found")
+    idx = len(parts) - 2 - parts[-2::-1].index("images")
     parts[idx] = "labels"
     return Path(*parts).with_suffix(".txt")
 
@@ -297,12 +301,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not Path(args.model).is_file():
-        raise EvalError(f"model not found: {args.model}")
-    if args.data:
-        result = evaluate_detection(args.model, args.data, args.split, args.limit)
-    else:
-        result = evaluate_scenarios(args.model, args.scenarios)
+    try:
+        if not Path(args.model).is_file():
+            raise EvalError(f"model not found: {args.model}")
+        if args.data:
+            result = evaluate_detection(args.model, args.data, args.split, args.limit)
+        else:
+            result = evaluate_scenarios(args.model, args.scenarios)
+    except EvalError as e:
+        print(f"feixian eval: {e}", file=sys.stderr)
+        return 2
     text = json.dumps(result, ensure_ascii=False, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

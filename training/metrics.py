@@ -30,30 +30,33 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def match_predictions(pred_cls: np.ndarray, gt_cls: np.ndarray, iou: np.ndarray) -> np.ndarray:
-    """True-positive matrix (n_pred, n_thresholds): one-to-one matching, highest IoU first, same class."""
+    """True-positive matrix (n_pred, n_thresholds) for predictions given in descending confidence.
+
+    COCO's greedy matching (and Ultralytics' since 8.4): at each threshold, each prediction in turn claims
+    the unclaimed same-class ground truth it overlaps most, if that overlap reaches the threshold. Taking
+    predictions by confidence, not pairs by IoU, is what makes a confident duplicate the true positive
+    and a later, tighter one the false positive.
+    """
     correct = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), dtype=bool)
     if len(pred_cls) == 0 or len(gt_cls) == 0:
         return correct
     iou = iou * (gt_cls[None, :] == pred_cls[:, None])
-    for k, t in enumerate(IOU_THRESHOLDS):
-        p, g = np.nonzero(iou >= t)
-        if len(p) == 0:
-            continue
-        order = np.argsort(-iou[p, g], kind="stable")
-        p, g = p[order], g[order]
-        _, first_g = np.unique(g, return_index=True)
-        p, g = p[np.sort(first_g)], g[np.sort(first_g)]
-        order = np.argsort(-iou[p, g], kind="stable")
-        p, g = p[order], g[order]
-        _, first_p = np.unique(p, return_index=True)
-        correct[p[first_p], k] = True
+    claimed = np.zeros((len(gt_cls), len(IOU_THRESHOLDS)), dtype=bool)
+    thresholds = np.arange(len(IOU_THRESHOLDS))
+    for j in np.flatnonzero((iou >= IOU_THRESHOLDS[0]).any(axis=1)):
+        available = np.where(claimed, 0.0, iou[j][:, None])
+        best = available.argmax(axis=0)
+        correct[j] = available[best, thresholds] >= IOU_THRESHOLDS
+        claimed[best, thresholds] |= correct[j]
     return correct
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     """Area under the precision envelope, sampled at 101 recall points (COCO)."""
-    r = np.concatenate(([0.0], recall, [1.0]))
-    p = np.concatenate(([1.0], precision, [0.0]))
+    # Precision drops to zero at the highest recall reached: recall never reached earns nothing (a
+    # sentinel at recall 1 alone would credit a ramp up to it).
+    r = np.concatenate(([0.0], recall, [recall[-1] if len(recall) else 1.0, 1.0]))
+    p = np.concatenate(([1.0], precision, [0.0, 0.0]))
     p = np.flip(np.maximum.accumulate(np.flip(p)))
     x = np.linspace(0, 1, 101)
     return float(np.trapezoid(np.interp(x, r, p), x))
@@ -77,12 +80,24 @@ class APAccumulator:
         gt_boxes: np.ndarray,
         gt_cls: np.ndarray,
     ) -> None:
+        """One image: predicted xyxy boxes with scores and class indices, and its ground truth."""
         pred_boxes = np.asarray(pred_boxes, float).reshape(-1, 4)
         gt_boxes = np.asarray(gt_boxes, float).reshape(-1, 4)
-        pred_cls = np.asarray(pred_cls, int)
-        gt_cls = np.asarray(gt_cls, int)
+        pred_conf = np.asarray(pred_conf, float).reshape(-1)
+        pred_cls = np.asarray(pred_cls, int).reshape(-1)
+        gt_cls = np.asarray(gt_cls, int).reshape(-1)
+        if not len(pred_boxes) == len(pred_conf) == len(pred_cls) or len(gt_boxes) != len(gt_cls):
+            raise ValueError(
+                f"boxes, scores and classes disagree in length: predictions {len(pred_boxes)}/{len(pred_conf)}/"
+                f"{len(pred_cls)}, ground truth {len(gt_boxes)}/{len(gt_cls)}"
+            )
+        classes = np.concatenate([pred_cls, gt_cls])
+        if len(classes) and (classes.min() < 0 or classes.max() >= len(self.class_names)):
+            raise ValueError(f"class index outside 0..{len(self.class_names) - 1}: {sorted(set(classes.tolist()))}")
+        order = np.argsort(-pred_conf, kind="stable")
+        pred_boxes, pred_conf, pred_cls = pred_boxes[order], pred_conf[order], pred_cls[order]
         self._correct.append(match_predictions(pred_cls, gt_cls, box_iou(pred_boxes, gt_boxes)))
-        self._conf.append(np.asarray(pred_conf, float))
+        self._conf.append(pred_conf)
         self._pred_cls.append(pred_cls)
         self._gt_cls.append(gt_cls)
 

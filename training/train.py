@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,26 @@ def train(
     run_dir = Path(runs_dir).resolve() / out.stem
     if weights is not None and not Path(weights).is_file():
         raise TrainError(f"weights not found: {weights}")
+    fixed = dict(
+        data=str(data),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        seed=seed,
+        deterministic=True,
+        workers=workers,
+        device="cpu",
+        pretrained=weights is not None,
+        amp=False,
+        plots=False,  # plotting fetches a font over the network
+        project=str(run_dir.parent),
+        name=out.stem,
+        exist_ok=True,
+        verbose=True,
+    )
+    clash = sorted(set(extra_args or {}) & set(fixed))
+    if clash:
+        raise TrainError(f"extra training arguments {clash} are set by feixian train itself (use its flags)")
     if resume:
         last = run_dir / "weights" / "last.pt"
         if not last.is_file():
@@ -113,24 +134,7 @@ def train(
         model = YOLO(model_yaml, task="detect")
         if weights is not None:
             model = model.load(weights)
-        model.train(
-            data=str(data),
-            epochs=epochs,
-            imgsz=imgsz,
-            batch=batch,
-            seed=seed,
-            deterministic=True,
-            workers=workers,
-            device="cpu",
-            pretrained=weights is not None,
-            amp=False,
-            plots=False,  # plotting fetches a font over the network
-            project=str(run_dir.parent),
-            name=out.stem,
-            exist_ok=True,
-            verbose=True,
-            **(extra_args or {}),
-        )
+        model.train(**fixed, **(extra_args or {}))
     seconds = _training_seconds(run_dir)
     best = Path(model.trainer.best)
     if not best.is_file():
@@ -211,10 +215,25 @@ def parse_hyp(items: list[str]) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = train(
-        args.data, args.out, args.model_yaml, args.weights, args.epochs, args.imgsz, args.batch,
-        args.seed, args.workers, args.version, args.runs_dir, parse_hyp(args.hyp), args.resume,
-    )
+    try:
+        result = train(
+            args.data,
+            args.out,
+            args.model_yaml,
+            args.weights,
+            args.epochs,
+            args.imgsz,
+            args.batch,
+            args.seed,
+            args.workers,
+            args.version,
+            args.runs_dir,
+            parse_hyp(args.hyp),
+            args.resume,
+        )
+    except TrainError as e:
+        print(f"feixian train: {e}", file=sys.stderr)
+        return 2
     summary = {
         "onnx": str(result.onnx_path),
         "best_pt": str(result.best_pt),

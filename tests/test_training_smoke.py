@@ -1,0 +1,166 @@
+"""`feixian train` end to end on a tiny generated dataset, and what the exported ONNX must carry.
+
+One epoch cannot teach the network anything; the test checks the plumbing a shipped model relies on:
+the ONNX loads in the runtime detector, speaks the dataset's classes, records the data fingerprint and
+version, detects on a frame, and `feixian eval --data` reports on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from training.train import TrainError, dataset_fingerprint, parse_hyp
+
+pytest.importorskip("ultralytics")
+
+NAMES = ["box", "ball", "bar"]
+SIZE = 128
+
+
+def draw_shape(img: np.ndarray, cls: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """Draws one object of class `cls` and returns its YOLO label (cx, cy, w, h, normalised)."""
+    w, h = (int(v) for v in rng.integers(20, 48, 2))
+    if cls == 2:  # a bar: long and flat
+        w, h = int(rng.integers(50, 90)), int(rng.integers(8, 14))
+    x0, y0 = int(rng.integers(0, SIZE - w)), int(rng.integers(0, SIZE - h))
+    colour = ((40, 40, 220), (40, 200, 40), (220, 120, 30))[cls]
+    if cls == 1:
+        cv2.ellipse(img, (x0 + w // 2, y0 + h // 2), (w // 2, h // 2), 0, 0, 360, colour, -1)
+    else:
+        cv2.rectangle(img, (x0, y0), (x0 + w - 1, y0 + h - 1), colour, -1)
+    return (x0 + w / 2) / SIZE, (y0 + h / 2) / SIZE, w / SIZE, h / SIZE
+
+
+def make_dataset(root: Path, n_train: int = 16, n_val: int = 4, seed: int = 0) -> Path:
+    """Coloured shapes on grey noise, 1-3 per image, YOLO layout; returns the data.yaml."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for k in range(n):
+            img = rng.integers(90, 140, (SIZE, SIZE, 3), dtype=np.uint8)
+            rows = []
+            for _ in range(int(rng.integers(1, 4))):
+                cls = int(rng.integers(0, len(NAMES)))
+                rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in draw_shape(img, cls, rng)))
+            cv2.imwrite(str(root / "images" / split / f"{k:03d}.png"), img)
+            (root / "labels" / split / f"{k:03d}.txt").write_text("\n".join(rows) + "\n")
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val", "names": NAMES}))
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict]:
+    """One epoch of the shipped pico network through the `feixian train` CLI: (data.yaml, summary JSON)."""
+    from feixian.cli import main
+
+    tmp = tmp_path_factory.mktemp("train")
+    data = make_dataset(tmp / "shapes")
+    summary = tmp / "summary.json"
+    model_yaml = Path(__file__).resolve().parents[1] / "training" / "models" / "feixian-v8p.yaml"
+    flags = {
+        "--data": data,
+        "--out": tmp / "models" / "shapes.onnx",
+        "--model-yaml": model_yaml,
+        "--epochs": 1,
+        "--imgsz": SIZE,
+        "--batch": 8,
+        "--workers": 0,
+        "--version": "smoke-1",
+        "--runs-dir": tmp / "runs",
+        "--summary": summary,
+        "--hyp": "mosaic=0",
+    }
+    argv = ["train", *(str(v) for flag in flags.items() for v in flag)]
+    assert main(argv) == 0
+    return data, json.loads(summary.read_text())
+
+
+def test_exported_model_runs_in_the_runtime_detector(trained):
+    from pipeline.detector import OnnxDetector
+
+    data, summary = trained
+    onnx_path = Path(summary["onnx"])
+    assert onnx_path.is_file() and Path(summary["best_pt"]).is_file()
+    det = OnnxDetector(onnx_path, conf_threshold=0.001)
+    assert det.class_names == tuple(NAMES)
+    assert det.input_size == (SIZE, SIZE)
+    assert det.metadata["data_fingerprint"] == dataset_fingerprint(data) == summary["data_fingerprint"]
+    assert det.metadata["feixian_version"] == "smoke-1"
+    assert det.metadata["train_epochs"] == "1"
+    assert summary["hyp"] == {"mosaic": 0}
+
+    frame = cv2.imread(str(data.parent / "images" / "val" / "000.png"))
+    frame = cv2.resize(frame, (200, 150))  # not the input size: the letterbox path runs too
+    dets = det.detect(frame)
+    assert set(dets.data["class_name"]) <= set(NAMES)
+    assert len(dets.xyxy) == len(dets.confidence) == len(dets.class_id)
+    assert np.all(dets.xyxy >= 0) and np.all(dets.xyxy[:, [0, 2]] <= 200) and np.all(dets.xyxy[:, [1, 3]] <= 150)
+
+
+def test_detection_eval_reports_on_the_trained_model(trained, tmp_path):
+    from feixian.cli import main
+
+    data, summary = trained
+    out = tmp_path / "det.json"
+    assert main(["eval", "--model", summary["onnx"], "--data", str(data), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 4 and result["split"] == "val"
+    assert set(result["per_class_ap50"]) == set(NAMES)
+    assert 0 <= result["map50_95"] <= result["map50"] <= 1
+    assert result["model"]["classes"] == NAMES
+    assert result["model"]["data_fingerprint"] == summary["data_fingerprint"]
+    assert result["model"]["version"] == "smoke-1"
+
+
+def test_fingerprint_follows_the_labels_not_the_images(tmp_path):
+    data = make_dataset(tmp_path / "d", n_train=3, n_val=1)
+    before = dataset_fingerprint(data)
+    assert dataset_fingerprint(data) == before
+
+    image = tmp_path / "d" / "images" / "train" / "001.png"
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert dataset_fingerprint(data) == before
+
+    label = tmp_path / "d" / "labels" / "train" / "001.txt"
+    rows = label.read_text().splitlines()
+    rows[0] = "2" + rows[0][1:]  # relabel one object
+    label.write_text("\n".join(rows) + "\n")
+    assert dataset_fingerprint(data) != before
+
+
+def test_unusable_dataset_yaml_is_refused(tmp_path):
+    with pytest.raises(TrainError, match="not found"):
+        dataset_fingerprint(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("names: [a]\n")
+    with pytest.raises(TrainError, match="needs 'train' and 'names'"):
+        dataset_fingerprint(bad)
+
+
+def test_hyp_must_be_key_value():
+    with pytest.raises(TrainError, match="KEY=VALUE"):
+        parse_hyp(["mosaic"])
+
+
+def test_extra_arguments_cannot_override_the_fixed_ones(tmp_path):
+    from training.train import train
+
+    data = make_dataset(tmp_path / "d", n_train=1, n_val=1)
+    with pytest.raises(TrainError, match=r"\['epochs', 'plots'\]"):
+        train(data, tmp_path / "m.onnx", runs_dir=tmp_path / "runs", extra_args={"plots": True, "epochs": 3})
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    from feixian.cli import main
+
+    assert main(["train", "--data", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "dataset YAML not found" in capsys.readouterr().err
