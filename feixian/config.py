@@ -150,7 +150,16 @@ class PointsFile(_Strict):
 
 class ModelSettings(_Strict):
     path: str = Field(description="ONNX detector (Ultralytics export); relative to the config file.")
-    conf_threshold: float = Field(default=0.35, gt=0, lt=1, description="Minimum class score kept.")
+    conf_threshold: float = Field(
+        default=0.35, gt=0, lt=1, description="Score an object must reach once to be tracked or judged."
+    )
+    track_threshold: float = Field(
+        default=0.15,
+        gt=0,
+        lt=1,
+        description="Weaker boxes down to this score are kept only to follow an object already found (a "
+        "chair half hidden by a passer-by scores lower); nothing starts from them.",
+    )
     iou_threshold: float = Field(default=0.5, gt=0, lt=1, description="NMS IoU threshold.")
     class_map: dict[str, str] | None = Field(
         default=None,
@@ -158,6 +167,12 @@ class ModelSettings(_Strict):
         "unmapped classes are dropped. None = the model already speaks feixian classes.",
     )
     threads: int = Field(default=0, ge=0, le=64, description="ONNX Runtime intra-op threads; 0 = runtime default.")
+
+    @model_validator(mode="after")
+    def _track_below_conf(self) -> ModelSettings:
+        if self.track_threshold > self.conf_threshold:
+            raise ValueError("track_threshold must not exceed conf_threshold")
+        return self
 
 
 class EvidenceSettings(_Strict):

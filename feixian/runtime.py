@@ -23,7 +23,7 @@ from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.rules import OccupationRule, VehicleRule
-from pipeline.tracking import PointTracker
+from pipeline.tracking import PointTracker, TrackerSettings
 from pipeline.worker import PointWorker, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Runtime:
     @cached_property
     def detector(self) -> OnnxDetector:
         m = self.config.settings.model
-        return OnnxDetector(self.config.model_path, m.conf_threshold, m.iou_threshold, m.class_map, m.threads)
+        return OnnxDetector(self.config.model_path, m.track_threshold, m.iou_threshold, m.class_map, m.threads)
 
     @cached_property
     def evidence(self) -> EvidenceBuilder:
@@ -71,19 +71,20 @@ class Runtime:
                 "input_size": list(d.input_size),
                 "class_map": m.class_map,
             },
-            thresholds={"conf": m.conf_threshold, "iou": m.iou_threshold},
+            thresholds={"conf": m.conf_threshold, "track": m.track_threshold, "iou": m.iou_threshold},
         )
 
     def make_worker(self, point: Point) -> PointWorker:
+        conf = self.config.settings.model.conf_threshold
         rules = []
         if Category.OCCUPATION in point.categories:
-            rules.append(OccupationRule(point))
+            rules.append(OccupationRule(point, start_confidence=conf))
         if Category.VEHICLE in point.categories:
-            rules.append(VehicleRule(point))
+            rules.append(VehicleRule(point, start_confidence=conf))
         return PointWorker(
             point,
             self.detector,
-            PointTracker(point.detect_fps),
+            PointTracker(point.detect_fps, TrackerSettings(high_confidence=conf)),
             rules,
             self.evidence,
             self._open_case,

@@ -31,6 +31,8 @@ MAX_DETECTIONS = 300
 MAX_NMS_CANDIDATES = 3000
 # Classes are shifted this far apart so one NMS pass never lets two classes suppress each other.
 _CLASS_OFFSET = 7680.0
+# A box this close to the frame border shows only part of its object (data["at_edge"]).
+EDGE_MARGIN_PX = 2.0
 
 
 class DetectorError(ValueError):
@@ -212,15 +214,18 @@ class OnnxDetector:
         xyxy = (xyxy - np.array([left, top, left, top], np.float32)) / np.array([gx, gy, gx, gy], np.float32)
         h0, w0 = bgr.shape[:2]
         np.clip(xyxy, 0, [w0, h0, w0, h0], out=xyxy)
+        at_edge = (xyxy[:, :2].min(axis=1) <= EDGE_MARGIN_PX) | (xyxy[:, 2] >= w0 - EDGE_MARGIN_PX)
+        at_edge |= xyxy[:, 3] >= h0 - EDGE_MARGIN_PX
         names = np.asarray(self.class_names)
         return sv.Detections(
             xyxy=xyxy.astype(np.float32),
             confidence=conf.astype(np.float32),
             class_id=cls.astype(int),
-            data={"class_name": names[cls]},
+            data={"class_name": names[cls], "at_edge": at_edge},
         )
 
     def _empty(self) -> sv.Detections:
         empty = sv.Detections.empty()
         empty.data["class_name"] = np.array([], dtype=str)
+        empty.data["at_edge"] = np.array([], dtype=bool)
         return empty

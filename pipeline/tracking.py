@@ -39,11 +39,11 @@ class TrackerSettings(BaseModel):
         description="Seconds a track survives without a matching box (missed detections, short occlusion).",
     )
     high_confidence: float = Field(
-        default=0.3,
+        default=0.35,
         gt=0,
         lt=1,
         description="Boxes at or above this score are matched first and may start tracks; weaker ones only "
-        "extend existing tracks. Keep it at or below the detector threshold so every object can start one.",
+        "extend existing tracks (the runtime sets it to the model's conf_threshold).",
     )
     match_iou: float = Field(
         default=0.1, gt=0, lt=1, description="Minimum IoU between a track's predicted box and a detection."

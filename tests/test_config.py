@@ -96,3 +96,10 @@ def test_demo_points_match_the_generated_demo_scenes():
         assert shipped.dwell_seconds == generated.dwell_seconds
         assert shipped.categories == generated.categories
         assert shipped.source.start_time == generated.source.start_time
+
+
+def test_track_threshold_above_conf_threshold_is_rejected(tmp_path):
+    write(tmp_path, "points.yaml", POINT)
+    settings = write(tmp_path, "s.yaml", "model: {path: m.onnx, conf_threshold: 0.3, track_threshold: 0.4}\n")
+    with pytest.raises(ConfigError, match="track_threshold must not exceed conf_threshold"):
+        load_config(settings)

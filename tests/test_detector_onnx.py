@@ -55,6 +55,18 @@ def test_boxes_are_mapped_back_through_the_letterbox(tmp_path):
     assert det.class_names == ("a", "b")
 
 
+def test_boxes_touching_the_frame_border_are_marked(tmp_path):
+    # 64x64 frame, no letterbox: one box clipped at the left, one within 2 px of the bottom, one inside.
+    pred = anchors((4, 20, 12, 10, 0, 0.9), (40, 57, 10, 10, 0, 0.9), (30, 30, 8, 8, 0, 0.9), nc=1)
+    det = OnnxDetector(const_model(tmp_path / "m.onnx", pred, ["a"]), conf_threshold=0.5)
+    dets = det.detect(np.zeros((64, 64, 3), np.uint8))
+    assert dict(zip(dets.xyxy[:, 0].round().tolist(), dets.data["at_edge"].tolist(), strict=True)) == {
+        0.0: True,
+        35.0: True,
+        26.0: False,
+    }
+
+
 def test_threshold_and_class_aware_nms(tmp_path):
     pred = anchors(
         (30, 30, 20, 20, 0, 0.9),

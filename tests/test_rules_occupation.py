@@ -35,7 +35,13 @@ CHAIR = (200.0, 150.0, 240.0, 210.0, "chair")
 PERSON = (50.0, 90.0, 80.0, 190.0, "person")
 CART = (0.0, 130.0, 50.0, 190.0, "cart")
 
-Row = tuple[float, float, float, float, str]
+Row = tuple  # (x1, y1, x2, y2, class name[, confidence = 0.8])
+START = 0.35  # the runtime's start_confidence (conf_threshold)
+
+
+def weak(row: Row, confidence: float = 0.2) -> Row:
+    """The same box scored below START (half hidden, or a ghost)."""
+    return (*row[:5], confidence)
 
 
 def dets(rows: list[Row]) -> sv.Detections:
@@ -45,7 +51,7 @@ def dets(rows: list[Row]) -> sv.Detections:
         return empty
     return sv.Detections(
         xyxy=np.array([r[:4] for r in rows], dtype=np.float32),
-        confidence=np.full(len(rows), 0.8, dtype=np.float32),
+        confidence=np.array([r[5] if len(r) > 5 else 0.8 for r in rows], dtype=np.float32),
         class_id=np.array([CLASSES.index(r[4]) for r in rows]),
         data={"class_name": np.array([r[4] for r in rows])},
         tracker_id=np.full(len(rows), -1),
@@ -202,3 +208,36 @@ def test_new_subtype_at_the_spot_of_a_reported_item_is_a_new_episode():
 
     _, events = play(script, 50 + int(DWELL) + 3)
     assert [e.subtype for e in events] == ["shopfront", "stall"]
+
+
+def test_weak_boxes_carry_a_confirmed_item_through_a_long_occlusion():
+    # Confidently seen 10 s, then only half visible (scored 0.2) for 20 s, longer than max_unseen_s.
+    rule = OccupationRule(POINT, start_confidence=START)
+    _, events = play(lambda s: [STALL] if s < 10 or s >= 30 else [weak(STALL)], 60, rule)
+    assert [(e.started_at, e.triggered_at) for e in events] == [(at(0), at(DWELL))]
+
+
+def test_a_ghost_box_that_once_scores_high_is_not_followed_on_its_weak_echoes():
+    rule = OccupationRule(POINT, start_confidence=START)
+    _, events = play(lambda s: [STALL] if s in (0, 1) else [weak(STALL)], 120, rule)
+    assert events == []
+
+
+def test_weak_boxes_alone_start_nothing():
+    rule = OccupationRule(POINT, start_confidence=START)
+    _, events = play(lambda s: [weak(STALL, 0.3)], 120, rule)
+    assert events == []
+
+
+def test_goods_put_down_where_a_cart_paused_count_from_their_own_arrival():
+    cart_there = (*STALL[:4], "cart")
+    goods_there = (*STALL[:4], "goods")
+    _, events = play(lambda s: [cart_there] if s < 2 else [goods_there] if s >= 8 else [], 60)
+    assert [(e.subtype, e.started_at) for e in events] == [("goods", at(8))]
+
+
+def test_a_second_box_on_a_followed_item_is_not_a_second_item():
+    # After a while the detector also boxes the pile's top half (same class, under NMS's overlap).
+    top_half = (STALL[0], STALL[1], STALL[2], 170.0, "stall")
+    rule, events = play(lambda s: [STALL, top_half] if 5 <= s < 20 else [STALL], 25)
+    assert len(rule._state["front"].candidates) == 1

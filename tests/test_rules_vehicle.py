@@ -108,7 +108,9 @@ def test_dirty_truck_passage_gives_one_event_after_it_leaves():
 
 
 def test_uncovered_load_is_its_own_subtype():
-    _, events = play(passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered", "truck_uncovered"]), 20)
+    _, events = play(
+        passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered", "truck_uncovered"]), 20
+    )
     assert [e.subtype for e in events] == ["uncovered"]
 
 
@@ -255,3 +257,23 @@ def test_real_footage_one_event_per_truck_passage(highway_tracked):
     assert 0 < len(events) <= len(truck_tracks)
     assert all(e.keyframes and e.objects[0].class_name == "truck_dirty" for e in events)
     assert len({e.event_id for e in events}) == len(events)
+
+
+def test_a_truck_cut_off_by_the_frame_border_is_followed_but_not_judged():
+    def play_edges(edge: list[bool]) -> list[ViolationEvent]:
+        rule, events = VehicleRule(POINT, start_confidence=0.35), []
+        for k in range(40):
+            d = frame_dets([(3, "truck_uncovered", 0.6, 20.0 * k)] if k < len(edge) else [])
+            d.data["at_edge"] = np.array(edge[k : k + 1], dtype=bool)
+            events += rule.update(Frame(POINT.id, k, at(k), b""), d)
+        return events
+
+    assert play_edges([True] * 12) == []
+    events = play_edges([True] * 8 + [False] * 6)
+    assert [(e.subtype, e.started_at, e.details["frames"]) for e in events] == [("uncovered", at(0), 6)]
+
+
+def test_a_weak_truck_box_opens_no_passage():
+    rule = VehicleRule(POINT, start_confidence=0.35)
+    _, events = play(passage(4, ["truck_dirty"] * 12, confs=[0.3] * 12), 30, rule)
+    assert events == []

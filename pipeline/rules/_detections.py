@@ -12,12 +12,14 @@ from pipeline.events import ObjectSeen
 
 @dataclass(frozen=True)
 class Columns:
-    """Boxes (N, 4), class names, scores and tracker ids (-1 = not yet confirmed) of one frame."""
+    """Boxes (N, 4), class names, scores, tracker ids (-1 = not yet confirmed) and whether each box touches
+    the frame border (the object is cut off; false where the detector did not say) of one frame."""
 
     xyxy: np.ndarray
     names: np.ndarray
     confidence: np.ndarray
     tracker_id: np.ndarray
+    at_edge: np.ndarray
 
     @classmethod
     def of(cls, detections: sv.Detections) -> Columns:
@@ -32,6 +34,7 @@ class Columns:
             names=np.asarray(names if names is not None else [], dtype=str),
             confidence=np.asarray(detections.confidence if n else [], dtype=np.float64),
             tracker_id=np.asarray(detections.tracker_id if detections.tracker_id is not None else np.full(n, -1)),
+            at_edge=np.asarray(detections.data.get("at_edge", np.zeros(n, dtype=bool)), dtype=bool),
         )
 
     def object(self, i: int) -> ObjectSeen:

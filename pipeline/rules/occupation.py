@@ -6,10 +6,16 @@ flicker between `goods` and `stall` cannot split one pile into two events). A de
 class continues a candidate while it overlaps that anchor (IoU >= stationary_iou), so a cart wheeled
 along keeps starting new candidates and never accumulates time. Tracker ids are not used:
 a passer-by walking in front of a stall breaks ByteTrack's id, but the stall comes back at its anchor.
-A candidate survives `max_unseen_s` without a matching box, must have been seen in at least
-`min_seen_fraction` of the frames since it appeared (a flickering false positive cannot build up time),
-and triggers when seen again after the point's dwell time. One event per (zone, subtype) episode; the
-episode ends once the zone has held no item of that subtype for `cooldown_s`.
+
+Only a confident detection (`start_confidence`) starts a candidate; once it has been confidently seen
+`confirm_frames` times, weaker ones continue it too, since an item half hidden by a passer-by scores
+lower (a ghost box that once scores high is not followed on its weak echoes). A candidate may go unseen
+for `young_unseen_s` plus the time it has stood, at most `max_unseen_s`: a cart that paused for a second
+is soon forgotten (goods put down where it paused are a new item), a stall that has stood for minutes
+survives a van parked in front of it. It must have been seen in at least `min_seen_fraction` of the
+frames since it appeared (a flickering false positive cannot build up time), and triggers when seen
+again after the point's dwell time. One event per (zone, subtype) episode; the episode ends once the
+zone has held no item of that subtype for `cooldown_s`.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
@@ -62,6 +68,20 @@ class OccupationRuleSettings(BaseModel):
         le=600,
         description="An item unseen this long (hidden by passers-by, missed by the detector) loses its timer.",
     )
+    confirm_frames: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Confident sightings an item needs before weaker boxes (down to the model's "
+        "track_threshold) may continue it.",
+    )
+    young_unseen_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=600,
+        description="An item that has only just appeared may go unseen this long (a passer-by, detector "
+        "flicker); the allowance then grows by the time it has stood, up to max_unseen_s.",
+    )
     min_seen_fraction: float = Field(
         default=0.5,
         gt=0,
@@ -82,6 +102,8 @@ class OccupationRuleSettings(BaseModel):
         # A zone whose item is merely hidden is not clear; a shorter cooldown would re-report the same item.
         if self.cooldown_s < self.max_unseen_s:
             raise ValueError("cooldown_s must be at least max_unseen_s")
+        if self.young_unseen_s > self.max_unseen_s:
+            raise ValueError("young_unseen_s must not exceed max_unseen_s")
         return self
 
 
@@ -98,11 +120,16 @@ class _Candidate:
     votes: dict[str, float]
     frames_alive: int = 1
     frames_seen: int = 1
+    frames_confident: int = 1
     reported_as: str | None = None  # the subtype of the episode it belongs to, once due
 
     @property
     def seen_fraction(self) -> float:
         return self.frames_seen / self.frames_alive
+
+    def unseen_allowance_s(self, settings: OccupationRuleSettings) -> float:
+        stood = (self.last_seen_at - self.started_at).total_seconds()
+        return min(settings.max_unseen_s, settings.young_unseen_s + stood)
 
     @property
     def subtype(self) -> str:
@@ -123,14 +150,17 @@ class OccupationRule:
     Args:
         point: the point: its id, its `no_occupation` zones and its `dwell_seconds`.
         settings: see `OccupationRuleSettings`.
+        start_confidence: a detection must score at least this to start a candidate (the model's
+            conf_threshold); weaker ones only continue candidates.
     """
 
     category = Category.OCCUPATION
 
-    def __init__(self, point: Point, settings: OccupationRuleSettings | None = None):
+    def __init__(self, point: Point, settings: OccupationRuleSettings | None = None, start_confidence: float = 0.0):
         self.point_id = point.id
         self.dwell_s = point.dwell_seconds
         self.settings = settings or OccupationRuleSettings()
+        self.start_confidence = start_confidence
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.OCCUPATION])
         self._state: dict[str, _ZoneState] = {}
 
@@ -161,8 +191,16 @@ class OccupationRule:
         anchors = np.array([c.anchor for c in state.candidates]).reshape(-1, 4)
         # A reported item only continues with its own subtype: a stall set up where the chairs of an
         # earlier episode stood is a new item, not more of the old one.
+        confident = cols.confidence[idx] >= self.start_confidence
         allowed = np.array(
-            [[c.reported_as in (None, subtypes[i]) for i in idx] for c in state.candidates], dtype=bool
+            [
+                [
+                    c.reported_as in (None, subtypes[i]) and (conf or c.frames_confident >= s.confirm_frames)
+                    for i, conf in zip(idx, confident, strict=True)
+                ]
+                for c in state.candidates
+            ],
+            dtype=bool,
         ).reshape(len(state.candidates), len(idx))
         pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou, allowed)
         for c in state.candidates:
@@ -171,19 +209,26 @@ class OccupationRule:
         for ci, di in pairs:
             c, i = state.candidates[ci], int(idx[di])
             c.frames_seen += 1
+            c.frames_confident += int(confident[di])
             c.last_seen_at = now
             c.votes[subtypes[i]] = c.votes.get(subtypes[i], 0.0) + float(cols.confidence[i])
             if c.reported_as is not None:
                 state.episode_seen_at[c.reported_as] = now
             seen.append(c)
-        state.candidates = [c for c in state.candidates if (now - c.last_seen_at).total_seconds() <= s.max_unseen_s]
+        state.candidates = [
+            c for c in state.candidates if (now - c.last_seen_at).total_seconds() <= c.unseen_allowance_s(s)
+        ]
         state.episode_seen_at = {
             k: t for k, t in state.episode_seen_at.items() if (now - t).total_seconds() < s.cooldown_s
         }
         matched = {di for _, di in pairs}
+        # A second box on an item already followed (the detector split a pile in two) is not a new item.
+        known = np.zeros(len(idx), dtype=bool)
+        if len(anchors) and len(idx):
+            known = ((sv.box_iou_batch(anchors, cols.xyxy[idx]) >= s.stationary_iou) & allowed).any(axis=0)
         for di in range(len(idx)):
-            if di not in matched:
-                i = int(idx[di])
+            i = int(idx[di])
+            if di not in matched and not known[di] and confident[di]:
                 first = KeyFrame("first_seen", frame, [cols.object(i)])
                 votes = {subtypes[i]: float(cols.confidence[i])}
                 state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now, votes))

@@ -55,8 +55,8 @@ class VehicleRuleSettings(BaseModel):
         default=5,
         ge=1,
         le=1000,
-        description="A passage seen in fewer frames in the zone is not judged (5 = 1 s at 5 fps): a truck "
-        "glimpsed at the frame edge is no evidence.",
+        description="A passage seen whole (clear of the frame border) in fewer frames in the zone is not "
+        "judged (5 = 1 s at 5 fps): a glimpse is no evidence.",
     )
     min_share: float = Field(
         default=0.4,
@@ -109,19 +109,23 @@ class _Passage:
     last_box: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s per box coordinate
     track_ids: set[int] = field(default_factory=set)
-    frames: int = 0
+    frames: int = 0  # in full view
     total_weight: float = 0.0
     weight: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTES, 0.0))
     best: dict[str, list[_Sighting]] = field(default_factory=lambda: {a: [] for a in ATTRIBUTES})
 
-    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen) -> None:
+    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen, full_view: bool = True) -> None:
+        """Follow the truck to `box`; only a full view (not cut off by the frame border) is counted and
+        votes on its look."""
         dt = (frame.captured_at - self.last_seen_at).total_seconds()
-        if self.frames and dt <= 0:  # an old and a new id of this truck both in one frame: one vote
-            return
+        if dt < 0 or (dt == 0 and (self.frames or not full_view)):
+            return  # an old and a new id of this truck both in one frame: one vote
         if dt > 0:
             self.velocity = (box - self.last_box) / dt
         self.last_box = box
         self.last_seen_at = frame.captured_at
+        if not full_view:
+            return
         self.frames += 1
         self.total_weight += seen.confidence
         attribute = vehicle_subtype(seen.class_name) if seen.class_name in TRUCK_CLASSES else None
@@ -143,18 +147,24 @@ class _Passage:
 class VehicleRule:
     """Emits one `ViolationEvent` per dirty or uncovered truck passage through a roadway/site-exit zone.
 
-    Detections must be tracked (`tracker_id`); unconfirmed ones (-1) are ignored.
+    Detections must be tracked (`tracker_id`); unconfirmed ones (-1) are ignored. A truck cut off by the
+    frame border (`data["at_edge"]`) is followed but neither counted nor judged: half a truck body can
+    look uncovered from above or dirty in shadow. This trades recall for precision: a truck never fully
+    in view is not reported (a wrong case costs a reviewer and the bureau more than a miss).
 
     Args:
         point: the point: its id and its `roadway` / `site_exit` zones.
         settings: see `VehicleRuleSettings`.
+        start_confidence: a passage opens only on a truck detection scoring at least this (the model's
+            conf_threshold); weaker ones only follow it.
     """
 
     category = Category.VEHICLE
 
-    def __init__(self, point: Point, settings: VehicleRuleSettings | None = None):
+    def __init__(self, point: Point, settings: VehicleRuleSettings | None = None, start_confidence: float = 0.0):
         self.point_id = point.id
         self.settings = settings or VehicleRuleSettings()
+        self.start_confidence = start_confidence
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.VEHICLE])
         self._by_track: dict[int, _Passage] = {}
 
@@ -178,14 +188,14 @@ class VehicleRule:
         box = cols.xyxy[i]
         passage = self._by_track.get(tid)
         if passage is None:
-            if cols.names[i] not in TRUCK_CLASSES:
+            if cols.names[i] not in TRUCK_CLASSES or cols.confidence[i] < self.start_confidence:
                 return
             passage = self._passage_to_join(box, frame.captured_at) or _Passage(
                 zone_id, frame.captured_at, frame.captured_at, box.copy()
             )
             passage.track_ids.add(tid)
             self._by_track[tid] = passage
-        passage.observe(frame, box.copy(), cols.object(i))
+        passage.observe(frame, box.copy(), cols.object(i), full_view=not cols.at_edge[i])
 
     def _passage_to_join(self, box: np.ndarray, at: datetime) -> _Passage | None:
         """An open passage that went missing just before `at` and would now be where `box` is."""
