@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import postgres_database
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -27,38 +27,22 @@ from cases.models import AccessLog, Base, Case, CaseTransition, User
 from cases.service import DEFAULT_PAGE, CaseNotFoundError, CaseService
 from cases.users import UserService
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 SHANGHAI = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=SHANGHAI)
-
-
-def _postgres_url():
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {e}")
-    name = f"feixian_test_{secrets.token_hex(6)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request, tmp_path_factory):
     """(url, engine) of a migrated, module-wide database on each backend."""
-    if request.param == "sqlite":
-        urls = iter([f"sqlite:///{tmp_path_factory.mktemp('db') / 'feixian.db'}"])
-    else:
-        urls = _postgres_url()
-    url = next(urls)
-    upgrade(url)
-    engine = make_engine(url)
-    yield url, engine
-    engine.dispose()
-    next(urls, None)
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'feixian.db'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        upgrade(url)
+        engine = make_engine(url)
+        yield url, engine
+        engine.dispose()
 
 
 @pytest.fixture

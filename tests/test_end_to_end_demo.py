@@ -1,16 +1,20 @@
 """Acceptance of the spine on the demo scenario with the shipped model, exactly as an operator runs it:
 `feixian replay --config configs/default.yaml --data-dir D`, then `feixian cases list --json`.
 
-Every ground-truth event of the demo must become exactly one case and no decoy may raise one. The demo
+Every ground-truth event of the demo must become exactly one case and no decoy may raise one, on SQLite
+and on PostgreSQL (`DATABASE_URL`) alike. The demo
 footage is generated the way `make run` does (into `data/demo`, reused when present).
 """
 
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from conftest import postgres_database
 
 from feixian.cli import main
 from feixian.config import load_config
@@ -29,17 +33,27 @@ def demo() -> Path:
     return DEMO
 
 
-def test_demo_replay_turns_every_true_event_into_exactly_one_case(demo, tmp_path, capsys):
+def replay_cases(data: Path) -> list[dict]:
+    """`feixian replay` of the demo into `data`, then `feixian cases list --json`."""
     cfg = load_config(CONFIG)
     if not cfg.model_path.is_file():
         pytest.fail(f"shipped model missing: {cfg.model_path}")
-    data = tmp_path / "run"
     assert main(["replay", "--config", str(CONFIG), "--data-dir", str(data)]) == 0
-    capsys.readouterr()
-    assert main(["cases", "list", "--json", "--config", str(CONFIG), "--data-dir", str(data)]) == 0
-    cases = json.loads(capsys.readouterr().out)
-    assert {"occupation", "vehicle"} <= {c["category"] for c in cases}
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["cases", "list", "--json", "--config", str(CONFIG), "--data-dir", str(data)]) == 0
+    return json.loads(out.getvalue())
 
+
+@pytest.fixture(scope="module")
+def on_sqlite(demo, tmp_path_factory) -> tuple[Path, list[dict]]:
+    data = tmp_path_factory.mktemp("demo") / "run"
+    return data, replay_cases(data)
+
+
+def test_demo_replay_turns_every_true_event_into_exactly_one_case(demo, on_sqlite):
+    data, cases = on_sqlite
+    assert {"occupation", "vehicle"} <= {c["category"] for c in cases}
     for name, point_id in (("street", "JDZ-001"), ("road", "GYQ-001")):
         scenario = json.loads((demo / "scenarios" / name / "scenario.json").read_text(encoding="utf-8"))
         result = score_scenario(scenario, [c for c in cases if c["point_id"] == point_id])
@@ -47,5 +61,15 @@ def test_demo_replay_turns_every_true_event_into_exactly_one_case(demo, tmp_path
             assert r["fn"] == 0, f"{name}/{family}: missed {r['unmatched_truth']}"
             assert r["fp"] == 0, f"{name}/{family}: spurious {r['unmatched_found']}"
             assert r["decoy_events"] == 0
-
     assert main(["evidence", "verify", "--all", "--config", str(CONFIG), "--data-dir", str(data)]) == 0
+
+
+@pytest.mark.postgres
+def test_the_same_replay_on_postgresql_files_the_same_cases(on_sqlite, tmp_path, monkeypatch):
+    _, cases = on_sqlite
+    with postgres_database() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        on_pg = replay_cases(tmp_path / "pg")
+        monkeypatch.delenv("DATABASE_URL")
+    key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"], c["evidence"])  # noqa: E731
+    assert sorted(map(key, on_pg)) == sorted(map(key, cases))

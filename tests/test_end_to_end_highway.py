@@ -9,14 +9,12 @@ depending on the shipped model's accuracy, which the model's own tests measure.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
+from conftest import postgres_database
 from fastapi.testclient import TestClient
 
 from feixian.app import build_app
@@ -143,28 +141,16 @@ def test_pushing_frames_over_http_gives_the_same_cases_as_reading_the_file(
 
 @pytest.mark.postgres
 def test_replay_on_postgresql_gives_the_same_cases(file_config, tmp_path, capsys, monkeypatch):
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {e}")
-    name = f"feixian_e2e_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        assert main(["replay", "--config", str(file_config), "--data-dir", str(tmp_path / "sqlite")]) == 0
-        on_sqlite = cases_json(file_config, tmp_path / "sqlite", capsys)
-        monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    assert main(["replay", "--config", str(file_config), "--data-dir", str(tmp_path / "sqlite")]) == 0
+    on_sqlite = cases_json(file_config, tmp_path / "sqlite", capsys)
+    with postgres_database() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
         assert main(["replay", "--config", str(file_config), "--data-dir", str(tmp_path / "pg")]) == 0
         on_pg = cases_json(file_config, tmp_path / "pg", capsys)
-        key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"], c["evidence"])  # noqa: E731
-        assert [key(c) for c in on_pg] == [key(c) for c in on_sqlite]
         pg_dir = str(tmp_path / "pg")
         assert main(["evidence", "verify", "--all", "--config", str(file_config), "--data-dir", pg_dir]) == 0
-    finally:
-        from sqlalchemy import create_engine
-
-        create_engine(os.environ["DATABASE_URL"]).dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"], c["evidence"])  # noqa: E731
+    assert [key(c) for c in on_pg] == [key(c) for c in on_sqlite]
 
 
 def test_runtime_replay_reports_per_point_stats(file_config, tmp_path):

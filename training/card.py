@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+# AP50 below which a class is listed as weak (the project's bar for every class).
+WEAK_AP50 = 0.8
+
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
@@ -33,7 +36,7 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
         f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
         f"p95 {det['latency_ms']['p95']} ms |",
         f"| training | {train['epochs']} epochs, seed {train['seed']}, {train['train_seconds'] / 60:.1f} min on "
-        "this 2-core machine |",
+        f"this 2-core machine{' (' + train['note'] + ')' if train.get('note') else ''} |",
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",
         "",
@@ -65,8 +68,13 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
                 f"| {_fmt(f['start_error_s']['max'], 1)} |"
             )
         lines += ["", f"Events raised by decoys: {events['decoy_events']}.", ""]
+    weak = [c for c, ap in det["per_class_ap50"].items() if ap is not None and ap < WEAK_AP50]
     lines += [
         "## Limits",
+        "",
+        f"Classes under AP50 {WEAK_AP50}: {', '.join(weak) if weak else 'none'}. Small items (a chair is 24 px tall",
+        "far from the camera, 12 px in the 320 px input) are where this small, briefly trained network is weakest;",
+        "a larger input or network and longer training cost more than this 2-core machine gives a session.",
         "",
         "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
         "fine-tuned on the bureau's own labelled frames (`feixian train --weights ... --data ...`, see README).",
