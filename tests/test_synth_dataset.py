@@ -82,3 +82,11 @@ def test_ultralytics_reads_the_dataset(tiny: Path) -> None:
 def test_rejects_an_empty_dataset(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one image"):
         write_dataset(tmp_path, seed=0, count=0, size=SIZE, progress=False)
+
+
+def test_eval_scores_every_image_of_a_generated_set_by_default(tiny: Path) -> None:
+    from training.evaluate import _split_images
+
+    images, _, split = _split_images(tiny / "data.yaml", None)
+    assert split == "test" and len(images) == 12
+    assert len(_split_images(tiny / "data.yaml", "val")[0]) == 2

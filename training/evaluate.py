@@ -30,22 +30,27 @@ class EvalError(RuntimeError):
     """Evaluation input is unusable."""
 
 
-def _split_images(data_yaml: Path, split: str) -> tuple[list[Path], list[str]]:
+def _split_images(data_yaml: Path, split: str | None) -> tuple[list[Path], list[str], str]:
+    """The images of `split` (None: `test` where the YAML has one, else `val`), the class names, and the
+    split used."""
     cfg = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
     names = cfg["names"]
     names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
     root = Path(cfg.get("path") or data_yaml.parent)
     if not root.is_absolute():
         root = (data_yaml.parent / root).resolve()
+    if split is None:
+        split = "test" if cfg.get("test") else "val"
     images = []
     for name in ("train", "val") if split == "all" else (split,):
         entry = cfg.get(name)
         if entry is None:
             raise EvalError(f"{data_yaml}: no '{name}' split")
-        images += sorted(p for p in (root / entry).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        for folder in [entry] if isinstance(entry, str) else entry:
+            images += sorted(p for p in (root / folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise EvalError(f"{data_yaml}: no images in split {split}")
-    return images, names
+    return images, names, split
 
 
 def _label_path(image: Path) -> Path:
@@ -67,12 +72,14 @@ def _read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.nd
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1), cls
 
 
-def evaluate_detection(model: str | Path, data_yaml: str | Path, split: str = "val", limit: int | None = None) -> dict:
+def evaluate_detection(
+    model: str | Path, data_yaml: str | Path, split: str | None = None, limit: int | None = None
+) -> dict:
     """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, plus CPU latency per frame."""
     from pipeline.detector import OnnxDetector
 
     data_yaml = Path(data_yaml)
-    images, names = _split_images(data_yaml, split)
+    images, names, split = _split_images(data_yaml, split)
     images = images[:limit] if limit else images
     # Ultralytics' validation thresholds, so figures compare with its reports.
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.7)
@@ -292,9 +299,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="detection mAP (--data) or event precision/recall (--scenarios)")
     p.add_argument("--model", required=True, help="ONNX detector")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--data", help="YOLO dataset YAML: detection mAP on its val split")
+    g.add_argument("--data", help="YOLO dataset YAML: detection mAP on its test split, else its val split")
     g.add_argument("--scenarios", help="folder of scenario folders: event precision/recall")
-    p.add_argument("--split", default="val", help="train, val, or all (a held-out set: every image)")
+    p.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "val", "test", "all"],
+        help="default: test where the YAML has one (every image of a `feixian synth` set), else val",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many images")
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)

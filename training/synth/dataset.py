@@ -39,7 +39,11 @@ def split_of(index: int) -> str:
 
 
 def write_dataset(out: Path, seed: int, count: int, size: tuple[int, int], progress: bool = True) -> Path:
-    """Write `count` labelled images under `out` and return the path of its data.yaml."""
+    """Write `count` labelled images under `out` and return the path of its data.yaml.
+
+    Ultralytics trains on `train` and validates on `val`; every image is also listed under `test`, since a
+    generated set is unseen by any model not trained on its seed: `feixian eval` scores all of it.
+    """
     if count < 1:
         raise ValueError(f"need at least one image, got {count}")
     out = Path(out)
@@ -57,6 +61,7 @@ def write_dataset(out: Path, seed: int, count: int, size: tuple[int, int], progr
         "path": str(out.resolve()),
         "train": "images/train",
         "val": "images/val",
+        "test": ["images/train", "images/val"],
         "names": dict(enumerate(CLASSES)),
     }
     target = out / "data.yaml"
