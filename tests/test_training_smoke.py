@@ -164,3 +164,34 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
 
     assert main(["train", "--data", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "dataset YAML not found" in capsys.readouterr().err
+
+
+def test_an_onnx_export_turns_back_into_the_same_network(trained, tmp_path):
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    from training.onnx_weights import checkpoint_from_onnx
+
+    data, summary = trained
+    model_yaml = Path(__file__).resolve().parents[1] / "training" / "models" / "feixian-v8p.yaml"
+    pt = checkpoint_from_onnx(summary["onnx"], model_yaml, tmp_path / "back.pt")
+    again = Path(YOLO(str(pt), task="detect").export(format="onnx", imgsz=SIZE, simplify=False, opset=17))
+    x = np.random.default_rng(0).random((1, 3, SIZE, SIZE), dtype=np.float32)
+    outputs = [ort.InferenceSession(str(m)).run(None, {"images": x})[0] for m in (summary["onnx"], again)]
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-3)
+
+
+def test_fine_tuning_from_an_onnx_export(trained, tmp_path):
+    from feixian.cli import main
+
+    data, summary = trained
+    model_yaml = Path(__file__).resolve().parents[1] / "training" / "models" / "feixian-v8p.yaml"
+    out = tmp_path / "tuned.onnx"
+    argv = ["train", "--data", str(data), "--out", str(out), "--model-yaml", str(model_yaml), "--weights"]
+    argv += [summary["onnx"], "--epochs", "1", "--imgsz", str(SIZE), "--batch", "8", "--workers", "0"]
+    argv += ["--runs-dir", str(tmp_path / "runs"), "--hyp", "mosaic=0"]
+    assert main(argv) == 0
+    assert out.is_file()
+    # Another architecture cannot take these weights: a clear error, no traceback.
+    argv[argv.index("--model-yaml") + 1] = "yolov8n.yaml"
+    assert main(argv) == 2

@@ -1,7 +1,8 @@
 """`feixian train`: train a YOLO detector with Ultralytics on any YOLO-format dataset, export ONNX.
 
 Offline by design: the network is built from a model YAML (no pretrained download); `--weights`
-fine-tunes from a local checkpoint instead, which is how a bureau retrains on its own footage. The
+fine-tunes from a local checkpoint instead, which is how a bureau retrains on its own footage: a .pt, or
+the ONNX export the repository ships (its weights are unfolded into the network of `--model-yaml`). The
 exported ONNX carries, besides Ultralytics' own metadata (class names, input size, stride), the model
 version and a fingerprint of the training data, which every evidence manifest then records.
 """
@@ -104,6 +105,13 @@ def train(
     run_dir = Path(runs_dir).resolve() / out.stem
     if weights is not None and not Path(weights).is_file():
         raise TrainError(f"weights not found: {weights}")
+    if weights is not None and Path(weights).suffix.lower() == ".onnx":
+        from training.onnx_weights import WeightsError, checkpoint_from_onnx
+
+        try:
+            weights = str(checkpoint_from_onnx(weights, model_yaml, run_dir.parent / f"{out.stem}-init.pt"))
+        except WeightsError as e:
+            raise TrainError(str(e)) from e
     fixed = dict(
         data=str(data),
         epochs=epochs,
@@ -179,7 +187,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset YAML (YOLO format)")
     p.add_argument("--out", required=True, help="ONNX file to write, e.g. models/feixian-street-v1.onnx")
     p.add_argument("--model-yaml", default=DEFAULT_MODEL_YAML, help="network definition (no download)")
-    p.add_argument("--weights", default=None, help="local .pt checkpoint to fine-tune from")
+    p.add_argument(
+        "--weights", default=None, help="fine-tune from a local .pt checkpoint or an ONNX export of --model-yaml"
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--batch", type=int, default=32)
