@@ -14,10 +14,12 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
+import yaml
+from conftest import postgres_database, push_frames
 
 from feixian.cli import main
 from feixian.config import load_config
+from ingest.sources import FileSource
 from training.evaluate import score_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,3 +75,33 @@ def test_the_same_replay_on_postgresql_files_the_same_cases(on_sqlite, tmp_path,
         monkeypatch.delenv("DATABASE_URL")
     key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"], c["evidence"])  # noqa: E731
     assert sorted(map(key, on_pg)) == sorted(map(key, cases))
+
+
+@pytest.mark.slow
+def test_pushing_the_street_video_over_http_files_the_same_cases(on_sqlite, tmp_path):
+    """A gateway pushing the demo street camera's frames gets the cases that reading the file gave."""
+    import hashlib
+
+    cfg = load_config(CONFIG)
+    street = cfg.point("JDZ-001")
+    points = yaml.safe_load((CONFIG.parent / "points.yaml").read_text(encoding="utf-8"))
+    (push_point,) = [p for p in points["points"] if p["id"] == "JDZ-001"]
+    push_point["source"] = {"kind": "push"}
+    (tmp_path / "points.yaml").write_text(yaml.safe_dump({"points": [push_point]}, allow_unicode=True), "utf-8")
+    token = "street-gateway-token"
+    settings = {
+        "points_file": "points.yaml",
+        "model": {"path": str(cfg.model_path)},
+        "gateways": [{"id": "gw", "token_sha256": hashlib.sha256(token.encode()).hexdigest(), "points": ["JDZ-001"]}],
+    }
+    push_cfg = tmp_path / "settings.yaml"
+    push_cfg.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    frames = FileSource("JDZ-001", cfg.source_path(street), street.detect_fps, start_time=street.source.start_time)
+    push_frames(push_cfg, tmp_path / "pushed", "JDZ-001", list(frames.frames()), token)
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["cases", "list", "--json", "--config", str(push_cfg), "--data-dir", str(tmp_path / "pushed")]) == 0
+    key = lambda c: (c["event_id"], c["category"], c["subtype"], c["started_at"])  # noqa: E731
+    from_file = sorted(key(c) for c in on_sqlite[1] if c["point_id"] == "JDZ-001")
+    assert from_file and sorted(map(key, json.loads(out.getvalue()))) == from_file

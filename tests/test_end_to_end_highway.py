@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import postgres_database
-from fastapi.testclient import TestClient
+from conftest import postgres_database, push_frames
 
-from feixian.app import build_app
 from feixian.cli import main
 from feixian.config import load_config
-from feixian.runtime import Runtime, replay, start_live
+from feixian.runtime import Runtime, replay
 from ingest.sources import FileSource
-from pipeline.bus import MemoryBus
 
 START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 TOKEN = "test-gateway-token"
@@ -109,31 +106,8 @@ def test_pushing_frames_over_http_gives_the_same_cases_as_reading_the_file(
     from_file = cases_json(file_cfg, tmp_path / "from-file", capsys)
 
     push_cfg = write_config(tmp_path, coco_model, highway_video, "push")
-    rt = Runtime(load_config(push_cfg, tmp_path / "from-push"))
-    bus = MemoryBus(max_pending=100_000)  # the test pushes faster than a camera; nothing may be refused
-    import threading
-
-    stop = threading.Event()
-    threads = start_live(rt, bus, stop, with_sources=False)
-    client = TestClient(build_app(rt, bus))
     frames = list(FileSource("HWY-001", highway_video, 5, start_time=START).frames())
-    for f in frames:
-        r = client.post(
-            "/api/v1/points/HWY-001/frames",
-            content=f.jpeg,
-            headers={
-                "Authorization": f"Bearer {TOKEN}",
-                "Content-Type": "image/jpeg",
-                "X-Capture-Time": f.captured_at.isoformat(),
-            },
-        )
-        assert r.status_code == 202, r.text
-    bus.close_point("HWY-001")
-    for t in threads:
-        t.join(timeout=120)
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
+    push_frames(push_cfg, tmp_path / "from-push", "HWY-001", frames, TOKEN)
     from_push = cases_json(push_cfg, tmp_path / "from-push", capsys)
     key = lambda c: (c["event_id"], c["subtype"], c["started_at"])  # noqa: E731
     assert sorted(map(key, from_push)) == sorted(map(key, from_file))

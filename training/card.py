@@ -35,8 +35,10 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
         f"| GFLOPs at input size | {_fmt(train.get('gflops'), 2)} |",
         f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
         f"p95 {det['latency_ms']['p95']} ms |",
-        f"| training | {train['epochs']} epochs, seed {train['seed']}, {train['train_seconds'] / 60:.1f} min on "
-        f"this 2-core machine{' (' + train['note'] + ')' if train.get('note') else ''} |",
+        f"| training | {train['epochs']} epochs at {train.get('imgsz', '?')} px, seed {train['seed']}, "
+        f"{train['train_seconds'] / 60:.1f} min on this 2-core machine"
+        f"{', fine-tuned from `' + train['weights'] + '`' if train.get('weights') else ', from scratch'}"
+        f"{' (' + train['note'] + ')' if train.get('note') else ''} |",
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",
         "",

@@ -254,6 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         "imgsz": args.imgsz,
         "seed": args.seed,
         "model_yaml": args.model_yaml,
+        "weights": args.weights,
         "hyp": parse_hyp(args.hyp),
     }
     text = json.dumps(summary, indent=2)

@@ -1,0 +1,42 @@
+"""The model card states what the JSON of `feixian train` and `feixian eval` measured."""
+
+from __future__ import annotations
+
+from training.card import render_card
+
+TRAIN = {
+    "model_yaml": "training/models/feixian-v8p.yaml",
+    "gflops": 1.2,
+    "epochs": 12,
+    "imgsz": 416,
+    "seed": 0,
+    "train_seconds": 3000.0,
+    "data_fingerprint": "ab" * 32,
+    "weights": "data/train/feixian-street-v1.onnx",
+}
+DETECTION = {
+    "map50": 0.75,
+    "map50_95": 0.5,
+    "per_class_ap50": {"chair": 0.3, "car": 0.95},
+    "per_class_ap50_95": {"chair": 0.1, "car": 0.7},
+    "instances": {"chair": 10, "car": 20},
+    "images": 600,
+    "latency_ms": {"mean": 40.0, "p50": 39.0, "p95": 50.0},
+    "model": {"classes": ["chair", "car"], "input_size": [416, 416], "size_bytes": 3_800_000, "sha256": "cd" * 32},
+}
+EVENTS = {
+    "scenarios": 20,
+    "families": {
+        "vehicle": {"precision": 0.9, "recall": 0.8, "tp": 8, "fp": 1, "fn": 2, "start_error_s": {"max": 3.0}}
+    },
+    "decoy_events": 1,
+}
+
+
+def test_card_states_training_detection_and_event_figures():
+    card = render_card("m", TRAIN, DETECTION, EVENTS, "make train")
+    assert "12 epochs at 416 px, seed 0, 50.0 min on this 2-core machine, fine-tuned from" in card
+    assert "mAP50 **0.750**" in card and "| chair | 10 | 0.300 | 0.100 |" in card
+    assert "| vehicle | 0.900 | 0.800 | 8 | 1 | 2 | 3.0 |" in card
+    assert "Classes under AP50 0.8: chair." in card
+    assert "from scratch" in render_card("m", {**TRAIN, "weights": None}, DETECTION, None, "make train")
