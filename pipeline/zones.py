@@ -27,6 +27,19 @@ def bottom_centres(xyxy: np.ndarray) -> np.ndarray:
     return np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1)
 
 
+def ground_pixels(xyxy: np.ndarray) -> np.ndarray:
+    """(N, 2) integer pixel (column, row) where each box meets the ground: the middle of its last pixel row.
+
+    A box's bottom edge y2 lies *below* its last row (a box ending at the bottom of a 240-row frame has
+    y2 = 240, row 239), so the row is ceil(y2) - 1: a zone drawn to the frame's last row then holds the
+    object standing on it.
+    """
+    centres = bottom_centres(xyxy)
+    cols = np.floor(centres[:, 0]).astype(np.int64)
+    rows = np.maximum(np.ceil(centres[:, 1]).astype(np.int64) - 1, 0)
+    return np.stack([cols, rows], axis=1)
+
+
 class ZoneTester:
     """Tests boxes against one configured zone (pixel coordinates of the camera frame).
 
@@ -54,7 +67,7 @@ class ZoneTester:
     def contains(self, xyxy: np.ndarray) -> np.ndarray:
         """Boolean per box (N, 4 xyxy): bottom-centre inside the zone."""
         xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-        pts = np.floor(bottom_centres(xyxy) + 0.5).astype(np.int64)
+        pts = ground_pixels(xyxy)
         h, w = self._mask.shape
         x, y = pts[:, 0], pts[:, 1]
         inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)

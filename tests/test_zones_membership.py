@@ -58,3 +58,11 @@ def test_zone_testers_select_kinds():
 def test_absurd_coordinates_are_a_clear_error():
     with pytest.raises(ValueError, match="pixels"):
         ZoneTester(Zone(id="z", kind="roadway", polygon=[(0, 0), (1e6, 0), (0, 10)]))
+
+
+def test_an_object_cut_by_the_frame_bottom_stands_in_a_zone_drawn_to_the_last_row():
+    # A 320x240 frame: the zone's last row is 239, and a truck running off the bottom has y2 = 240.
+    road = ZoneTester(Zone(id="road", kind="roadway", polygon=[(0, 120), (319, 120), (319, 239), (0, 239)]))
+    boxes = np.array([[100.0, 150, 220, 240], [100, 60, 220, 120], [100, 60, 220, 120.5]])
+    # The second box's last pixel row is 119, above the zone; the third reaches into row 120.
+    assert road.contains(boxes).tolist() == [True, False, True]
