@@ -40,3 +40,11 @@ def test_card_states_training_detection_and_event_figures():
     assert "| vehicle | 0.900 | 0.800 | 8 | 1 | 2 | 3.0 |" in card
     assert "Classes under AP50 0.8: chair." in card
     assert "from scratch" in render_card("m", {**TRAIN, "weights": None}, DETECTION, None, "make train")
+
+
+def test_a_fine_tuned_card_states_how_its_base_was_trained():
+    base = {**TRAIN, "epochs": 40, "imgsz": 320, "train_seconds": 3300, "weights": None, "note": "estimated"}
+    card = render_card("m", TRAIN, DETECTION, None, "make train", base_train=base)
+    assert "| training of `data/train/feixian-street-v1.onnx` | 40 epochs at 320 px, seed 0, 55.0 min on this " in card
+    assert "2-core machine (estimated), from scratch |" in card
+    assert "about 16 px in the 416 px input" in card

@@ -14,7 +14,18 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def render_card(name: str, train: dict, det: dict, events: dict | None, command: str) -> str:
+def _training(train: dict) -> str:
+    return (
+        f"{train['epochs']} epochs at {train.get('imgsz', '?')} px, seed {train['seed']}, "
+        f"{train['train_seconds'] / 60:.1f} min on this 2-core machine"
+        f"{' (' + train['note'] + ')' if train.get('note') else ''}"
+    )
+
+
+def render_card(
+    name: str, train: dict, det: dict, events: dict | None, command: str, base_train: dict | None = None
+) -> str:
+    """The card's Markdown; `base_train` is the summary of the model `train` fine-tuned from, if any."""
     model = det["model"]
     rows = "\n".join(
         f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
@@ -35,10 +46,9 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
         f"| GFLOPs at input size | {_fmt(train.get('gflops'), 2)} |",
         f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
         f"p95 {det['latency_ms']['p95']} ms |",
-        f"| training | {train['epochs']} epochs at {train.get('imgsz', '?')} px, seed {train['seed']}, "
-        f"{train['train_seconds'] / 60:.1f} min on this 2-core machine"
-        f"{', fine-tuned from `' + train['weights'] + '`' if train.get('weights') else ', from scratch'}"
-        f"{' (' + train['note'] + ')' if train.get('note') else ''} |",
+        f"| training | {_training(train)}"
+        f"{', fine-tuned from `' + train['weights'] + '`' if train.get('weights') else ', from scratch'} |",
+        *([f"| training of `{train['weights']}` | {_training(base_train)}, from scratch |"] if base_train else []),
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",
         "",
@@ -74,8 +84,9 @@ def render_card(name: str, train: dict, det: dict, events: dict | None, command:
     lines += [
         "## Limits",
         "",
-        f"Classes under AP50 {WEAK_AP50}: {', '.join(weak) if weak else 'none'}. Small items (a chair is 24 px tall",
-        "far from the camera, 12 px in the 320 px input) are where this small, briefly trained network is weakest;",
+        f"Classes under AP50 {WEAK_AP50}: {', '.join(weak) if weak else 'none'}. Small items (a chair far from the",
+        f"camera is 24 px tall in a 640 px-wide frame, about {round(24 * model['input_size'][0] / 640)} px in the "
+        f"{model['input_size'][0]} px input) are where this small, briefly trained network is weakest;",
         "a larger input or network and longer training cost more than this 2-core machine gives a session.",
         "",
         "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
@@ -92,12 +103,16 @@ def main() -> int:
     p.add_argument("--train", required=True, help="JSON from feixian train --summary")
     p.add_argument("--detection", required=True, help="JSON from feixian eval --data")
     p.add_argument("--events", default=None, help="JSON from feixian eval --scenarios")
+    p.add_argument("--base-train", default=None, help="JSON from feixian train of the model it fine-tuned from")
     p.add_argument("--command", required=True, help="the command that reproduces the model")
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    events = json.loads(Path(a.events).read_text()) if a.events else None
+
+    def load(path: str | None) -> dict | None:
+        return json.loads(Path(path).read_text()) if path else None
+
     card = render_card(
-        a.name, json.loads(Path(a.train).read_text()), json.loads(Path(a.detection).read_text()), events, a.command
+        a.name, load(a.train), load(a.detection), load(a.events), a.command, base_train=load(a.base_train)
     )
     Path(a.out).write_text(card, encoding="utf-8")
     return 0
