@@ -259,21 +259,42 @@ def test_real_footage_one_event_per_truck_passage(highway_tracked):
     assert len({e.event_id for e in events}) == len(events)
 
 
-def test_a_truck_cut_off_by_the_frame_border_is_followed_but_not_judged():
-    def play_edges(edge: list[bool]) -> list[ViolationEvent]:
-        rule, events = VehicleRule(POINT, start_confidence=0.35), []
-        for k in range(40):
-            d = frame_dets([(3, "truck_uncovered", 0.6, 20.0 * k)] if k < len(edge) else [])
-            d.data["at_edge"] = np.array(edge[k : k + 1], dtype=bool)
-            events += rule.update(Frame(POINT.id, k, at(k), b""), d)
-        return events
+def play_views(views: list[tuple[str, bool]], settings: VehicleRuleSettings | None = None) -> list[ViolationEvent]:
+    """One truck crossing the zone; each frame's (class, cut off by the frame border)."""
+    rule, events = VehicleRule(POINT, settings, start_confidence=0.35), []
+    for k in range(len(views) + 15):
+        d = frame_dets([(3, views[k][0], 0.6, 20.0 * k)] if k < len(views) else [])
+        d.data["at_edge"] = np.array([views[k][1]] if k < len(views) else [], dtype=bool)
+        events += rule.update(Frame(POINT.id, k, at(k), b""), d)
+    return events
 
-    assert play_edges([True] * 12) == []
-    events = play_edges([True] * 8 + [False] * 6)
-    assert [(e.subtype, e.started_at, e.details["frames"]) for e in events] == [("uncovered", at(0), 6)]
+
+def test_a_truck_seen_whole_is_judged_on_its_whole_views_only():
+    # Half a clean truck, coming into the frame, looked uncovered; whole, it is plainly clean.
+    assert play_views([("truck_uncovered", True)] * 12 + [("truck", False)] * 6) == []
+    events = play_views([("truck", True)] * 8 + [("truck_uncovered", False)] * 6)
+    assert [(e.subtype, e.started_at, e.details["view"], e.details["frames"]) for e in events] == [
+        ("uncovered", at(0), "whole", 6)
+    ]
+
+
+def test_a_truck_never_seen_whole_is_judged_on_its_cut_off_views():
+    events = play_views([("truck_uncovered", True)] * 12 + [("truck", False)] * 2)
+    assert [(e.subtype, e.details["view"], e.details["frames"]) for e in events] == [("uncovered", "cut", 12)]
+    assert play_views([("truck_uncovered", True)] * 9) == []  # too brief a look for a cut-off view
+    assert play_views([("truck_uncovered", True)] * 30, VehicleRuleSettings(min_cut_frames=None)) == []
 
 
 def test_a_weak_truck_box_opens_no_passage():
     rule = VehicleRule(POINT, start_confidence=0.35)
     _, events = play(passage(4, ["truck_dirty"] * 12, confs=[0.3] * 12), 30, rule)
     assert events == []
+
+
+def test_a_second_box_on_the_same_truck_is_not_a_second_passage():
+    # Close to the camera, a truck is boxed both as its front (track 5) and as a whole (track 6); they
+    # overlap by IoU 0.5 in the frames they share.
+    front = passage(5, ["truck_dirty"] * 12)
+    whole = passage(6, ["truck_dirty"] * 8, start=4, x0=-40)
+    _, events = play(merge(front, whole), 40)
+    assert [(e.details["track_ids"], e.details["frames"]) for e in events] == [([5, 6], 12)]

@@ -3,9 +3,10 @@
 A passage opens when a tracked object in a vehicle zone is first seen as a truck (`truck`, `truck_dirty`
 or `truck_uncovered`). Every frame of it in the zone then casts a vote weighted by the detection's
 confidence: dirty, uncovered, or neither (a plain truck, or a car it was briefly mistaken for). When the
-track has been gone for `lost_after_s` (or the stream ends) the passage is judged once: seen in at least
-`min_frames` frames, and dirty or uncovered in at least `min_share` of its vote weight, gives one event
-whose subtype is the heavier of the two. A tracker id switch must not split one truck into two
+track has been gone for `lost_after_s` (or the stream ends) the passage is judged once: seen whole in at
+least `min_frames` frames (or, a truck too close to ever fit in the frame, cut off by its border in at
+least `min_cut_frames`), and dirty or uncovered in at least `min_share` of those frames' vote weight,
+gives one event whose subtype is the heavier of the two. A tracker id switch must not split one truck into two
 passages: a new track that starts, shortly after another went missing, where that one was heading joins
 its passage.
 
@@ -55,8 +56,8 @@ class VehicleRuleSettings(BaseModel):
         default=5,
         ge=1,
         le=1000,
-        description="A passage seen whole (clear of the frame border) in fewer frames in the zone is not "
-        "judged (5 = 1 s at 5 fps): a glimpse is no evidence.",
+        description="A passage seen whole (clear of the frame border) in this many frames in the zone is "
+        "judged on those frames (5 = 1 s at 5 fps); fewer are a glimpse, no evidence.",
     )
     min_share: float = Field(
         default=0.4,
@@ -65,6 +66,15 @@ class VehicleRuleSettings(BaseModel):
         description="Confidence-weighted share of the passage's frames that must show the truck dirty "
         "(or uncovered) for an event.",
     )
+    min_cut_frames: int | None = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="A truck never seen whole in min_frames frames (too close to the camera to fit in the "
+        "frame) is judged on its cut-off views when it shows in at least this many; null: never judged. "
+        "A truck seen whole enough is judged on its whole views only: half a clean body can look "
+        "uncovered from above or dirty in shadow.",
+    )
     lost_after_s: float = Field(
         default=2.0, gt=0, le=60, description="A truck unseen in the zone this long has passed: judge it."
     )
@@ -72,15 +82,17 @@ class VehicleRuleSettings(BaseModel):
         default=1.0,
         ge=0,
         le=10,
-        description="A new track starting this soon after another truck went missing, where that truck was "
-        "heading, is the same truck under a new tracker id.",
+        description="A new track starting where an open passage's truck is (seen in the same frame) or would "
+        "be (missing for at most this long, moved on at its last speed) is that truck: a new tracker id, "
+        "or a second box on it.",
     )
     merge_iou: float = Field(
         default=0.3,
         gt=0,
         le=1,
-        description="Minimum IoU between the new track's box and the missing truck's box moved on at its "
-        "last speed, for the two to be merged.",
+        description="Minimum IoU between the new track's box and the open passage's truck box (moved on at "
+        "its last speed if missing), for the two to be merged. Two trucks overlapping this much in view "
+        "are judged as one passage.",
     )
 
     @model_validator(mode="after")
@@ -100,32 +112,15 @@ class _Sighting:
 
 
 @dataclass(eq=False)
-class _Passage:
-    """One truck's way through a vehicle zone, possibly under several tracker ids."""
+class _Votes:
+    """How a truck looked over one kind of view of it: whole, or cut off by the frame border."""
 
-    zone_id: str
-    started_at: datetime
-    last_seen_at: datetime
-    last_box: np.ndarray
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s per box coordinate
-    track_ids: set[int] = field(default_factory=set)
-    frames: int = 0  # in full view
+    frames: int = 0
     total_weight: float = 0.0
     weight: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTES, 0.0))
     best: dict[str, list[_Sighting]] = field(default_factory=lambda: {a: [] for a in ATTRIBUTES})
 
-    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen, full_view: bool = True) -> None:
-        """Follow the truck to `box`; only a full view (not cut off by the frame border) is counted and
-        votes on its look."""
-        dt = (frame.captured_at - self.last_seen_at).total_seconds()
-        if dt < 0 or (dt == 0 and (self.frames or not full_view)):
-            return  # an old and a new id of this truck both in one frame: one vote
-        if dt > 0:
-            self.velocity = (box - self.last_box) / dt
-        self.last_box = box
-        self.last_seen_at = frame.captured_at
-        if not full_view:
-            return
+    def add(self, frame: Frame, seen: ObjectSeen) -> None:
         self.frames += 1
         self.total_weight += seen.confidence
         attribute = vehicle_subtype(seen.class_name) if seen.class_name in TRUCK_CLASSES else None
@@ -137,20 +132,44 @@ class _Passage:
             best.sort(key=lambda s: -s.seen.confidence)
             del best[KEYFRAMES:]
 
-    def predicted_box(self, at: datetime) -> np.ndarray:
-        return self.last_box + self.velocity * (at - self.last_seen_at).total_seconds()
-
     def share(self, attribute: str) -> float:
         return self.weight[attribute] / self.total_weight if self.total_weight > 0 else 0.0
+
+
+@dataclass(eq=False)
+class _Passage:
+    """One truck's way through a vehicle zone, possibly under several tracker ids."""
+
+    zone_id: str
+    started_at: datetime
+    last_seen_at: datetime
+    last_box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s per box coordinate
+    track_ids: set[int] = field(default_factory=set)
+    whole: _Votes = field(default_factory=_Votes)
+    cut: _Votes = field(default_factory=_Votes)
+
+    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen, full_view: bool = True) -> None:
+        """Follow the truck to `box` and count its look among the whole or the cut-off views."""
+        dt = (frame.captured_at - self.last_seen_at).total_seconds()
+        if dt < 0 or (dt == 0 and self.whole.frames + self.cut.frames):
+            return  # an old and a new id of this truck both in one frame: one vote
+        if dt > 0:
+            self.velocity = (box - self.last_box) / dt
+        self.last_box = box
+        self.last_seen_at = frame.captured_at
+        (self.whole if full_view else self.cut).add(frame, seen)
+
+    def predicted_box(self, at: datetime) -> np.ndarray:
+        return self.last_box + self.velocity * (at - self.last_seen_at).total_seconds()
 
 
 class VehicleRule:
     """Emits one `ViolationEvent` per dirty or uncovered truck passage through a roadway/site-exit zone.
 
-    Detections must be tracked (`tracker_id`); unconfirmed ones (-1) are ignored. A truck cut off by the
-    frame border (`data["at_edge"]`) is followed but neither counted nor judged: half a truck body can
-    look uncovered from above or dirty in shadow. This trades recall for precision: a truck never fully
-    in view is not reported (a wrong case costs a reviewer and the bureau more than a miss).
+    Detections must be tracked (`tracker_id`); unconfirmed ones (-1) are ignored. A view of a truck cut
+    off by the frame border (`data["at_edge"]`) counts only for a truck that never shows whole long
+    enough to judge (see `VehicleRuleSettings.min_cut_frames`); the event says which views judged it.
 
     Args:
         point: the point: its id and its `roadway` / `site_exit` zones.
@@ -198,14 +217,16 @@ class VehicleRule:
         passage.observe(frame, box.copy(), cols.object(i), full_view=not cols.at_edge[i])
 
     def _passage_to_join(self, box: np.ndarray, at: datetime) -> _Passage | None:
-        """An open passage that went missing just before `at` and would now be where `box` is."""
-        missing = [p for p in self._open() if 0 < (at - p.last_seen_at).total_seconds() <= self.settings.merge_within_s]
-        if not missing:
+        """An open passage, seen in this frame or missing since just before `at`, whose truck would now be
+        where `box` is: the same truck under a new tracker id, or a second box on it (a truck close to the
+        camera can be boxed as its front and as its whole)."""
+        recent = [p for p in self._open() if 0 <= (at - p.last_seen_at).total_seconds() <= self.settings.merge_within_s]
+        if not recent:
             return None
-        predicted = np.array([p.predicted_box(at) for p in missing])
+        predicted = np.array([p.predicted_box(at) for p in recent])
         iou = sv.box_iou_batch(predicted, box[None])[:, 0]
         best = int(iou.argmax())
-        return missing[best] if iou[best] >= self.settings.merge_iou else None
+        return recent[best] if iou[best] >= self.settings.merge_iou else None
 
     def _close(self, passages: list[_Passage], at: datetime) -> list[ViolationEvent]:
         events = []
@@ -219,12 +240,16 @@ class VehicleRule:
 
     def _judge(self, p: _Passage, at: datetime) -> ViolationEvent | None:
         s = self.settings
-        if p.frames < s.min_frames:
+        if p.whole.frames >= s.min_frames:
+            view, votes = "whole", p.whole
+        elif s.min_cut_frames is not None and p.cut.frames >= s.min_cut_frames:
+            view, votes = "cut", p.cut
+        else:
             return None
-        attribute = max(ATTRIBUTES, key=lambda a: p.weight[a])
-        if p.share(attribute) < s.min_share:
+        attribute = max(ATTRIBUTES, key=lambda a: votes.weight[a])
+        if votes.share(attribute) < s.min_share:
             return None
-        best = p.best[attribute]
+        best = votes.best[attribute]
         return ViolationEvent(
             point_id=self.point_id,
             category=Category.VEHICLE,
@@ -236,9 +261,10 @@ class VehicleRule:
             objects=[best[0].seen],
             keyframes=[KeyFrame(f"best_{k + 1}", b.frame, [b.seen]) for k, b in enumerate(best)],
             details={
-                "frames": p.frames,
-                "dirty_share": round(p.share("dirty"), 3),
-                "uncovered_share": round(p.share("uncovered"), 3),
+                "view": view,
+                "frames": votes.frames,
+                "dirty_share": round(votes.share("dirty"), 3),
+                "uncovered_share": round(votes.share("uncovered"), 3),
                 "min_share": s.min_share,
                 "track_ids": sorted(p.track_ids),
             },
