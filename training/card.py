@@ -34,7 +34,7 @@ def render_card(
     lines = [
         f"# {name}",
         "",
-        "feixian's shipped street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
+        "A feixian street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
         "weights) on scenes from `feixian synth`, exported to ONNX and run with ONNX Runtime.",
         "",
         "| fact | value |",

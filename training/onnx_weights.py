@@ -7,8 +7,8 @@ convolution's weight and bias. Unfolding is exact: the convolution takes the fol
 norm becomes the identity plus the folded bias (scale 1, mean 0, variance 1 - eps), which training then
 adapts like any other batch norm.
 
-    >>> pt = checkpoint_from_onnx("models/feixian-street-v1.onnx", "training/models/feixian-v8p.yaml",
-    ...                           "data/feixian-street-v1.pt")  # doctest: +SKIP
+    >>> pt = checkpoint_from_onnx("models/feixian-street-v2.onnx", "training/models/feixian-v8p.yaml",
+    ...                           "data/feixian-street-v2.pt")  # doctest: +SKIP
 """
 
 from __future__ import annotations
