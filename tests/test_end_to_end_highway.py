@@ -98,9 +98,7 @@ def test_replay_makes_one_case_per_truck_passage_with_verifiable_evidence(file_c
     assert cases[0]["evidence"]["clip"] in capsys.readouterr().out
 
 
-def test_pushing_frames_over_http_gives_the_same_cases_as_reading_the_file(
-    tmp_path, coco_model, highway_video, capsys
-):
+def test_pushing_frames_over_http_gives_the_same_cases_as_reading_the_file(tmp_path, coco_model, highway_video, capsys):
     file_cfg = write_config(tmp_path, coco_model, highway_video, "file")
     assert main(["replay", "--config", str(file_cfg), "--data-dir", str(tmp_path / "from-file")]) == 0
     from_file = cases_json(file_cfg, tmp_path / "from-file", capsys)
