@@ -76,9 +76,7 @@ class MemoryBus:
             if q.closed:
                 raise BusClosed(f"point {frame.point_id} is closed")
             if len(q.frames) >= q.max_pending:
-                if not block or not q.cond.wait_for(
-                    lambda: len(q.frames) < q.max_pending or q.closed, timeout=timeout
-                ):
+                if not block or not q.cond.wait_for(lambda: len(q.frames) < q.max_pending or q.closed, timeout=timeout):
                     raise BusFull(f"point {frame.point_id}: {len(q.frames)} frames pending")
                 if q.closed:
                     raise BusClosed(f"point {frame.point_id} is closed")

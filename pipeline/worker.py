@@ -178,7 +178,11 @@ class PointWorker:
             self.stats.advisory += 1
             log.info(
                 "advisory event (no case): point=%s category=%s subtype=%s at=%s reason=%s",
-                event.point_id, event.category.value, event.subtype, event.triggered_at.isoformat(), reason,
+                event.point_id,
+                event.category.value,
+                event.subtype,
+                event.triggered_at.isoformat(),
+                reason,
             )
             return
         frames = self.buffer.between(pending.clip_start, pending.clip_end)
