@@ -61,6 +61,7 @@ test-slow: $(VENV)/.dev system-deps
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
