@@ -35,7 +35,8 @@ $FX train "${COMMON[@]}" --weights "$BASE" --epochs "$EPOCHS" --imgsz 416 --vers
 $FX synth --seed 1001 --out "$WORK/heldout" --images 600 --scenarios 0
 $FX eval --model "models/$NAME.onnx" --data "$WORK/heldout/dataset/data.yaml" --split all --out "$WORK/detection.json"
 $FX synth --seed 2001 --out "$WORK/heldout-scenarios" --images 0 --scenarios 20
-$FX eval --model "models/$NAME.onnx" --scenarios "$WORK/heldout-scenarios/scenarios" --out "$WORK/events.json"
+$FX eval --model "models/$NAME.onnx" --scenarios "$WORK/heldout-scenarios/scenarios" --config configs/default.yaml \
+  --out "$WORK/events.json"
 .venv/bin/python -m training.card --name "$NAME" --train "$WORK/train.json" --base-train "$BASE_TRAIN" \
   --detection "$WORK/detection.json" --events "$WORK/events.json" \
   --command "make train   # IMAGES=$IMAGES STAGE1_EPOCHS=$STAGE1_EPOCHS EPOCHS=$EPOCHS [BASE=models/feixian-street-v1.onnx]" \

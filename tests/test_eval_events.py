@@ -219,3 +219,27 @@ def test_replayed_scenarios_are_scored(tmp_path):
     assert (veh["tp"], veh["fn"], veh["precision"], veh["recall"], veh["plate_exact"]) == (0, 1, None, 0.0, None)
     assert r["per_scenario"]["still-street"]["vehicle"]["unmatched_truth"][0]["plate"] == "沪A12345"
     assert r["decoy_events"] == 0
+
+
+def test_scenarios_run_with_the_thresholds_of_a_settings_file(tmp_path, capsys):
+    from feixian.cli import main
+
+    # The chair scores 0.3: under the built-in start threshold (0.35), over the one in the settings file.
+    pred = anchors((32.0, 45.0, 16.0, 20.0, 1, 0.3), nc=2)
+    model = const_model(
+        tmp_path / "chair.onnx", pred, ["person", "chair"], input_shape=(1, 3, SIZE, SIZE), feixian_version="t1"
+    )
+    write_scenario(tmp_path / "scenarios" / "still-street")
+    settings = {
+        "points_file": "scenarios/still-street/points.yaml",
+        "model": {"path": "x.onnx", "conf_threshold": 0.25},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    argv = ["eval", "--model", str(model), "--scenarios", str(tmp_path / "scenarios")]
+    for extra, tp in (([], 0), (["--config", str(tmp_path / "s.yaml")], 1)):
+        assert main(argv + extra + ["--out", str(tmp_path / "r.json")]) == 0
+        result = json.loads((tmp_path / "r.json").read_text())
+        assert result["families"]["occupation"]["tp"] == tp
+        assert result["thresholds"]["conf"] == (0.25 if extra else 0.35)
+    assert main(argv + ["--config", str(tmp_path / "none.yaml")]) == 2
+    assert "settings not found" in capsys.readouterr().err

@@ -26,6 +26,7 @@ DETECTION = {
 }
 EVENTS = {
     "scenarios": 20,
+    "thresholds": {"conf": 0.2, "track": 0.15, "iou": 0.5},
     "families": {
         "vehicle": {"precision": 0.9, "recall": 0.8, "tp": 8, "fp": 1, "fn": 2, "start_error_s": {"max": 3.0}}
     },
@@ -38,6 +39,7 @@ def test_card_states_training_detection_and_event_figures():
     assert "12 epochs at 416 px, seed 0, 50.0 min on this 2-core machine, fine-tuned from" in card
     assert "mAP50 **0.750**" in card and "| chair | 10 | 0.300 | 0.100 |" in card
     assert "| vehicle | 0.900 | 0.800 | 8 | 1 | 2 | 3.0 |" in card
+    assert "Run with conf_threshold 0.2, track_threshold 0.15, iou_threshold 0.5." in card
     assert "Classes under AP50 0.8: chair." in card
     assert "from scratch" in render_card("m", {**TRAIN, "weights": None}, DETECTION, None, "make train")
 

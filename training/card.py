@@ -71,6 +71,11 @@ def render_card(
         lines += [
             f"## Events on {events['scenarios']} held-out scenario videos",
             "",
+            *(
+                [f"Run with conf_threshold {t['conf']}, track_threshold {t['track']}, iou_threshold {t['iou']}.", ""]
+                if (t := events.get("thresholds"))
+                else []
+            ),
             "| family | precision | recall | TP | FP | FN | max start error (s) |",
             "|---|---|---|---|---|---|---|",
         ]

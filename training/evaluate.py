@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
+from feixian.config import ConfigError, ModelSettings, load_config
 from training.metrics import APAccumulator
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -234,10 +235,18 @@ def score_scenario(scenario: dict, cases: list[dict]) -> dict[str, dict]:
     }
 
 
-def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: str | Path | None = None) -> dict:
-    """Replay every scenario through the full pipeline and score events against ground truth."""
+def evaluate_scenarios(
+    model: str | Path,
+    scenarios_dir: str | Path,
+    work_dir: str | Path | None = None,
+    model_settings: ModelSettings | None = None,
+) -> dict:
+    """Replay every scenario through the full pipeline and score events against ground truth.
+
+    `model_settings` (thresholds, class map) run `model` as a deployment would; default: the built-in ones.
+    """
     from feixian.cli import case_to_json
-    from feixian.config import Config, ModelSettings, Settings, load_points
+    from feixian.config import Config, Settings, load_points
     from feixian.runtime import Runtime, replay
 
     scenarios_dir = Path(scenarios_dir)
@@ -247,12 +256,15 @@ def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: s
     model = Path(model).resolve()
     tmp = tempfile.TemporaryDirectory(prefix="feixian-eval-") if work_dir is None else None
     work = Path(work_dir or tmp.name)
+    model_cfg = (
+        model_settings.model_copy(update={"path": str(model)}) if model_settings else ModelSettings(path=str(model))
+    )
     per_scenario, totals = {}, {}
     for d in dirs:
         scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
         points = load_points(d / "points.yaml")
         data_dir = work / d.name
-        settings = Settings(model=ModelSettings(path=str(model)))
+        settings = Settings(model=model_cfg)
         config = Config(
             settings, points, d, d, data_dir, database_url=f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
         )
@@ -289,6 +301,7 @@ def evaluate_scenarios(model: str | Path, scenarios_dir: str | Path, work_dir: s
             families[fam]["plate_exact"] = (sum(read) / len(read)) if read else None
     return {
         "scenarios": len(dirs),
+        "thresholds": {k: getattr(model_cfg, f"{k}_threshold") for k in ("conf", "track", "iou")},
         "families": families,
         "decoy_events": sum(a["decoy_events"] for a in totals.values()),
         "per_scenario": per_scenario,
@@ -308,8 +321,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="default: test where the YAML has one (every image of a `feixian synth` set), else val",
     )
     p.add_argument("--limit", type=int, default=None, help="at most this many images")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="with --scenarios: settings YAML whose model thresholds and class map to run with "
+        "(e.g. configs/default.yaml); default: the built-in ones",
+    )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)
+
+
+def _model_settings(config: str | None) -> ModelSettings | None:
+    if config is None:
+        return None
+    if not Path(config).is_file():
+        raise EvalError(f"settings not found: {config}")
+    return load_config(config).settings.model
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -319,8 +346,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.data:
             result = evaluate_detection(args.model, args.data, args.split, args.limit)
         else:
-            result = evaluate_scenarios(args.model, args.scenarios)
-    except EvalError as e:
+            result = evaluate_scenarios(args.model, args.scenarios, model_settings=_model_settings(args.config))
+    except (EvalError, ConfigError) as e:
         print(f"feixian eval: {e}", file=sys.stderr)
         return 2
     text = json.dumps(result, ensure_ascii=False, indent=2)
