@@ -61,6 +61,8 @@ class ViolationEvent:
     objects: list[ObjectSeen]
     keyframes: list[KeyFrame]
     plate: str | None = None
+    plate_crop: bytes | None = None  # JPEG of the plate as read, stored with the evidence
+    plate_views: list[KeyFrame] = field(default_factory=list)  # frames to read the plate from, not evidence
     details: dict = field(default_factory=dict)  # rule figures: dwell, vote fractions, thresholds
 
     @property

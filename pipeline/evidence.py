@@ -3,7 +3,8 @@
 Under `evidence/<point>/<yyyy>/<mm>/<dd>/<event_id>/` (the date is the event's UTC start date):
 `clip.mp4` (pre-roll to post-roll, H.264), `original/<label>.jpg` (each key frame's JPEG exactly as
 captured), `annotated/<label>.jpg` (a separate copy with the zone and boxes drawn; legal requirement 5
-keeps it apart from the original) and `manifest.json` (who, where, when, what, which model, and the
+keeps it apart from the original), `plate.jpg` (the licence plate as it was read, when one was) and
+`manifest.json` (who, where, when, what, which model, and the
 size and SHA-256 of every file). The manifest is written last, so its presence marks a complete
 bundle; building the same event again returns the stored bundle unchanged.
 
@@ -113,6 +114,8 @@ class EvidenceBuilder:
             files[f"annotated/{kf.label}"] = self._put(
                 f"{prefix}/annotated/{kf.label}.jpg", "image/jpeg", lambda kf=kf: _annotate(kf, zone, point)
             )
+        if event.plate_crop is not None:
+            files["plate"] = self._put(f"{prefix}/plate.jpg", "image/jpeg", lambda: event.plate_crop)
 
         manifest = self._manifest(event, point, zone, clip_frames, fps, files)
         raw = _to_json(manifest)

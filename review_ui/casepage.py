@@ -2,8 +2,8 @@
 
 >>> ev = EvidenceLayout.of({"clip": "e/clip.mp4", "manifest": "e/m.json", "original/best_1": "e/o.jpg",
 ...                         "annotated/best_1": "e/a.jpg", "plate": "e/p.jpg"}, {})
->>> ev.clip, [(k.label, k.original, k.annotated) for k in ev.keyframes], ev.others
-('clip', [('best_1', 'original/best_1', 'annotated/best_1')], ['plate'])
+>>> ev.clip, [(k.label, k.original, k.annotated) for k in ev.keyframes], ev.plate, ev.others
+('clip', [('best_1', 'original/best_1', 'annotated/best_1')], 'plate', [])
 >>> neighbours([4, 9, 7], 9), neighbours([4, 9, 7], 5)
 ((4, 7), (None, 4))
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 CLIP = "clip"
 MANIFEST = "manifest"
+PLATE = "plate"
 _ORIGINAL = "original/"
 _ANNOTATED = "annotated/"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,11 +35,13 @@ class KeyFramePair:
 
 @dataclass(frozen=True)
 class EvidenceLayout:
-    """The case's evidence names grouped for display: the clip, key frames by label, the rest."""
+    """The case's evidence names grouped for display: the clip, key frames by label, the plate as it
+    was read, the rest."""
 
     clip: str | None
     keyframes: list[KeyFramePair]
     others: list[str]
+    plate: str | None = None
 
     @classmethod
     def of(cls, evidence: Mapping[str, str], times: Mapping[str, datetime]) -> EvidenceLayout:
@@ -54,11 +57,12 @@ class EvidenceLayout:
             )
             for label in sorted(labels, key=lambda lb: (lb not in times, times.get(lb, _EPOCH), lb))
         ]
-        grouped = {CLIP, MANIFEST} | {n for n in evidence if n.startswith((_ORIGINAL, _ANNOTATED))}
+        grouped = {CLIP, MANIFEST, PLATE} | {n for n in evidence if n.startswith((_ORIGINAL, _ANNOTATED))}
         return cls(
             clip=CLIP if CLIP in evidence else None,
             keyframes=pairs,
             others=sorted(n for n in evidence if n not in grouped),
+            plate=PLATE if PLATE in evidence else None,
         )
 
 

@@ -53,6 +53,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "case.category": ("类别", "Category"),
     "case.party": ("当事人", "Party"),
     "case.party_unknown": ("未识别", "Not identified"),
+    "case.plate_crop": ("号牌识别图像", "Plate as read"),
     "case.confidence": ("置信度", "Confidence"),
     "case.started_at": ("开始时间", "Started"),
     "case.triggered_at": ("触发时间", "Triggered"),

@@ -55,7 +55,13 @@ def scene(start: datetime, n: int) -> list[Frame]:
     return frames
 
 
-def raise_case(cases: CaseService, builder: EvidenceBuilder, started: datetime, plate: str | None = None) -> int:
+def raise_case(
+    cases: CaseService,
+    builder: EvidenceBuilder,
+    started: datetime,
+    plate: str | None = None,
+    plate_crop: bytes | None = None,
+) -> int:
     frames = scene(started, 20)
     stall = ObjectSeen(STALL_BOX, "stall", 0.87, track_id=3)
     event = ViolationEvent(
@@ -69,6 +75,7 @@ def raise_case(cases: CaseService, builder: EvidenceBuilder, started: datetime, 
         objects=[stall],
         keyframes=[KeyFrame("first_seen", frames[0], [stall]), KeyFrame("after_dwell", frames[15], [stall])],
         plate=plate,
+        plate_crop=plate_crop,
         details={"dwell_s": 3.0},
     )
     bundle = builder.build(event, POINT, frames, FPS)

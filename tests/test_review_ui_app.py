@@ -8,14 +8,17 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from review_ui_seed import NOW, PASSWORD, SECRET, World, open_world, seed
+from review_ui_seed import NOW, PASSWORD, SECRET, World, open_world, raise_case, seed
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from cases.models import AccessLog, User
 from ingest.push_api import make_push_router
+from pipeline.evidence import EvidenceBuilder
+from pipeline.frames import encode_jpeg
 from review_ui.app import create_app
 
 HTML = {"Accept": "text/html"}
@@ -138,6 +141,19 @@ def test_case_page_shows_evidence_manifest_and_history(world: World) -> None:
     assert f'href="/cases/{second}" data-key="j"' in page
     assert 'data-key="k"' not in page  # the oldest case has no previous one
     assert _access_log(world)[-1] == ("rev", case.manifest_key)
+
+
+def test_case_page_shows_the_plate_as_read_beside_the_party(world: World) -> None:
+    builder = EvidenceBuilder(world.store, {"name": "m", "version": "1", "sha256": "ab" * 32}, {})
+    crop = encode_jpeg(np.full((32, 128, 3), (30, 190, 240), np.uint8))
+    case_id = raise_case(world.cases, builder, NOW - timedelta(minutes=5), plate="沪D·62819", plate_crop=crop)
+    client = _signed_in(world)
+    page = client.get(f"/cases/{case_id}").text
+    assert "沪D·62819" in page
+    assert f'<img class="plate" src="/cases/{case_id}/evidence/plate" alt="号牌识别图像">' in page
+    assert client.get(f"/cases/{case_id}/evidence/plate").content == crop
+    # A case without a plate says so and shows no plate image.
+    assert "未识别" in client.get(f"/cases/{world.case_ids[0]}").text
 
 
 def test_unknown_case_is_404(world: World) -> None:

@@ -18,6 +18,7 @@ def test_layout_pairs_key_frames_in_capture_order() -> None:
         "annotated/best_1": "k/a1.jpg",
         "annotated/orphan": "k/a3.jpg",
         "plate": "k/plate.jpg",
+        "ocr.json": "k/ocr.json",
     }
     times = {"best_2": T0, "best_1": T0.replace(minute=31)}
     layout = EvidenceLayout.of(evidence, times)
@@ -27,7 +28,8 @@ def test_layout_pairs_key_frames_in_capture_order() -> None:
         ("best_1", "original/best_1", "annotated/best_1", T0.replace(minute=31)),
         ("orphan", None, "annotated/orphan", None),
     ]
-    assert layout.others == ["plate"]
+    # The plate crop is shown beside the party; anything unknown is still listed.
+    assert layout.plate == "plate" and layout.others == ["ocr.json"]
 
 
 def test_keyframe_times_skip_what_they_cannot_read() -> None:
