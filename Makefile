@@ -10,7 +10,7 @@ RUN_DIR := $(DATA)/run
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run test test-slow lint train demo venv venv-dev system-deps clean
+.PHONY: run test test-slow lint train train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -65,6 +65,9 @@ lint: $(VENV)/.dev
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
+
+train-plates: $(VENV)/.dev
+	./scripts/train_plate_reader.sh
 
 clean:
 	rm -rf $(DATA) runs

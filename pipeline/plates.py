@@ -1,0 +1,222 @@
+"""Licence-plate reading: find blue or yellow plates by colour, read them with a small CTC network
+(ONNX Runtime), and agree on one plate over several views of a truck.
+
+Localising by colour is what mainland plates allow cheaply: a blue (cars) or yellow (trucks, buses) field
+of plate proportions. Every candidate is read, and a read counts only if it has the shape of a plate
+(province, issuing-office letter, five letters or digits) and every character is confident, so a yellow
+stripe on a cab that happens to have plate proportions reads as nothing. The reader network is trained by
+`feixian plates train`; its ONNX file carries the character set.
+
+>>> reader = PlateReader(PlateRecognizer("models/feixian-plate-v1.onnx"))  # doctest: +SKIP
+>>> reader.read_image(cv2.imread("car.jpg")).text  # doctest: +SKIP
+'皖A·195K9'
+>>> is_plate_text("皖A195K9"), is_plate_text("A195K9"), format_plate("皖A195K9")
+(True, False, '皖A·195K9')
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE_RE = re.compile(f"^[{PROVINCES}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9学警挂]$")
+
+# OpenCV HSV (H in 0-180, S and V 0-255): the hue and saturation of blue and of yellow plate paint.
+_HUE_SAT = {"blue": ((100, 90), (130, 255)), "yellow": ((17, 90), (34, 255))}  # orange bodies are under 17
+# The plate is lit and painted brighter than most car bodies of its colour: a blue plate on a blue car
+# separates from the body only above some brightness, so fields are cut at several.
+_MIN_VALUES = (50, 110, 170)
+_ASPECT = (1.5, 6.5)  # long over short side of the coloured field: 440/140 = 3.1 face on, less when seen obliquely
+_MIN_AREA = 150  # px; below this no network reads seven characters
+_MAX_SHARE = 0.5  # of the searched region's area: a larger field is a car body, not its plate
+
+
+def is_plate_text(text: str) -> bool:
+    """Seven characters in the order a mainland single-row plate has them (no separator dot)."""
+    return bool(_PLATE_RE.match(text))
+
+
+def format_plate(text: str) -> str:
+    """The written form with the dot after the issuing-office letter: 沪A·12345."""
+    return f"{text[:2]}·{text[2:]}"
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """One plate reading: the written text, its weakest character's probability, where it was found
+    (four corners in the image, clockwise from top left) and the rectified crop (BGR)."""
+
+    text: str
+    confidence: float
+    quad: np.ndarray
+    crop: np.ndarray
+    colour: str
+
+
+class PlateRecognizer:
+    """Runs the plate-reading network on rectified grey crops.
+
+    Args:
+        model_path: an ONNX file written by `feixian plates train` (its metadata holds the character set).
+        threads: ONNX Runtime intra-op threads; 0 = runtime default.
+    """
+
+    def __init__(self, model_path: str | Path, threads: int = 0):
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"plate reader model not found: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("task") != "plate-ocr" or not meta.get("charset"):
+            raise ValueError(f"{path} is not a plate reader (no plate-ocr task and charset in its metadata)")
+        self.charset = meta["charset"]
+        self.version = meta.get("version", "")
+        _, _, self.height, self.width = self.session.get_inputs()[0].shape
+        self._input = self.session.get_inputs()[0].name
+
+    def read(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Text (no dot) and weakest-character probability for each grey crop of `height` x `width`."""
+        if not crops:
+            return []
+        batch = np.stack([c.astype(np.float32) for c in crops])[:, None]
+        log_probs = self.session.run(None, {self._input: batch})[0]
+        return [self._decode(lp) for lp in log_probs]
+
+    def _decode(self, log_probs: np.ndarray) -> tuple[str, float]:
+        best = log_probs.argmax(-1)
+        probs = np.exp(log_probs.max(-1))
+        chars, confidences = [], []
+        for k, cls in enumerate(best):
+            if cls == 0:
+                continue
+            if k > 0 and best[k - 1] == cls:
+                confidences[-1] = max(confidences[-1], float(probs[k]))
+                continue
+            chars.append(self.charset[cls - 1])
+            confidences.append(float(probs[k]))
+        return "".join(chars), min(confidences, default=0.0)
+
+
+class PlateReader:
+    """Finds and reads plates in an image or a region of it; agrees on one plate over several views.
+
+    Args:
+        recognizer: the network that reads a rectified crop.
+        min_confidence: a read whose weakest character scores below this is discarded.
+        max_candidates: coloured fields read per image, largest first.
+    """
+
+    def __init__(self, recognizer: PlateRecognizer, min_confidence: float = 0.8, max_candidates: int = 8):
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence
+        self.max_candidates = max_candidates
+
+    def read_image(self, image: np.ndarray, box: Sequence[float] | None = None) -> PlateRead | None:
+        """The most confident plate in `image` (within `box`, x1 y1 x2 y2, if given), or None."""
+        x0, y0 = 0, 0
+        if box is not None:
+            h, w = image.shape[:2]
+            x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+            x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+            if x1 - x0 < 8 or y1 - y0 < 4:
+                return None
+            image = image[y0:y1, x0:x1]
+        candidates = find_plate_quads(image)[: self.max_candidates]
+        if not candidates:
+            return None
+        crops = [rectify(image, quad, (self.recognizer.width, self.recognizer.height)) for quad, _ in candidates]
+        reads = self.recognizer.read([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])
+        best = None
+        for (quad, colour), crop, (text, conf) in zip(candidates, crops, reads, strict=True):
+            if conf >= self.min_confidence and is_plate_text(text) and (best is None or conf > best.confidence):
+                best = PlateRead(format_plate(text), conf, quad + np.float32([x0, y0]), crop, colour)
+        return best
+
+    def read_views(self, views: Sequence[tuple[np.ndarray, Sequence[float] | None]]) -> tuple[PlateRead, int] | None:
+        """One plate for one vehicle seen in several (image, box) views: the text with the largest summed
+        confidence, as its most confident read, and the number of views that agree on it."""
+        reads = [r for image, box in views if (r := self.read_image(image, box)) is not None]
+        if not reads:
+            return None
+        totals: dict[str, float] = {}
+        for r in reads:
+            totals[r.text] = totals.get(r.text, 0.0) + r.confidence
+        text = max(totals, key=totals.__getitem__)
+        agreeing = [r for r in reads if r.text == text]
+        return max(agreeing, key=lambda r: r.confidence), len(agreeing)
+
+
+def find_plate_quads(image: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """Blue and yellow fields of plate proportions, largest first: (corners clockwise from top left,
+    colour). The characters are holes in the field; its outer contour is the plate."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    found = []
+    for (colour, ((h_lo, s_lo), (h_hi, s_hi))), v_lo in itertools.product(_HUE_SAT.items(), _MIN_VALUES):
+        mask = cv2.inRange(hsv, (h_lo, s_lo, v_lo), (h_hi, s_hi, 255))
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            (cx, cy), (w, h), angle = cv2.minAreaRect(contour)
+            long_side, short_side = max(w, h), min(w, h)
+            area = long_side * short_side
+            if short_side < 4 or area < _MIN_AREA or area > _MAX_SHARE * image.shape[0] * image.shape[1]:
+                continue
+            if not _ASPECT[0] <= long_side / short_side <= _ASPECT[1]:
+                continue
+            if cv2.contourArea(contour) < 0.55 * w * h:  # a ragged blob, not a rectangle
+                continue
+            for quad in _corner_guesses(contour, ((cx, cy), (w, h), angle)):
+                if not any(_same_quad(quad, q, area) for _, q, _ in found):  # cut again at another brightness
+                    found.append((area, quad, colour))
+    found.sort(key=lambda f: -f[0])
+    return [(quad, colour) for _, quad, colour in found]
+
+
+def _same_quad(quad: np.ndarray, other: np.ndarray, area: float) -> bool:
+    return float(np.abs(quad - other).max()) < 0.08 * np.sqrt(area)
+
+
+def _corner_guesses(contour: np.ndarray, rect: tuple) -> list[np.ndarray]:
+    """The field's minimum-area rectangle and, where its outline simplifies to four points, that
+    quadrilateral (a plate seen obliquely is a parallelogram); the reader's confidence picks between them."""
+    guesses = [_order_corners(cv2.boxPoints(rect))]
+    hull = cv2.convexHull(contour)
+    approx = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+    if len(approx) == 4:
+        guesses.append(_order_corners(approx[:, 0].astype(np.float32)))
+    return guesses
+
+
+def _order_corners(points: np.ndarray) -> np.ndarray:
+    """Corners clockwise (in image coordinates) from the top left."""
+    centre = points.mean(axis=0)
+    pts = points[np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))]
+    return np.roll(pts, -int(np.argmin(pts.sum(axis=1))), axis=0).astype(np.float32)
+
+
+def rectify(image: np.ndarray, quad: np.ndarray, size: tuple[int, int], margin: float = 0.05) -> np.ndarray:
+    """The plate's quad, grown by `margin` of its length on each end and twice that of its height (to take in
+    the rim), warped to `size` (w, h)."""
+    centre = quad.mean(axis=0)
+    along, across = quad[1] - quad[0], quad[3] - quad[0]
+    along, across = along / max(np.linalg.norm(along), 1e-6), across / max(np.linalg.norm(across), 1e-6)
+    offsets = quad - centre
+    grown = (
+        centre
+        + np.outer(offsets @ along, along) * (1 + 2 * margin)
+        + np.outer(offsets @ across, across) * (1 + 4 * margin)
+    )
+    w, h = size
+    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    return cv2.warpPerspective(
+        image, cv2.getPerspectiveTransform(grown.astype(np.float32), dst), (w, h), borderMode=cv2.BORDER_REPLICATE
+    )
