@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import threading
+from pathlib import Path
 
 from feixian.config import ConfigError, load_config
 
@@ -142,8 +143,42 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plates_read(args: argparse.Namespace) -> int:
+    """Read the plate in each image (whole image, or --box), print one JSON object per image."""
+    import cv2
+
+    from pipeline.plates import PlateReader, PlateRecognizer
+
+    cfg = load_config(args.config, args.data_dir)
+    model = args.model or cfg.plate_model_path
+    if model is None:
+        print("feixian plates read: no plate reader (give --model or set plates.model in the config)", file=sys.stderr)
+        return 2
+    reader = PlateReader(PlateRecognizer(model), cfg.settings.plates.min_confidence)
+    failed = 0
+    for path in args.images:
+        image = cv2.imread(path) if Path(path).is_file() else None
+        if image is None:
+            print(f"feixian plates read: {path}: not a readable image", file=sys.stderr)
+            failed += 1
+            continue
+        read = reader.read_image(image, args.box)
+        out = {"image": path, "text": None}
+        if read is not None:
+            out |= {
+                "text": read.text,
+                "confidence": round(read.confidence, 3),
+                "colour": read.colour,
+                "quad": [[round(float(v), 1) for v in corner] for corner in read.quad],
+            }
+        print(json.dumps(out, ensure_ascii=False))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from training.evaluate import register as register_eval
+    from training.plates.evaluate import register as register_plates_eval
+    from training.plates.train import register as register_plates_train
     from training.synth.cli import register as register_synth
     from training.train import register as register_train
 
@@ -188,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     p = db.add_parser("upgrade", parents=[common], help="run migrations to head")
     p.set_defaults(func=cmd_db_upgrade)
+
+    plates = sub.add_parser("plates", help="licence-plate reader").add_subparsers(dest="plates_cmd", required=True)
+    p = plates.add_parser("read", parents=[common], help="read the licence plate in images, JSON lines out")
+    p.add_argument("images", nargs="+", help="image files (JPEG, PNG)")
+    p.add_argument("--model", default=None, help="plate reader ONNX (default: plates.model of the config)")
+    p.add_argument(
+        "--box", type=float, nargs=4, default=None, metavar=("X1", "Y1", "X2", "Y2"), help="search here only"
+    )
+    p.set_defaults(func=cmd_plates_read)
+    register_plates_train(plates)
+    register_plates_eval(plates)
 
     register_synth(sub)
     register_train(sub)

@@ -175,6 +175,26 @@ class ModelSettings(_Strict):
         return self
 
 
+class PlateSettings(_Strict):
+    """Licence-plate reading for vehicle events: the plate identifies the party."""
+
+    model: str | None = Field(
+        default=None,
+        description="ONNX plate reader (`feixian plates train`), relative to the config file; None: plates "
+        "are not read and vehicle cases carry no party until a reviewer enters it.",
+    )
+    min_confidence: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="A read whose least certain character scores below this names no party: a wrong plate is "
+        "worse than none.",
+    )
+    views: int = Field(
+        default=4, ge=1, le=50, description="Frames of a truck passage that are read: those where it is boxed largest."
+    )
+
+
 class EvidenceSettings(_Strict):
     backend: Literal["local", "s3"] = "local"
     pre_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip before the event.")
@@ -217,6 +237,7 @@ class Settings(_Strict):
         default=None, description="None = SQLite under the data dir; env DATABASE_URL wins."
     )
     model: ModelSettings
+    plates: PlateSettings = PlateSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
     server: ServerSettings = ServerSettings()
@@ -255,6 +276,11 @@ class Config:
     @property
     def model_path(self) -> Path:
         return (self.base_dir / self.settings.model.path).resolve()
+
+    @property
+    def plate_model_path(self) -> Path | None:
+        model = self.settings.plates.model
+        return None if model is None else (self.base_dir / model).resolve()
 
     def source_path(self, point: Point) -> str:
         """A file source's path resolved against the points file; other URIs unchanged."""

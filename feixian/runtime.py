@@ -22,6 +22,7 @@ from pipeline.bus import FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
+from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.rules import OccupationRule, VehicleRule
 from pipeline.tracking import PointTracker, TrackerSettings
 from pipeline.worker import PointWorker, WorkerStats
@@ -59,6 +60,14 @@ class Runtime:
         return OnnxDetector(self.config.model_path, m.track_threshold, m.iou_threshold, m.class_map, m.threads)
 
     @cached_property
+    def plate_reader(self) -> PlateReader | None:
+        path = self.config.plate_model_path
+        if path is None:
+            return None
+        plates = self.config.settings.plates
+        return PlateReader(PlateRecognizer(path, self.config.settings.model.threads), plates.min_confidence)
+
+    @cached_property
     def evidence(self) -> EvidenceBuilder:
         d = self.detector
         m = self.config.settings.model
@@ -80,7 +89,8 @@ class Runtime:
         if Category.OCCUPATION in point.categories:
             rules.append(OccupationRule(point, start_confidence=conf))
         if Category.VEHICLE in point.categories:
-            rules.append(VehicleRule(point, start_confidence=conf))
+            views = self.config.settings.plates.views if self.plate_reader is not None else 0
+            rules.append(VehicleRule(point, start_confidence=conf, plate_views=views))
         return PointWorker(
             point,
             self.detector,
@@ -90,6 +100,7 @@ class Runtime:
             self._open_case,
             self.config.settings.evidence,
             self.config.settings.published_categories,
+            self.plate_reader,
         )
 
     def _open_case(self, event: ViolationEvent, bundle: EvidenceBundle) -> None:

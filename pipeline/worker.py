@@ -1,4 +1,4 @@
-"""One owner per point: ring buffer -> detector -> tracker -> rules -> evidence -> case.
+"""One owner per point: ring buffer -> detector -> tracker -> rules -> plate -> evidence -> case.
 
 A `PointWorker` sees every frame of its point in order, so all per-point state (tracks, dwell timers,
 the pre-roll buffer) lives here without locks. Events wait until their post-roll has been seen, then
@@ -29,7 +29,8 @@ from feixian.config import Category, EvidenceSettings, Point
 from pipeline.bus import FrameBus
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
-from pipeline.frames import Frame
+from pipeline.frames import Frame, decode_jpeg, encode_jpeg
+from pipeline.plates import PlateReader
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class PointWorker:
         open_case: CaseSink,
         evidence_settings: EvidenceSettings,
         published_categories: Sequence[Category],
+        plate_reader: PlateReader | None = None,
     ):
         self.point = point
         self.detector = detector
@@ -115,6 +117,7 @@ class PointWorker:
         self.pre_roll = timedelta(seconds=evidence_settings.pre_roll_s)
         self.post_roll = timedelta(seconds=evidence_settings.post_roll_s)
         self.published = set(published_categories)
+        self.plate_reader = plate_reader
         self.buffer = RingBuffer(evidence_settings.pre_roll_s + MAX_PASSAGE_S + evidence_settings.post_roll_s)
         self.stats = WorkerStats()
         self._pending: list[_Pending] = []
@@ -185,10 +188,33 @@ class PointWorker:
                 reason,
             )
             return
+        if self.plate_reader is not None and event.plate_views and event.plate is None:
+            self._read_plate(event)
         frames = self.buffer.between(pending.clip_start, pending.clip_end)
         bundle = self.evidence.build(event, self.point, frames, self.point.detect_fps)
         self.open_case(event, bundle)
         self.stats.cases += 1
+
+    def _read_plate(self, event: ViolationEvent) -> None:
+        """Name the party: the plate the event's views agree on, kept with how sure the reading is."""
+        assert self.plate_reader is not None
+        # Decoded here and dropped after: the frames stay in the ring buffer as JPEG only.
+        views = [(decode_jpeg(v.frame.jpeg), v.objects[0].box) for v in event.plate_views]
+        found = self.plate_reader.read_views(views)
+        if found is None:
+            event.details["plate"] = {"text": None, "views_read": len(views)}
+            return
+        read, agreeing = found
+        event.plate = read.text
+        event.plate_crop = encode_jpeg(read.crop, quality=95)
+        event.details["plate"] = {
+            "text": read.text,
+            "colour": read.colour,
+            "confidence": round(read.confidence, 3),
+            "views_read": len(views),
+            "views_agreeing": agreeing,
+            "reader": self.plate_reader.recognizer.version,
+        }
 
     def _may_raise(self, event: ViolationEvent) -> tuple[bool, str]:
         if event.category not in self.published:

@@ -58,11 +58,13 @@ def test_demo_replay_turns_every_true_event_into_exactly_one_case(demo, on_sqlit
     assert {"occupation", "vehicle"} <= {c["category"] for c in cases}
     for name, point_id in (("street", "JDZ-001"), ("road", "GYQ-001")):
         scenario = json.loads((demo / "scenarios" / name / "scenario.json").read_text(encoding="utf-8"))
-        result = score_scenario(scenario, [c for c in cases if c["point_id"] == point_id])
+        result = score_scenario(scenario, [c for c in cases if c["point_id"] == point_id], plates_read=True)
         for family, r in result.items():
             assert r["fn"] == 0, f"{name}/{family}: missed {r['unmatched_truth']}"
             assert r["fp"] == 0, f"{name}/{family}: spurious {r['unmatched_found']}"
             assert r["decoy_events"] == 0
+            # A plate the reader is unsure of names no party; a wrong party would be worse than none.
+            assert all(exact for exact, read in r["plates"] if read), f"{name}: a plate was misread"
     assert main(["evidence", "verify", "--all", "--config", str(CONFIG), "--data-dir", str(data)]) == 0
 
 

@@ -91,8 +91,12 @@ def test_plates_are_compared_when_the_truth_has_one():
         found(start=101, end=109, anchor=101, category="vehicle", subtype="dirty", zone="road", plate="沪B0000l"),
         found(start=201, end=209, anchor=201, category="vehicle", subtype="dirty", zone="road"),
     ]
-    # Read right, misread (l for 1), not read; listed in matching order.
-    assert Counter(match_events(truths, events, [])["plates"]) == Counter([True, False, None])
+    # (exact, read): read right, misread (l for 1), not read, which counts as wrong.
+    assert Counter(match_events(truths, events, [], plates_read=True)["plates"]) == Counter(
+        [(True, True), (False, True), (False, False)]
+    )
+    # A pipeline without a plate reader is not scored on plates at all.
+    assert match_events(truths, events, [])["plates"] == []
 
 
 def test_score_scenario_puts_cases_on_the_scenario_clock():
@@ -139,10 +143,10 @@ def test_score_scenario_puts_cases_on_the_scenario_clock():
         case("occupation", "goods", "front", 21.0, 51.0, None, None),
         case("vehicle", "uncovered", "road", 5.4, 11.0, 11.0, "沪D55555"),
     ]
-    r = score_scenario(scenario, cases)
+    r = score_scenario(scenario, cases, plates_read=True)
     assert r["occupation"]["tp"] == 1 and r["occupation"]["start_errors_s"] == [pytest.approx(1.0)]
     assert r["vehicle"]["tp"] == 1 and r["vehicle"]["start_errors_s"] == [pytest.approx(0.4)]
-    assert r["vehicle"]["plates"] == [True]
+    assert r["vehicle"]["plates"] == [(True, True)]
 
 
 SIZE = 64
@@ -233,6 +237,7 @@ def test_scenarios_run_with_the_thresholds_of_a_settings_file(tmp_path, capsys):
     settings = {
         "points_file": "scenarios/still-street/points.yaml",
         "model": {"path": "x.onnx", "conf_threshold": 0.25},
+        "plates": {"model": str(Path(__file__).resolve().parents[1] / "models" / "feixian-plate-v1.onnx")},
     }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     argv = ["eval", "--model", str(model), "--scenarios", str(tmp_path / "scenarios")]
@@ -241,5 +246,6 @@ def test_scenarios_run_with_the_thresholds_of_a_settings_file(tmp_path, capsys):
         result = json.loads((tmp_path / "r.json").read_text())
         assert result["families"]["occupation"]["tp"] == tp
         assert result["thresholds"]["conf"] == (0.25 if extra else 0.35)
+        assert result["plate_reader"] == ("feixian-plate-v1.onnx" if extra else None)
     assert main(argv + ["--config", str(tmp_path / "none.yaml")]) == 2
     assert "settings not found" in capsys.readouterr().err

@@ -298,3 +298,24 @@ def test_a_second_box_on_the_same_truck_is_not_a_second_passage():
     whole = passage(6, ["truck_dirty"] * 8, start=4, x0=-40)
     _, events = play(merge(front, whole), 40)
     assert [(e.details["track_ids"], e.details["frames"]) for e in events] == [([5, 6], 12)]
+
+
+def test_the_frames_where_the_truck_is_largest_are_kept_for_its_plate():
+    rule = VehicleRule(POINT, plate_views=3)
+    for k in range(12):
+        # Coming towards the camera until frame 7, then turning away: largest at 7, then 6 and 8.
+        size = 60 + 10 * (7 - abs(7 - k))
+        dets = sv.Detections(
+            xyxy=np.array([[100, 300 - size, 100 + 1.5 * size, 300]], dtype=np.float32),
+            confidence=np.array([0.8], dtype=np.float32),
+            class_id=np.array([CLASSES.index("truck_uncovered")]),
+            data={"class_name": np.array(["truck_uncovered"])},
+            tracker_id=np.array([5]),
+        )
+        rule.update(Frame(POINT.id, k, at(k), b""), dets)
+    (event,) = rule.flush(at(12))
+    assert [v.frame.seq for v in event.plate_views] == [7, 6, 8]
+    assert [v.label for v in event.plate_views] == ["largest_1", "largest_2", "largest_3"]
+    # Without a plate reader nothing is kept for it.
+    _, events = play(passage(1, ["truck_dirty"] * 10), 30)
+    assert events[0].plate_views == []

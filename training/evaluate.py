@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
-from feixian.config import ConfigError, ModelSettings, load_config
+from feixian.config import ConfigError, ModelSettings, PlateSettings, load_config
 from training.metrics import APAccumulator
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -144,9 +144,10 @@ def _overlap(a0: float, a1: float, b0: float, b1: float, slack: float = 1.0) -> 
     return min(a1, b1) - max(a0, b0) + slack
 
 
-def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict]) -> dict:
+def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict], plates_read: bool = False) -> dict:
     """Greedy one-to-one matching of found events to ground truth; unmatched found events that fall on
-    a decoy's interval are counted as decoy events."""
+    a decoy's interval are counted as decoy events. With `plates_read`, each matched event with a true
+    plate scores whether its plate is exactly right (none read is wrong); without, plates are not scored."""
     pairs = []
     for i, t in enumerate(truths):
         for j, f in enumerate(found):
@@ -162,8 +163,8 @@ def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict]) ->
         matched_t.add(i)
         matched_f.add(j)
         errors.append(abs(found[j]["anchor_s"] - truths[i].anchor_s))
-        if truths[i].plate is not None:
-            plates.append(found[j].get("plate") == truths[i].plate if found[j].get("plate") else None)
+        if truths[i].plate is not None and plates_read:
+            plates.append((found[j].get("plate") == truths[i].plate, found[j].get("plate") is not None))
     decoy_hits = 0
     for j, f in enumerate(found):
         if j in matched_f:
@@ -220,7 +221,7 @@ def found_events(cases: list[dict], start: datetime) -> list[dict]:
     return found
 
 
-def score_scenario(scenario: dict, cases: list[dict]) -> dict[str, dict]:
+def score_scenario(scenario: dict, cases: list[dict], plates_read: bool = False) -> dict[str, dict]:
     """Per family: matches, misses, spurious and decoy events of `cases` against the scenario."""
     start = datetime.fromisoformat(scenario["start_time"])
     found = found_events(cases, start)
@@ -230,6 +231,7 @@ def score_scenario(scenario: dict, cases: list[dict]) -> dict[str, dict]:
             [t for t in truths if t.category == family],
             [f for f in found if f["category"] == family],
             scenario.get("decoys", []),
+            plates_read,
         )
         for family in ("occupation", "vehicle")
     }
@@ -240,10 +242,12 @@ def evaluate_scenarios(
     scenarios_dir: str | Path,
     work_dir: str | Path | None = None,
     model_settings: ModelSettings | None = None,
+    plate_settings: PlateSettings | None = None,
 ) -> dict:
     """Replay every scenario through the full pipeline and score events against ground truth.
 
     `model_settings` (thresholds, class map) run `model` as a deployment would; default: the built-in ones.
+    `plate_settings` with an absolute `model` path read plates; default: none are read (plate_exact null).
     """
     from feixian.cli import case_to_json
     from feixian.config import Config, Settings, load_points
@@ -264,13 +268,14 @@ def evaluate_scenarios(
         scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
         points = load_points(d / "points.yaml")
         data_dir = work / d.name
-        settings = Settings(model=model_cfg)
+        settings = Settings(model=model_cfg, plates=plate_settings or PlateSettings())
         config = Config(
             settings, points, d, d, data_dir, database_url=f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
         )
         rt = Runtime(config)
         replay(rt)
-        result = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()])
+        plates_read = rt.plate_reader is not None
+        result = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()], plates_read)
         for family, r in result.items():
             agg = totals.setdefault(family, {"tp": 0, "fn": 0, "fp": 0, "decoy_events": 0, "errors": [], "plates": []})
             for k in ("tp", "fn", "fp", "decoy_events"):
@@ -284,7 +289,6 @@ def evaluate_scenarios(
         tmp.cleanup()
     families = {}
     for fam, a in totals.items():
-        read = [p for p in a["plates"] if p is not None]
         families[fam] = {
             "precision": a["tp"] / (a["tp"] + a["fp"]) if a["tp"] + a["fp"] else None,
             "recall": a["tp"] / (a["tp"] + a["fn"]) if a["tp"] + a["fn"] else None,
@@ -298,10 +302,14 @@ def evaluate_scenarios(
             },
         }
         if fam == "vehicle":
-            families[fam]["plate_exact"] = (sum(read) / len(read)) if read else None
+            # Share of matched events with a true plate whose plate was read exactly; null: no reader ran.
+            plates = a["plates"]
+            families[fam]["plate_exact"] = (sum(e for e, _ in plates) / len(plates)) if plates else None
+            families[fam]["plate_read"] = (sum(r for _, r in plates) / len(plates)) if plates else None
     return {
         "scenarios": len(dirs),
         "thresholds": {k: getattr(model_cfg, f"{k}_threshold") for k in ("conf", "track", "iou")},
+        "plate_reader": Path(plate_settings.model).name if plate_settings and plate_settings.model else None,
         "families": families,
         "decoy_events": sum(a["decoy_events"] for a in totals.values()),
         "per_scenario": per_scenario,
@@ -324,19 +332,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="with --scenarios: settings YAML whose model thresholds and class map to run with "
+        help="with --scenarios: settings YAML whose model thresholds, class map and plate reader to run with "
         "(e.g. configs/default.yaml); default: the built-in ones",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)
 
 
-def _model_settings(config: str | None) -> ModelSettings | None:
+def _deployment_settings(config: str | None) -> tuple[ModelSettings | None, PlateSettings | None]:
+    """The model thresholds and the plate reader (its path made absolute) of a settings file."""
     if config is None:
-        return None
+        return None, None
     if not Path(config).is_file():
         raise EvalError(f"settings not found: {config}")
-    return load_config(config).settings.model
+    cfg = load_config(config)
+    plates = cfg.settings.plates
+    if cfg.plate_model_path is not None:
+        plates = plates.model_copy(update={"model": str(cfg.plate_model_path)})
+    return cfg.settings.model, plates
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -346,7 +359,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.data:
             result = evaluate_detection(args.model, args.data, args.split, args.limit)
         else:
-            result = evaluate_scenarios(args.model, args.scenarios, model_settings=_model_settings(args.config))
+            model_settings, plate_settings = _deployment_settings(args.config)
+            result = evaluate_scenarios(
+                args.model, args.scenarios, model_settings=model_settings, plate_settings=plate_settings
+            )
     except (EvalError, ConfigError) as e:
         print(f"feixian eval: {e}", file=sys.stderr)
         return 2

@@ -148,9 +148,13 @@ class _Passage:
     track_ids: set[int] = field(default_factory=set)
     whole: _Votes = field(default_factory=_Votes)
     cut: _Votes = field(default_factory=_Votes)
+    largest: list[_Sighting] = field(default_factory=list)  # where the plate is likeliest to be legible
 
-    def observe(self, frame: Frame, box: np.ndarray, seen: ObjectSeen, full_view: bool = True) -> None:
-        """Follow the truck to `box` and count its look among the whole or the cut-off views."""
+    def observe(
+        self, frame: Frame, box: np.ndarray, seen: ObjectSeen, full_view: bool = True, keep_largest: int = 0
+    ) -> None:
+        """Follow the truck to `box`, count its look among the whole or the cut-off views, and keep the
+        `keep_largest` frames where it is boxed largest."""
         dt = (frame.captured_at - self.last_seen_at).total_seconds()
         if dt < 0 or (dt == 0 and self.whole.frames + self.cut.frames):
             return  # an old and a new id of this truck both in one frame: one vote
@@ -159,9 +163,17 @@ class _Passage:
         self.last_box = box
         self.last_seen_at = frame.captured_at
         (self.whole if full_view else self.cut).add(frame, seen)
+        if keep_largest:
+            self.largest.append(_Sighting(frame, seen))
+            self.largest.sort(key=lambda s: -_area(s.seen.box))
+            del self.largest[keep_largest:]
 
     def predicted_box(self, at: datetime) -> np.ndarray:
         return self.last_box + self.velocity * (at - self.last_seen_at).total_seconds()
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 class VehicleRule:
@@ -176,14 +188,23 @@ class VehicleRule:
         settings: see `VehicleRuleSettings`.
         start_confidence: a passage opens only on a truck detection scoring at least this (the model's
             conf_threshold); weaker ones only follow it.
+        plate_views: the event carries this many frames of the passage, those where the truck is boxed
+            largest, for reading its plate (`ViolationEvent.plate_views`); 0: none.
     """
 
     category = Category.VEHICLE
 
-    def __init__(self, point: Point, settings: VehicleRuleSettings | None = None, start_confidence: float = 0.0):
+    def __init__(
+        self,
+        point: Point,
+        settings: VehicleRuleSettings | None = None,
+        start_confidence: float = 0.0,
+        plate_views: int = 0,
+    ):
         self.point_id = point.id
         self.settings = settings or VehicleRuleSettings()
         self.start_confidence = start_confidence
+        self.plate_views = plate_views
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.VEHICLE])
         self._by_track: dict[int, _Passage] = {}
 
@@ -214,7 +235,7 @@ class VehicleRule:
             )
             passage.track_ids.add(tid)
             self._by_track[tid] = passage
-        passage.observe(frame, box.copy(), cols.object(i), full_view=not cols.at_edge[i])
+        passage.observe(frame, box.copy(), cols.object(i), not cols.at_edge[i], self.plate_views)
 
     def _passage_to_join(self, box: np.ndarray, at: datetime) -> _Passage | None:
         """An open passage, seen in this frame or missing since just before `at`, whose truck would now be
@@ -260,6 +281,7 @@ class VehicleRule:
             ended_at=p.last_seen_at,
             objects=[best[0].seen],
             keyframes=[KeyFrame(f"best_{k + 1}", b.frame, [b.seen]) for k, b in enumerate(best)],
+            plate_views=[KeyFrame(f"largest_{k + 1}", v.frame, [v.seen]) for k, v in enumerate(p.largest)],
             details={
                 "view": view,
                 "frames": votes.frames,
