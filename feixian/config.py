@@ -181,7 +181,7 @@ class PlateSettings(_Strict):
     model: str | None = Field(
         default=None,
         description="ONNX plate reader (`feixian plates train`), relative to the config file; None: plates "
-        "are not read and vehicle cases carry no party until a reviewer enters it.",
+        "are not read and vehicle cases carry no party.",
     )
     min_confidence: float = Field(
         default=0.8,
