@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.synth.text import PLATE_LETTERS, PROVINCES, _font, plate_patch, random_plate
+from pipeline.plates import PROVINCES
+from training.synth.text import PLATE_LETTERS, _font, plate_patch, random_plate
 
 # Every character the reader can output, in the order of its output classes (0 is the CTC blank).
-PROVINCE_CHARS = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 SUFFIX_CHARS = "学警挂"
-CHARSET = PROVINCE_CHARS + PLATE_LETTERS + "0123456789" + SUFFIX_CHARS
+CHARSET = PROVINCES + PLATE_LETTERS + "0123456789" + SUFFIX_CHARS
 
 HEIGHT, WIDTH = 32, 128  # the reader's input, grey
 
@@ -44,7 +44,7 @@ def random_text(rng: np.random.Generator) -> str:
     (sometimes ending in 学/警/挂)."""
     text = random_plate(rng, truck=bool(rng.random() < 0.5)).replace("·", "")
     if rng.random() < 0.15:  # provinces the scene generator rarely draws must be learned as well
-        text = PROVINCE_CHARS[rng.integers(len(PROVINCE_CHARS))] + text[1:]
+        text = PROVINCES[rng.integers(len(PROVINCES))] + text[1:]
     if rng.random() < 0.35:  # more letters in the tail than the generator's plates carry
         tail = [PLATE_LETTERS[rng.integers(len(PLATE_LETTERS))] if rng.random() < 0.4 else c for c in text[2:]]
         text = text[:2] + "".join(tail)
@@ -184,7 +184,6 @@ def sample_batch(seed: int, n: int) -> tuple[np.ndarray, list[str]]:
 __all__ = [
     "CHARSET",
     "HEIGHT",
-    "PROVINCES",
     "WIDTH",
     "random_text",
     "render_plate",
