@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from training.card import render_card
+import json
+
+from training.card import lineage, render_card
 
 TRAIN = {
     "model_yaml": "training/models/feixian-v8p.yaml",
@@ -44,9 +46,27 @@ def test_card_states_training_detection_and_event_figures():
     assert "from scratch" in render_card("m", {**TRAIN, "weights": None}, DETECTION, None, "make train")
 
 
-def test_a_fine_tuned_card_states_how_its_base_was_trained():
-    base = {**TRAIN, "epochs": 40, "imgsz": 320, "train_seconds": 3300, "weights": None, "note": "estimated"}
-    card = render_card("m", TRAIN, DETECTION, None, "make train", base_train=base)
+def test_a_fine_tuned_card_states_how_each_ancestor_was_trained():
+    v2 = {**TRAIN, "weights": "data/train/feixian-street-v1.onnx"}
+    v1 = {**TRAIN, "epochs": 40, "imgsz": 320, "train_seconds": 3300, "weights": None, "note": "estimated"}
+    v3 = {**TRAIN, "epochs": 20, "imgsz": 480, "weights": "data/train/feixian-street-v2.onnx"}
+    card = render_card("m", v3, DETECTION, None, "make train", ancestors=[v2, v1])
+    assert "| training | 20 epochs at 480 px, seed 0, 50.0 min on this 2-core machine, fine-tuned from " in card
+    assert "| training of `data/train/feixian-street-v2.onnx` | 12 epochs at 416 px, seed 0, 50.0 min on this 2-core" in card
+    assert "machine, fine-tuned from `data/train/feixian-street-v1.onnx` |" in card
     assert "| training of `data/train/feixian-street-v1.onnx` | 40 epochs at 320 px, seed 0, 55.0 min on this " in card
     assert "2-core machine (estimated), from scratch |" in card
     assert "about 16 px in the 416 px input" in card
+
+
+def test_lineage_follows_the_summaries_beside_each_base_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "v1.train.json").write_text(json.dumps({"epochs": 40}))
+    (tmp_path / "v2.train.json").write_text(json.dumps({"epochs": 12, "weights": "v1.onnx"}))
+    v3 = {"epochs": 20, "weights": "v2.onnx"}
+    assert [t["epochs"] for t in lineage(v3, tmp_path / "v3.train.json")] == [12, 40]
+    # A base whose summary is missing (a bureau's own .pt, a model from elsewhere) ends the chain.
+    assert lineage({"weights": "other.onnx"}, tmp_path / "x.train.json") == []
+    # A summary naming itself as its own base must not loop.
+    (tmp_path / "loop.train.json").write_text(json.dumps({"epochs": 1, "weights": "loop.onnx"}))
+    assert [t["epochs"] for t in lineage({"weights": "loop.onnx"}, tmp_path / "y.train.json")] == [1]

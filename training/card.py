@@ -22,10 +22,31 @@ def _training(train: dict) -> str:
     )
 
 
+def _origin(train: dict) -> str:
+    return f", fine-tuned from `{train['weights']}`" if train.get("weights") else ", from scratch"
+
+
+def lineage(train: dict, train_json: Path) -> list[dict]:
+    """The training summaries of the models `train` was fine-tuned from, nearest first: each summary names
+    its `weights`, whose own summary lies beside that ONNX as `<stem>.train.json` (how `make train` and
+    `models/` keep them). Relative `weights` paths are taken from the working directory, as `feixian train`
+    was given them; a chain stops at a model trained from scratch or whose summary is missing."""
+    chain, seen = [], {train_json.resolve()}
+    while (weights := train.get("weights")) and str(weights).endswith(".onnx"):
+        summary = Path(str(Path(weights))[: -len(".onnx")] + ".train.json")
+        if not summary.is_file() or summary.resolve() in seen:
+            break
+        seen.add(summary.resolve())
+        train = json.loads(summary.read_text())
+        chain.append(train)
+    return chain
+
+
 def render_card(
-    name: str, train: dict, det: dict, events: dict | None, command: str, base_train: dict | None = None
+    name: str, train: dict, det: dict, events: dict | None, command: str, ancestors: list[dict] = ()
 ) -> str:
-    """The card's Markdown; `base_train` is the summary of the model `train` fine-tuned from, if any."""
+    """The card's Markdown; `ancestors` are the summaries of the models `train` was fine-tuned from,
+    nearest first (see `lineage`)."""
     model = det["model"]
     rows = "\n".join(
         f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
@@ -46,9 +67,11 @@ def render_card(
         f"| GFLOPs at input size | {_fmt(train.get('gflops'), 2)} |",
         f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
         f"p95 {det['latency_ms']['p95']} ms |",
-        f"| training | {_training(train)}"
-        f"{', fine-tuned from `' + train['weights'] + '`' if train.get('weights') else ', from scratch'} |",
-        *([f"| training of `{train['weights']}` | {_training(base_train)}, from scratch |"] if base_train else []),
+        f"| training | {_training(train)}{_origin(train)} |",
+        *(
+            f"| training of `{child['weights']}` | {_training(parent)}{_origin(parent)} |"
+            for child, parent in zip([train, *ancestors], ancestors)
+        ),
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",
         "",
@@ -108,7 +131,6 @@ def main() -> int:
     p.add_argument("--train", required=True, help="JSON from feixian train --summary")
     p.add_argument("--detection", required=True, help="JSON from feixian eval --data")
     p.add_argument("--events", default=None, help="JSON from feixian eval --scenarios")
-    p.add_argument("--base-train", default=None, help="JSON from feixian train of the model it fine-tuned from")
     p.add_argument("--command", required=True, help="the command that reproduces the model")
     p.add_argument("--out", required=True)
     a = p.parse_args()
@@ -116,8 +138,9 @@ def main() -> int:
     def load(path: str | None) -> dict | None:
         return json.loads(Path(path).read_text()) if path else None
 
+    train = load(a.train)
     card = render_card(
-        a.name, load(a.train), load(a.detection), load(a.events), a.command, base_train=load(a.base_train)
+        a.name, train, load(a.detection), load(a.events), a.command, ancestors=lineage(train, Path(a.train))
     )
     Path(a.out).write_text(card, encoding="utf-8")
     return 0
