@@ -169,15 +169,34 @@ class OnnxDetector:
         table = np.array([CLASSES.index(class_map[n]) if n in class_map else -1 for n in model_names])
         return CLASSES, table
 
-    def _letterbox(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
-        """NCHW float32 RGB input, the (x, y) gains and the (left, top) padding, as Ultralytics' LetterBox."""
-        h0, w0 = bgr.shape[:2]
+    @property
+    def dynamic_input(self) -> bool:
+        """True when the model takes any input shape: frames are then padded only to a stride multiple."""
+        return self._dynamic
+
+    def input_shape_for(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) of the network input a frame of this size is letterboxed to.
+
+        >>> det.input_shape_for(360, 640)  # doctest: +SKIP
+        (288, 480)
+        """
+        (nh, nw), (dh, dw) = self._fit(height, width)
+        return nh + dh, nw + dw
+
+    def _fit(self, h0: int, w0: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The resized (height, width) and the total (height, width) padding, as Ultralytics' LetterBox."""
         th, tw = self.input_size
         r = min(th / h0, tw / w0)
         nw, nh = max(round(w0 * r), 1), max(round(h0 * r), 1)
         dw, dh = tw - nw, th - nh
         if self._dynamic:  # Ultralytics pads a dynamic model only up to the next stride multiple
             dw, dh = dw % self._stride, dh % self._stride
+        return (nh, nw), (dh, dw)
+
+    def _letterbox(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+        """NCHW float32 RGB input, the (x, y) gains and the (left, top) padding, as Ultralytics' LetterBox."""
+        h0, w0 = bgr.shape[:2]
+        (nh, nw), (dh, dw) = self._fit(h0, w0)
         top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
         left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
         img = bgr if (nw, nh) == (w0, h0) else cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)

@@ -51,7 +51,8 @@ def test_boxes_are_mapped_back_through_the_letterbox(tmp_path):
     assert dets.class_id.tolist() == [1]
     assert dets.data["class_name"].tolist() == ["b"]
     assert dets.confidence.tolist() == pytest.approx([0.9])
-    assert det.input_size == (64, 64)
+    assert det.input_size == (64, 64) and not det.dynamic_input
+    assert det.input_shape_for(64, 128) == (64, 64)  # a fixed-shape model pads to its full input
     assert det.class_names == ("a", "b")
 
 
@@ -180,7 +181,9 @@ def test_dynamic_export_pads_like_ultralytics(tmp_path, monkeypatch):
     path = yolo("yolo11n.yaml", task="detect").export(format="onnx", dynamic=True, imgsz=128, simplify=False)
     img = cv2.resize(cv2.imread(str(need(COCO_IMAGES / "000000000257.jpg"))), (200, 120))
     det = OnnxDetector(path, conf_threshold=1e-5)
-    assert det.input_size == (128, 128)
+    assert det.input_size == (128, 128) and det.dynamic_input
+    # 200x120 scales by 0.64 to 128x77, padded to 96 rows (the next multiple of 32), not to 128.
+    assert det.input_shape_for(120, 200) == (96, 128)
     ours = det.detect(img)
     ref = yolo(path, task="detect").predict(img, imgsz=128, conf=1e-5, iou=0.5, verbose=False)[0].boxes
     assert len(ours) == len(ref) > 0

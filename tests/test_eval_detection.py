@@ -83,9 +83,10 @@ def test_map_of_a_known_model(model, data):
     assert r["instances"] == {"a": 2, "b": 3, "d": 0}
     assert r["images"] == 2 and r["split"] == "val"
     assert set(r["latency_ms"]) == {"mean", "p50", "p95"}
+    assert r["frames"] == [{"frame": [SIZE, SIZE], "input": [SIZE, SIZE], "images": 2}]
     facts = r["model"]
     assert facts["classes"] == MODEL_NAMES
-    assert facts["input_size"] == [SIZE, SIZE]
+    assert facts["input_size"] == [SIZE, SIZE] and facts["dynamic_input"] is False
     assert facts["gflops"] == 0.5
     assert facts["size_bytes"] == model.stat().st_size
     assert facts["version"] is None and facts["data_fingerprint"] is None  # not a `feixian train` export

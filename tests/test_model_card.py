@@ -52,11 +52,20 @@ def test_a_fine_tuned_card_states_how_each_ancestor_was_trained():
     v3 = {**TRAIN, "epochs": 20, "imgsz": 480, "weights": "data/train/feixian-street-v2.onnx"}
     card = render_card("m", v3, DETECTION, None, "make train", ancestors=[v2, v1])
     assert "| training | 20 epochs at 480 px, seed 0, 50.0 min on this 2-core machine, fine-tuned from " in card
-    assert "| training of `data/train/feixian-street-v2.onnx` | 12 epochs at 416 px, seed 0, 50.0 min on this 2-core" in card
-    assert "machine, fine-tuned from `data/train/feixian-street-v1.onnx` |" in card
+    v2_row = "| training of `data/train/feixian-street-v2.onnx` | 12 epochs at 416 px, seed 0, 50.0 min on this 2-core"
+    assert v2_row + " machine, fine-tuned from `data/train/feixian-street-v1.onnx` |" in card
     assert "| training of `data/train/feixian-street-v1.onnx` | 40 epochs at 320 px, seed 0, 55.0 min on this " in card
     assert "2-core machine (estimated), from scratch |" in card
     assert "about 16 px in the 416 px input" in card
+
+
+def test_a_dynamic_input_model_states_the_input_its_frames_ran_at():
+    model = {**DETECTION["model"], "input_size": [480, 480], "dynamic_input": True}
+    det = {**DETECTION, "model": model, "frames": [{"frame": [360, 640], "input": [288, 480], "images": 600}]}
+    card = render_card("m", TRAIN, det, None, "make train")
+    assert "| input | RGB letterboxed into 480x480, padded only to a multiple of 32 (dynamic shape): " in card
+    assert "a 640x360 frame at 480x288 |" in card
+    assert "| input | 416x416 RGB, letterboxed |" in render_card("m", TRAIN, DETECTION, None, "make train")
 
 
 def test_lineage_follows_the_summaries_beside_each_base_model(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 import yaml
 
@@ -92,6 +93,9 @@ def test_exported_model_runs_in_the_runtime_detector(trained):
     det = OnnxDetector(onnx_path, conf_threshold=0.001)
     assert det.class_names == tuple(NAMES)
     assert det.input_size == (SIZE, SIZE)
+    # Exported dynamic in height and width: a 16:9 frame is padded to a stride multiple, not to a square.
+    height, width = ort.InferenceSession(str(onnx_path)).get_inputs()[0].shape[2:]
+    assert isinstance(height, str) and isinstance(width, str)
     assert det.metadata["data_fingerprint"] == dataset_fingerprint(data) == summary["data_fingerprint"]
     assert det.metadata["feixian_version"] == "smoke-1"
     assert det.metadata["train_epochs"] == "1"
@@ -167,7 +171,6 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
 
 
 def test_an_onnx_export_turns_back_into_the_same_network(trained, tmp_path):
-    import onnxruntime as ort
     from ultralytics import YOLO
 
     from training.onnx_weights import checkpoint_from_onnx

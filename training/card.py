@@ -26,6 +26,16 @@ def _origin(train: dict) -> str:
     return f", fine-tuned from `{train['weights']}`" if train.get("weights") else ", from scratch"
 
 
+def _input(det: dict) -> str:
+    h, w = det["model"]["input_size"]
+    if not det["model"].get("dynamic_input"):
+        return f"{w}x{h} RGB, letterboxed"
+    runs = ", ".join(
+        f"a {f['frame'][1]}x{f['frame'][0]} frame at {f['input'][1]}x{f['input'][0]}" for f in det["frames"]
+    )
+    return f"RGB letterboxed into {w}x{h}, padded only to a multiple of 32 (dynamic shape): {runs}"
+
+
 def lineage(train: dict, train_json: Path) -> list[dict]:
     """The training summaries of the models `train` was fine-tuned from, nearest first: each summary names
     its `weights`, whose own summary lies beside that ONNX as `<stem>.train.json` (how `make train` and
@@ -61,16 +71,16 @@ def render_card(
         "| fact | value |",
         "|---|---|",
         f"| classes | {', '.join(model['classes'])} |",
-        f"| input | {model['input_size'][1]}x{model['input_size'][0]} RGB, letterboxed |",
+        f"| input | {_input(det)} |",
         f"| network | {train['model_yaml']} |",
         f"| ONNX size | {model['size_bytes'] / 1e6:.2f} MB |",
         f"| GFLOPs at input size | {_fmt(train.get('gflops'), 2)} |",
-        f"| CPU latency per frame (2 cores, ONNX Runtime) | mean {det['latency_ms']['mean']} ms, "
+        f"| CPU latency per frame (2 cores, ONNX Runtime, held-out images) | mean {det['latency_ms']['mean']} ms, "
         f"p95 {det['latency_ms']['p95']} ms |",
         f"| training | {_training(train)}{_origin(train)} |",
         *(
             f"| training of `{child['weights']}` | {_training(parent)}{_origin(parent)} |"
-            for child, parent in zip([train, *ancestors], ancestors)
+            for child, parent in zip([train, *ancestors][: len(ancestors)], ancestors, strict=True)
         ),
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",

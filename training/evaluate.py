@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,10 +88,12 @@ def evaluate_detection(
     to_dataset = {i: names.index(n) for i, n in enumerate(detector.class_names) if n in names}
     acc = APAccumulator(names)
     latencies = []
+    shapes: Counter[tuple[int, int]] = Counter()
     for path in images:
         img = cv2.imread(str(path))
         if img is None:
             raise EvalError(f"cannot read image {path}")
+        shapes[img.shape[:2]] += 1
         t0 = time.perf_counter()
         det = detector.detect(img)
         latencies.append(time.perf_counter() - t0)
@@ -109,6 +112,11 @@ def evaluate_detection(
                 "p50": round(float(np.percentile(warm, 50)), 2),
                 "p95": round(float(np.percentile(warm, 95)), 2),
             },
+            # What the latency was measured on: a dynamic-input model runs a 16:9 frame at fewer pixels.
+            "frames": [
+                {"frame": list(hw), "input": list(detector.input_shape_for(*hw)), "images": n}
+                for hw, n in shapes.most_common()
+            ],
             "model": _model_facts(detector, Path(model)),
         }
     )
@@ -122,6 +130,7 @@ def _model_facts(detector, path: Path) -> dict:
         "size_bytes": path.stat().st_size,
         "sha256": detector.sha256,
         "input_size": list(detector.input_size),
+        "dynamic_input": detector.dynamic_input,
         "classes": list(detector.class_names),
         "version": meta.get("feixian_version"),
         "gflops": float(meta["gflops"]) if meta.get("gflops") else None,
