@@ -7,10 +7,11 @@ FEIXIAN := $(VENV)/bin/feixian
 DATA ?= data
 DEMO_DIR := $(DATA)/demo
 RUN_DIR := $(DATA)/run
+BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run test test-slow lint train train-plates demo venv venv-dev system-deps clean
+.PHONY: run test test-slow lint bench train train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -62,6 +63,15 @@ test-slow: $(VENV)/.dev system-deps
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Speed on this machine (detector latency, whole-pipeline frames/s) of configs/default.yaml on two
+# generated one-minute scenarios (seed 4001: never trained or tuned on), JSON in $(BENCH_DIR)/bench.json.
+$(BENCH_DIR)/.complete: $(VENV)/.runtime
+	$(FEIXIAN) synth --seed 4001 --out $(BENCH_DIR) --images 0 --scenarios 2 --duration 60
+	touch $@
+
+bench: $(VENV)/.runtime $(BENCH_DIR)/.complete
+	$(FEIXIAN) bench --config configs/default.yaml --scenarios $(BENCH_DIR)/scenarios --out $(BENCH_DIR)/bench.json
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh

@@ -176,6 +176,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from training.bench import register as register_bench
     from training.evaluate import register as register_eval
     from training.plates.evaluate import register as register_plates_eval
     from training.plates.train import register as register_plates_train
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_synth(sub)
     register_train(sub)
     register_eval(sub)
+    register_bench(sub)
     return parser
 
 

@@ -102,28 +102,33 @@ def evaluate_detection(
         gt_boxes, gt_cls = _read_labels(_label_path(path), img.shape[1], img.shape[0])
         acc.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
     result = acc.result()
-    warm = np.array(latencies[1:] or latencies) * 1000
     result.update(
         {
             "images": len(images),
             "split": split,
-            "latency_ms": {
-                "mean": round(float(warm.mean()), 2),
-                "p50": round(float(np.percentile(warm, 50)), 2),
-                "p95": round(float(np.percentile(warm, 95)), 2),
-            },
+            "latency_ms": latency_ms(latencies[1:] or latencies),  # the first run allocates buffers
             # What the latency was measured on: a dynamic-input model runs a 16:9 frame at fewer pixels.
             "frames": [
                 {"frame": list(hw), "input": list(detector.input_shape_for(*hw)), "images": n}
                 for hw, n in shapes.most_common()
             ],
-            "model": _model_facts(detector, Path(model)),
+            "model": model_facts(detector, Path(model)),
         }
     )
     return result
 
 
-def _model_facts(detector, path: Path) -> dict:
+def latency_ms(seconds: list[float]) -> dict[str, float]:
+    """Mean, median and 95th percentile of timings given in seconds, in milliseconds."""
+    ms = np.array(seconds) * 1000
+    return {
+        "mean": round(float(ms.mean()), 2),
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p95": round(float(np.percentile(ms, 95)), 2),
+    }
+
+
+def model_facts(detector, path: Path) -> dict:
     meta = detector.metadata
     return {
         "path": str(path),
@@ -246,6 +251,36 @@ def score_scenario(scenario: dict, cases: list[dict], plates_read: bool = False)
     }
 
 
+def scenario_dirs(scenarios_dir: str | Path) -> list[Path]:
+    """The scenario folders (each with a scenario.json) under `scenarios_dir`, sorted by name."""
+    scenarios_dir = Path(scenarios_dir)
+    dirs = (
+        sorted(d for d in scenarios_dir.iterdir() if (d / "scenario.json").is_file()) if scenarios_dir.is_dir() else []
+    )
+    if not dirs:
+        raise EvalError(f"{scenarios_dir}: no scenario folders (with scenario.json)")
+    return dirs
+
+
+def model_settings_for(model: str | Path, settings: ModelSettings | None) -> ModelSettings:
+    path = str(Path(model).resolve())
+    return settings.model_copy(update={"path": path}) if settings else ModelSettings(path=path)
+
+
+def scenario_runtime(
+    scenario_dir: Path, model_settings: ModelSettings, plate_settings: PlateSettings | None, data_dir: Path
+):
+    """A `Runtime` over one scenario's points (its video as a file source) with a throw-away SQLite
+    database and evidence folder under `data_dir`: the pipeline exactly as a deployment runs it."""
+    from feixian.config import Config, Settings, load_points
+    from feixian.runtime import Runtime
+
+    points = load_points(scenario_dir / "points.yaml")
+    settings = Settings(model=model_settings, plates=plate_settings or PlateSettings())
+    database_url = f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
+    return Runtime(Config(settings, points, scenario_dir, scenario_dir, data_dir, database_url=database_url))
+
+
 def evaluate_scenarios(
     model: str | Path,
     scenarios_dir: str | Path,
@@ -259,29 +294,16 @@ def evaluate_scenarios(
     `plate_settings` with an absolute `model` path read plates; default: none are read (plate_exact null).
     """
     from feixian.cli import case_to_json
-    from feixian.config import Config, Settings, load_points
-    from feixian.runtime import Runtime, replay
+    from feixian.runtime import replay
 
-    scenarios_dir = Path(scenarios_dir)
-    dirs = sorted(d for d in scenarios_dir.iterdir() if (d / "scenario.json").is_file())
-    if not dirs:
-        raise EvalError(f"{scenarios_dir}: no scenario folders (with scenario.json)")
-    model = Path(model).resolve()
+    dirs = scenario_dirs(scenarios_dir)
     tmp = tempfile.TemporaryDirectory(prefix="feixian-eval-") if work_dir is None else None
     work = Path(work_dir or tmp.name)
-    model_cfg = (
-        model_settings.model_copy(update={"path": str(model)}) if model_settings else ModelSettings(path=str(model))
-    )
+    model_cfg = model_settings_for(model, model_settings)
     per_scenario, totals = {}, {}
     for d in dirs:
         scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
-        points = load_points(d / "points.yaml")
-        data_dir = work / d.name
-        settings = Settings(model=model_cfg, plates=plate_settings or PlateSettings())
-        config = Config(
-            settings, points, d, d, data_dir, database_url=f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
-        )
-        rt = Runtime(config)
+        rt = scenario_runtime(d, model_cfg, plate_settings, work / d.name)
         replay(rt)
         plates_read = rt.plate_reader is not None
         result = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()], plates_read)
@@ -348,7 +370,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _deployment_settings(config: str | None) -> tuple[ModelSettings | None, PlateSettings | None]:
+def deployment_settings(config: str | None) -> tuple[ModelSettings | None, PlateSettings | None]:
     """The model thresholds and the plate reader (its path made absolute) of a settings file."""
     if config is None:
         return None, None
@@ -368,16 +390,21 @@ def _run(args: argparse.Namespace) -> int:
         if args.data:
             result = evaluate_detection(args.model, args.data, args.split, args.limit)
         else:
-            model_settings, plate_settings = _deployment_settings(args.config)
+            model_settings, plate_settings = deployment_settings(args.config)
             result = evaluate_scenarios(
                 args.model, args.scenarios, model_settings=model_settings, plate_settings=plate_settings
             )
     except (EvalError, ConfigError) as e:
         print(f"feixian eval: {e}", file=sys.stderr)
         return 2
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    print(text)
+    write_json(result, args.out)
     return 0
+
+
+def write_json(result: dict, out: str | None) -> None:
+    """Print a result as JSON, and write it to `out` too when given (its folder created)."""
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    print(text)
