@@ -4,7 +4,7 @@
 # 2 CPU cores the cheap way to a larger input is to learn small first and then grow the input:
 #   feixian-street-v1: 40 epochs at 320 px, from scratch      (about 55 min)
 #   feixian-street-v2: 12 epochs at 416 px                    (about 33 min)
-#   feixian-street-v3: 20 epochs at 480 px, the shipped model (about 80 min)
+#   feixian-street-v3: 20 epochs at 480 px, the shipped model (about 73 min)
 # STAGES is "name:imgsz:epochs:close_mosaic ..."; the last one is shipped to models/.
 # FROM=models/feixian-street-v2.onnx fine-tunes the stages after that shipped one instead of retraining
 # the stages up to it.
