@@ -93,7 +93,8 @@ def test_pushing_the_street_video_over_http_files_the_same_cases(on_sqlite, tmp_
     token = "street-gateway-token"
     settings = {
         "points_file": "points.yaml",
-        "model": {"path": str(cfg.model_path)},
+        # The thresholds of the replay it is compared with: only the way frames arrive differs.
+        "model": {**cfg.settings.model.model_dump(mode="json", exclude_none=True), "path": str(cfg.model_path)},
         "gateways": [{"id": "gw", "token_sha256": hashlib.sha256(token.encode()).hexdigest(), "points": ["JDZ-001"]}],
     }
     push_cfg = tmp_path / "settings.yaml"
