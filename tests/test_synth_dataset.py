@@ -85,8 +85,8 @@ def test_rejects_an_empty_dataset(tmp_path: Path) -> None:
 
 
 def test_eval_scores_every_image_of_a_generated_set_by_default(tiny: Path) -> None:
-    from training.evaluate import _split_images
+    from training.evaluate import split_images
 
-    images, _, split = _split_images(tiny / "data.yaml", None)
+    images, _, split = split_images(tiny / "data.yaml", None)
     assert split == "test" and len(images) == 12
-    assert len(_split_images(tiny / "data.yaml", "val")[0]) == 2
+    assert len(split_images(tiny / "data.yaml", "val")[0]) == 2

@@ -198,3 +198,29 @@ def test_fine_tuning_from_an_onnx_export(trained, tmp_path):
     # Another architecture cannot take these weights: a clear error, no traceback.
     argv[argv.index("--model-yaml") + 1] = "yolov8n.yaml"
     assert main(argv) == 2
+
+
+def test_batch_norms_of_an_onnx_export_keep_the_network_in_training(trained, tmp_path):
+    """Fine-tuning runs the network in training mode, where a batch norm normalises by the batch's own
+    statistics: calibrated on the batch it sees, the unfolded network must give the export's answer."""
+    import torch
+
+    from training.evaluate import split_images
+    from training.onnx_weights import _calibration_inputs, checkpoint_from_onnx
+
+    data, summary = trained
+    model_yaml = Path(__file__).resolve().parents[1] / "training" / "models" / "feixian-v8p.yaml"
+    images = split_images(data, "train")[0]
+    batch = _calibration_inputs(images, SIZE)
+
+    def train_mode_error(calibration) -> float:
+        pt = checkpoint_from_onnx(summary["onnx"], model_yaml, tmp_path / "back.pt", calibration, SIZE)
+        model = torch.load(pt, weights_only=False)["model"].float().eval()
+        with torch.no_grad():
+            inference = model(batch)[1]  # the head's raw box and class maps
+            model.train()
+            training = model(batch)
+        return max(float((inference[k] - training[k]).abs().max()) for k in ("boxes", "scores"))
+
+    assert train_mode_error(images) < 1e-3
+    assert train_mode_error(()) > 0.1

@@ -32,7 +32,7 @@ class EvalError(RuntimeError):
     """Evaluation input is unusable."""
 
 
-def _split_images(data_yaml: Path, split: str | None) -> tuple[list[Path], list[str], str]:
+def split_images(data_yaml: Path, split: str | None) -> tuple[list[Path], list[str], str]:
     """The images of `split` (None: `test` where the YAML has one, else `val`), the class names, and the
     split used."""
     cfg = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
@@ -81,7 +81,7 @@ def evaluate_detection(
     from pipeline.detector import OnnxDetector
 
     data_yaml = Path(data_yaml)
-    images, names, split = _split_images(data_yaml, split)
+    images, names, split = split_images(data_yaml, split)
     images = images[:limit] if limit else images
     # Ultralytics' validation thresholds, so figures compare with its reports.
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.7)

@@ -4,26 +4,47 @@ The repository ships only the ONNX export of its model (what the runtime needs);
 fine-tune it on its own footage, or a longer run that continues it, needs PyTorch weights. The export
 keeps every parameter under its PyTorch name, with each convolution's batch norm folded into the
 convolution's weight and bias. Unfolding is exact: the convolution takes the folded weight and the batch
-norm becomes the identity plus the folded bias (scale 1, mean 0, variance 1 - eps), which training then
-adapts like any other batch norm.
+norm becomes the identity plus the folded bias (scale 1, mean 0, variance 1 - eps).
+
+That identity is exact only in inference. A batch norm in training normalises by the statistics of the
+batch itself, so an identity batch norm would turn every convolution's output into zero mean and unit
+variance, and the first epochs of fine-tuning would spend themselves relearning the scales the export had.
+Given calibration images (the training set's), each batch norm instead takes the mean and variance its
+convolution's output has on them, with the scale and shift that undo exactly that normalisation: the
+network is unchanged in inference and nearly so in training.
 
     >>> pt = checkpoint_from_onnx("models/feixian-street-v2.onnx", "training/models/feixian-v8p.yaml",
-    ...                           "data/feixian-street-v2.pt")  # doctest: +SKIP
+    ...                           "data/feixian-street-v2.pt", train_images[:64], 480)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+
+import cv2
+import numpy as np
+
+CALIBRATION_BATCH = 8
 
 
 class WeightsError(ValueError):
     """The ONNX file does not fit the model YAML (another architecture or width)."""
 
 
-def checkpoint_from_onnx(onnx_path: str | Path, model_yaml: str | Path, out: str | Path) -> Path:
+def checkpoint_from_onnx(
+    onnx_path: str | Path,
+    model_yaml: str | Path,
+    out: str | Path,
+    calibration: Sequence[str | Path] = (),
+    calibration_imgsz: int | None = None,
+) -> Path:
     """Write an Ultralytics checkpoint (`out`, a .pt) holding the ONNX export's weights in the network
-    built from `model_yaml`; raises WeightsError when the two do not fit parameter for parameter."""
+    built from `model_yaml`; raises WeightsError when the two do not fit parameter for parameter.
+    `calibration`: images whose statistics the batch norms take (none: identity batch norms), letterboxed
+    to `calibration_imgsz` (the training input size; default: the export's)."""
     import onnx
     import torch
     from onnx import numpy_helper
@@ -61,6 +82,9 @@ def checkpoint_from_onnx(onnx_path: str | Path, model_yaml: str | Path, out: str
     leftover = sorted(k for k in weights if not k.endswith("dfl.conv.weight"))
     if leftover:
         raise WeightsError(f"{onnx_path} does not fit {model_yaml}: unused weights {leftover[:5]}")
+    imgsz = OnnxDetector(onnx_path).input_size[0]
+    if calibration:
+        _fit_batch_norms(model, _calibration_inputs(calibration, calibration_imgsz or imgsz))
     model.names = dict(enumerate(names))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,9 +93,65 @@ def checkpoint_from_onnx(onnx_path: str | Path, model_yaml: str | Path, out: str
             "model": model,
             "epoch": -1,
             "date": datetime.now(UTC).isoformat(),
-            "train_args": {"imgsz": OnnxDetector(onnx_path).input_size[0]},
+            "train_args": {"imgsz": imgsz},
             "source_onnx": str(onnx_path),
         },
         out,
     )
     return out
+
+
+def _calibration_inputs(images: Sequence[str | Path], imgsz: int):
+    """The images as the network sees them in training: RGB in [0, 1], letterboxed to an imgsz square."""
+    import torch
+
+    batch = []
+    for path in images:
+        img = cv2.imread(str(path))
+        if img is None:
+            raise WeightsError(f"cannot read calibration image {path}")
+        h, w = img.shape[:2]
+        r = imgsz / max(h, w)
+        nh, nw = round(h * r), round(w * r)
+        canvas = np.full((imgsz, imgsz, 3), 114, np.uint8)
+        top, left = (imgsz - nh) // 2, (imgsz - nw) // 2
+        canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        batch.append(canvas[:, :, ::-1].transpose(2, 0, 1))
+    return torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float() / 255.0
+
+
+def _fit_batch_norms(model, inputs) -> None:
+    """Give every identity batch norm the per-channel mean and variance of its convolution's output on
+    `inputs`, with weight sqrt(var + eps) and bias + mean: inference output stays exactly the same."""
+    import torch
+    from ultralytics.nn.modules.conv import Conv
+
+    convs = [m for m in model.modules() if isinstance(m, Conv)]
+    sums = {m: [0.0, 0.0, 0] for m in convs}
+
+    def record(conv, _module, _inputs, output) -> None:
+        y = output.double().transpose(0, 1).flatten(1)  # (channels, values)
+        acc = sums[conv]
+        acc[0] += y.sum(1)
+        acc[1] += (y * y).sum(1)
+        acc[2] += y.shape[1]
+
+    hooks = [m.conv.register_forward_hook(partial(record, m)) for m in convs]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for chunk in inputs.split(CALIBRATION_BATCH):
+                model(chunk)
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        for m in convs:
+            total, squares, n = sums[m]
+            mean = total / n
+            var = (squares / n - mean * mean).clamp(min=0)
+            bn = m.bn
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_((var + bn.eps).sqrt())
+            bn.bias.add_(mean)

@@ -22,6 +22,9 @@ from pathlib import Path
 import yaml
 
 DEFAULT_MODEL_YAML = "yolov8n.yaml"
+# Images of the training split whose statistics the batch norms of an ONNX export take before fine-tuning
+# (training/onnx_weights.py): enough for stable per-channel means, a second or two on a CPU.
+CALIBRATION_IMAGES = 64
 
 
 class TrainError(RuntimeError):
@@ -106,10 +109,14 @@ def train(
     if weights is not None and not Path(weights).is_file():
         raise TrainError(f"weights not found: {weights}")
     if weights is not None and Path(weights).suffix.lower() == ".onnx":
+        from training.evaluate import split_images
         from training.onnx_weights import WeightsError, checkpoint_from_onnx
 
+        images = split_images(data, "train")[0]
+        calibration = images[:: max(1, len(images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
         try:
-            weights = str(checkpoint_from_onnx(weights, model_yaml, run_dir.parent / f"{out.stem}-init.pt"))
+            init = run_dir.parent / f"{out.stem}-init.pt"
+            weights = str(checkpoint_from_onnx(weights, model_yaml, init, calibration, imgsz))
         except WeightsError as e:
             raise TrainError(str(e)) from e
     fixed = dict(
