@@ -300,6 +300,32 @@ def test_a_second_box_on_the_same_truck_is_not_a_second_passage():
     assert [(e.details["track_ids"], e.details["frames"]) for e in events] == [([5, 6], 12)]
 
 
+def test_a_truck_too_long_for_the_frame_boxed_in_parts_is_one_passage():
+    # Near the camera the body (track 7, 300 px) and the cab (track 8, 120 px, from frame 2) are boxed
+    # apart: IoU 0.2, under merge_iou, but 70 of the cab's 120 px lie inside the body's box.
+    rule, events = VehicleRule(POINT), []
+    for k in range(12):
+        x = 20.0 * k
+        parts = [(7, [x, 200, x + 300, 360])] + ([(8, [x + 230, 200, x + 350, 360])] if k >= 2 else [])
+        dets = sv.Detections(
+            xyxy=np.array([b for _, b in parts], dtype=np.float32),
+            confidence=np.full(len(parts), 0.7, dtype=np.float32),
+            class_id=np.full(len(parts), CLASSES.index("truck_dirty")),
+            data={"class_name": np.array(["truck_dirty"] * len(parts))},
+            tracker_id=np.array([t for t, _ in parts]),
+        )
+        events += rule.update(Frame(POINT.id, k, at(k), b""), dets)
+    events += rule.flush(at(30))
+    assert [e.details["track_ids"] for e in events] == [[7, 8]]
+
+
+def test_a_truck_close_behind_another_is_its_own_passage():
+    # Track 2 appears 80 px behind track 1: a third of either box overlaps the other (IoU 0.2).
+    script = merge(passage(1, ["truck_dirty"] * 8), passage(2, ["truck_uncovered"] * 8, start=2, x0=80))
+    _, events = play(script, 40)
+    assert [(e.details["track_ids"], e.subtype) for e in events] == [([1], "dirty"), ([2], "uncovered")]
+
+
 def test_the_frames_where_the_truck_is_largest_are_kept_for_its_plate():
     rule = VehicleRule(POINT, plate_views=3)
     for k in range(12):

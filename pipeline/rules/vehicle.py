@@ -94,6 +94,15 @@ class VehicleRuleSettings(BaseModel):
         "its last speed if missing), for the two to be merged. Two trucks overlapping this much in view "
         "are judged as one passage.",
     )
+    merge_overlap: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Or: minimum share of the smaller of the two boxes that lies inside the other. A truck "
+        "too long to fit in the frame is boxed in overlapping parts (cab, body, whole) whose IoU can be "
+        "low; a part is mostly inside the whole or half over its neighbour. Two trucks overlapping this "
+        "much in view are judged as one passage (0.5: tuned on the seed-3001 scenarios).",
+    )
 
     @model_validator(mode="after")
     def _merge_before_judging(self) -> VehicleRuleSettings:
@@ -240,14 +249,17 @@ class VehicleRule:
     def _passage_to_join(self, box: np.ndarray, at: datetime) -> _Passage | None:
         """An open passage, seen in this frame or missing since just before `at`, whose truck would now be
         where `box` is: the same truck under a new tracker id, or a second box on it (a truck close to the
-        camera can be boxed as its front and as its whole)."""
+        camera can be boxed as its front, its body and its whole)."""
         recent = [p for p in self._open() if 0 <= (at - p.last_seen_at).total_seconds() <= self.settings.merge_within_s]
         if not recent:
             return None
         predicted = np.array([p.predicted_box(at) for p in recent])
         iou = sv.box_iou_batch(predicted, box[None])[:, 0]
-        best = int(iou.argmax())
-        return recent[best] if iou[best] >= self.settings.merge_iou else None
+        ios = sv.box_iou_batch(predicted, box[None], overlap_metric=sv.OverlapMetric.IOS)[:, 0]
+        # An IoU match is the surer one; among overlap-only matches, the passage covering most of the box.
+        score = np.where(iou >= self.settings.merge_iou, 1 + iou, np.where(ios >= self.settings.merge_overlap, ios, 0))
+        best = int(score.argmax())
+        return recent[best] if score[best] > 0 else None
 
     def _close(self, passages: list[_Passage], at: datetime) -> list[ViolationEvent]:
         events = []
