@@ -241,16 +241,3 @@ def test_a_second_box_on_a_followed_item_is_not_a_second_item():
     top_half = (STALL[0], STALL[1], STALL[2], 170.0, "stall")
     rule, events = play(lambda s: [STALL, top_half] if 5 <= s < 20 else [STALL], 25)
     assert len(rule._state["front"].candidates) == 1
-
-
-def test_part_of_a_reported_pile_named_otherwise_is_not_a_second_item():
-    # From 10 s the detector also boxes the left of a pile of goods as a stall: IoU 0.4 with the pile,
-    # too little to continue it, but wholly inside it while the pile is still in view.
-    pile = (40.0, 120.0, 140.0, 200.0, "goods")
-    left_part = (40.0, 120.0, 80.0, 200.0, "stall")
-    _, events = play(lambda s: [pile] + ([left_part] if s >= 10 else []), 60)
-    assert [e.subtype for e in events] == ["goods"]
-    # Judged one item per subtype, as before, it is two events.
-    rule = OccupationRule(POINT, OccupationRuleSettings(same_item_overlap=None))
-    _, events = play(lambda s: [pile] + ([left_part] if s >= 10 else []), 60, rule)
-    assert [e.subtype for e in events] == ["goods", "stall"]

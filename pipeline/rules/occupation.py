@@ -2,8 +2,7 @@
 
 Per zone the rule keeps "stationary candidates", each anchored at the box where an item was first seen
 and voting over its life on what it is (the subtype is the confidence-weighted majority, so detector
-flicker between `goods` and `stall` cannot split one pile into two events; nor can a second candidate
-that mostly overlaps an item already reported, while that item is still in view). A detection of any occupation
+flicker between `goods` and `stall` cannot split one pile into two events). A detection of any occupation
 class continues a candidate while it overlaps that anchor (IoU >= stationary_iou), so a cart wheeled
 along keeps starting new candidates and never accumulates time. Tracker ids are not used:
 a passer-by walking in front of a stall breaks ByteTrack's id, but the stall comes back at its anchor.
@@ -96,17 +95,6 @@ class OccupationRuleSettings(BaseModel):
         le=3600,
         description="After an event, the zone must hold no item of that subtype this long before a new "
         "episode (and event) may start.",
-    )
-
-    same_item_overlap: float | None = Field(
-        default=0.7,
-        gt=0,
-        le=1,
-        description="An item due for an event whose box has at least this share of the smaller box in "
-        "common with an item already reported under another subtype, and still in view, is that item "
-        "named differently by the detector (part of a pile of goods boxed as a stall): it joins that "
-        "episode. null: every subtype is its own item. (Tuned on the seed-3001 scenarios: 0.5-0.9 "
-        "removed the same false events, 0.3 also merged a real second item.)",
     )
 
     @model_validator(mode="after")
@@ -256,7 +244,7 @@ class OccupationRule:
         )
         events = []
         for item in due:
-            subtype = self._same_item_as(item, state, now) or item.subtype
+            subtype = item.subtype
             item.reported_as = subtype
             # An item of a subtype whose episode is still going on joins that episode: one event per
             # (zone, subtype) episode, however many chairs are put out.
@@ -264,27 +252,6 @@ class OccupationRule:
                 events.append(self._event(item, subtype, zone, frame, cols, subtypes, idx))
             state.episode_seen_at[subtype] = now
         return events
-
-    def _same_item_as(self, item: _Candidate, state: _ZoneState, now: datetime) -> str | None:
-        """The subtype of an item already reported, still in view, that `item` mostly overlaps: the
-        detector named part of one pile differently (goods boxed as a stall), not a second item."""
-        s = self.settings
-        if s.same_item_overlap is None:
-            return None
-        reported = [
-            c
-            for c in state.candidates
-            if c.reported_as is not None
-            and c.reported_as != item.subtype
-            and (now - c.last_seen_at).total_seconds() <= s.young_unseen_s
-        ]
-        if not reported:
-            return None
-        ios = sv.box_iou_batch(
-            np.array([c.anchor for c in reported]), item.anchor[None], overlap_metric=sv.OverlapMetric.IOS
-        )[:, 0]
-        best = int(ios.argmax())
-        return reported[best].reported_as if ios[best] >= s.same_item_overlap else None
 
     def _event(
         self,
