@@ -109,14 +109,14 @@ def test_dirty_truck_passage_gives_one_event_after_it_leaves():
 
 def test_uncovered_load_is_its_own_subtype():
     _, events = play(
-        passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered", "truck_uncovered"]), 20
+        passage(1, ["truck_uncovered", "truck", "truck_uncovered", "truck_uncovered", "truck_uncovered"] * 2), 30
     )
     assert [e.subtype for e in events] == ["uncovered"]
 
 
 def test_majority_attribute_wins():
     classes = ["truck_dirty", "truck_uncovered", "truck_uncovered", "truck_uncovered", "truck_dirty", "truck_uncovered"]
-    _, events = play(passage(1, classes), 20)
+    _, events = play(passage(1, classes * 2), 30)
     assert [e.subtype for e in events] == ["uncovered"]
 
 
@@ -134,8 +134,8 @@ def test_flicker_is_judged_by_share():
 
 
 def test_votes_are_weighted_by_confidence():
-    classes = ["truck_dirty", "truck", "truck_dirty", "truck", "truck", "truck"]  # 2 of 6 frames dirty
-    strong = [0.9, 0.4, 0.9, 0.4, 0.4, 0.4]  # 1.8 of 3.4 weight
+    classes = ["truck_dirty", "truck", "truck_dirty", "truck", "truck", "truck"] * 2  # 1/3 of the frames dirty
+    strong = [0.9, 0.4, 0.9, 0.4, 0.4, 0.4] * 2  # 3.6 of 6.8 weight
     assert [e.subtype for e in play(passage(1, classes, confs=strong), 30)[1]] == ["dirty"]
     assert play(passage(1, classes), 30)[1] == []
 
@@ -154,13 +154,13 @@ def test_id_switch_is_one_passage():
 
 
 def test_another_truck_right_after_is_its_own_passage():
-    script = merge(passage(3, ["truck_dirty"] * 8), passage(9, ["truck_dirty"] * 8, start=9, x0=300))
+    script = merge(passage(3, ["truck_dirty"] * 8), passage(9, ["truck_dirty"] * 8, start=9, x0=150))
     _, events = play(script, 40)
     assert [e.details["track_ids"] for e in events] == [[3], [9]]
 
 
 def test_two_trucks_side_by_side_are_two_passages():
-    script = merge(passage(1, ["truck_dirty"] * 6), passage(2, ["truck_uncovered"] * 6, x0=300))
+    script = merge(passage(1, ["truck_dirty"] * 8), passage(2, ["truck_uncovered"] * 8, x0=300))
     _, events = play(script, 30)
     assert sorted(e.subtype for e in events) == ["dirty", "uncovered"]
     assert len({e.event_id for e in events}) == 2
@@ -177,11 +177,11 @@ def test_trucks_outside_vehicle_zones_are_ignored():
 
 
 def test_flush_judges_open_passages():
-    rule, events = play(passage(1, ["truck_dirty"] * 6), 6)
+    rule, events = play(passage(1, ["truck_dirty"] * 8), 8)
     assert events == []
-    end = at(6)
+    end = at(8)
     flushed = rule.flush(end)
-    assert [(e.subtype, e.triggered_at, e.ended_at) for e in flushed] == [("dirty", end, at(5))]
+    assert [(e.subtype, e.triggered_at, e.ended_at) for e in flushed] == [("dirty", end, at(7))]
     assert rule.flush(end) == []
 
 
@@ -271,17 +271,17 @@ def play_views(views: list[tuple[str, bool]], settings: VehicleRuleSettings | No
 
 def test_a_truck_seen_whole_is_judged_on_its_whole_views_only():
     # Half a clean truck, coming into the frame, looked uncovered; whole, it is plainly clean.
-    assert play_views([("truck_uncovered", True)] * 12 + [("truck", False)] * 6) == []
-    events = play_views([("truck", True)] * 8 + [("truck_uncovered", False)] * 6)
+    assert play_views([("truck_uncovered", True)] * 20 + [("truck", False)] * 8) == []
+    events = play_views([("truck", True)] * 8 + [("truck_uncovered", False)] * 8)
     assert [(e.subtype, e.started_at, e.details["view"], e.details["frames"]) for e in events] == [
-        ("uncovered", at(0), "whole", 6)
+        ("uncovered", at(0), "whole", 8)
     ]
 
 
 def test_a_truck_never_seen_whole_is_judged_on_its_cut_off_views():
-    events = play_views([("truck_uncovered", True)] * 12 + [("truck", False)] * 2)
-    assert [(e.subtype, e.details["view"], e.details["frames"]) for e in events] == [("uncovered", "cut", 12)]
-    assert play_views([("truck_uncovered", True)] * 9) == []  # too brief a look for a cut-off view
+    events = play_views([("truck_uncovered", True)] * 20 + [("truck", False)] * 2)
+    assert [(e.subtype, e.details["view"], e.details["frames"]) for e in events] == [("uncovered", "cut", 20)]
+    assert play_views([("truck_uncovered", True)] * 19) == []  # too brief a look for a cut-off view
     assert play_views([("truck_uncovered", True)] * 30, VehicleRuleSettings(min_cut_frames=None)) == []
 
 
