@@ -149,6 +149,17 @@ def test_unusable_dataset_yaml_is_refused(tmp_path):
         dataset_fingerprint(bad)
 
 
+def test_training_time_counts_every_part_of_a_resumed_run(tmp_path):
+    from training.train import _training_seconds
+
+    # Ultralytics' per-epoch clock starts again at zero when an interrupted run is resumed.
+    rows = [(1, 758.7), (2, 1970.0), (3, 2938.2), (4, 3620.7), (5, 306.8), (6, 612.0)]
+    (tmp_path / "results.csv").write_text("epoch,time\n" + "".join(f"{e},{t}\n" for e, t in rows))
+    assert _training_seconds(tmp_path) == pytest.approx(3620.7 + 612.0)
+    (tmp_path / "results.csv").write_text("epoch,time\n1,80.5\n2,161.0\n")
+    assert _training_seconds(tmp_path) == pytest.approx(161.0)
+
+
 def test_hyp_must_be_key_value():
     with pytest.raises(TrainError, match="KEY=VALUE"):
         parse_hyp(["mosaic"])

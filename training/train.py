@@ -187,10 +187,15 @@ def export_onnx(checkpoint: str | Path, imgsz: int, out: str | Path, metadata: d
 
 
 def _training_seconds(run_dir: Path) -> float:
-    """Training time of the run, resumed parts included (Ultralytics logs cumulative seconds per epoch)."""
+    """Training time of the run, resumed parts included.
+
+    Ultralytics logs per epoch the seconds since the process began training, so a resumed run's clock
+    starts again from zero: each part counts up to its last epoch.
+    """
     with open(run_dir / "results.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return float(rows[-1]["time"]) if rows else 0.0
+        times = [float(row["time"]) for row in csv.DictReader(f)]
+    ends_of_parts = [t for t, following in zip(times, times[1:], strict=False) if following < t]
+    return sum(ends_of_parts) + (times[-1] if times else 0.0)
 
 
 def _gflops(model, imgsz: int) -> float | None:
