@@ -5,8 +5,10 @@
 #   feixian-street-v1: 40 epochs at 320 px, from scratch      (about 55 min)
 #   feixian-street-v2: 12 epochs at 416 px                    (about 33 min)
 #   feixian-street-v3: 20 epochs at 480 px, the shipped model (about 73 min)
-# A fourth stage, not yet the default (see models/feixian-street-v4.md), continues v3 for 22 epochs:
+# Two further stages, not yet the default (see models/feixian-street-v4.md and -v5.md), continue v3:
 #   FROM=models/feixian-street-v3.onnx STAGES="$STAGES feixian-street-v4:480:22:5"  (about 76 min)
+#   FROM=models/feixian-street-v4.onnx STAGES="$STAGES feixian-street-v4:480:22:5 feixian-street-v5:544:10:3"
+#                                                                                    (about 55 min more)
 # STAGES is "name:imgsz:epochs:close_mosaic ..."; the last one is shipped to models/.
 # FROM=models/feixian-street-v2.onnx fine-tunes the stages after that shipped one instead of retraining
 # the stages up to it.
