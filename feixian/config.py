@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feixian.rule_settings import RuleSettings
+
 
 class ConfigError(ValueError):
     """A configuration file is unreadable or invalid; the message names file, key path and reason."""
@@ -238,6 +240,9 @@ class Settings(_Strict):
     )
     model: ModelSettings
     plates: PlateSettings = PlateSettings()
+    rules: RuleSettings = Field(
+        default_factory=RuleSettings, description="How the rules judge detections; tuned per model (tune-rules)."
+    )
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
     server: ServerSettings = ServerSettings()

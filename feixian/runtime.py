@@ -16,16 +16,16 @@ from cases.db import make_engine, session_factory, upgrade
 from cases.service import CaseService
 from cases.store import ObjectStore, make_store
 from cases.users import UserService
-from feixian.config import Category, Config, Point
+from feixian.config import Config, Point
 from ingest.sources import FileSource, RtspSource
 from pipeline.bus import FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.plates import PlateReader, PlateRecognizer
-from pipeline.rules import OccupationRule, VehicleRule
+from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
-from pipeline.worker import PointWorker, WorkerStats
+from pipeline.worker import PointWorker, Rule, WorkerStats
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +83,17 @@ class Runtime:
             thresholds={"conf": m.conf_threshold, "track": m.track_threshold, "iou": m.iou_threshold},
         )
 
+    def make_rules(self, point: Point) -> list[Rule]:
+        views = self.config.settings.plates.views if self.plate_reader is not None else 0
+        return build_rules(point, self.config.settings.rules, self.config.settings.model.conf_threshold, views)
+
     def make_worker(self, point: Point) -> PointWorker:
         conf = self.config.settings.model.conf_threshold
-        rules = []
-        if Category.OCCUPATION in point.categories:
-            rules.append(OccupationRule(point, start_confidence=conf))
-        if Category.VEHICLE in point.categories:
-            views = self.config.settings.plates.views if self.plate_reader is not None else 0
-            rules.append(VehicleRule(point, start_confidence=conf, plate_views=views))
         return PointWorker(
             point,
             self.detector,
             PointTracker(point.detect_fps, TrackerSettings(high_confidence=conf)),
-            rules,
+            self.make_rules(point),
             self.evidence,
             self._open_case,
             self.config.settings.evidence,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -91,6 +91,14 @@ class _Pending:
 
 
 CaseSink = Callable[[ViolationEvent, EvidenceBundle], None]
+
+
+def may_raise_case(event: ViolationEvent, point: Point, published: Collection[Category]) -> tuple[bool, str]:
+    """Whether `event` may open a case (its category published, the point announced and calibrated), and
+    why not; an event that may not is logged as advisory only."""
+    if event.category not in published:
+        return False, f"category {event.category.value} not on the published list"
+    return point.may_raise_cases(event.category, event.triggered_at.date())
 
 
 class PointWorker:
@@ -174,7 +182,7 @@ class PointWorker:
 
     def _file(self, pending: _Pending) -> None:
         event = pending.event
-        allowed, reason = self._may_raise(event)
+        allowed, reason = may_raise_case(event, self.point, self.published)
         key = event.category.value
         self.stats.by_category[key] = self.stats.by_category.get(key, 0) + 1
         if not allowed:
@@ -215,8 +223,3 @@ class PointWorker:
             "views_agreeing": agreeing,
             "reader": self.plate_reader.recognizer.version,
         }
-
-    def _may_raise(self, event: ViolationEvent) -> tuple[bool, str]:
-        if event.category not in self.published:
-            return False, f"category {event.category.value} not on the published list"
-        return self.point.may_raise_cases(event.category, event.triggered_at.date())

@@ -103,3 +103,18 @@ def test_track_threshold_above_conf_threshold_is_rejected(tmp_path):
     settings = write(tmp_path, "s.yaml", "model: {path: m.onnx, conf_threshold: 0.3, track_threshold: 0.4}\n")
     with pytest.raises(ConfigError, match="track_threshold must not exceed conf_threshold"):
         load_config(settings)
+
+
+def test_rules_section_reaches_the_rules_and_is_validated(tmp_path):
+    from feixian.runtime import Runtime
+
+    write(tmp_path, "points.yaml", POINT)
+    text = "model: {path: m.onnx}\nrules:\n  occupation: {cooldown_s: 40}\n  vehicle: {min_share: 0.6}\n"
+    cfg = load_config(write(tmp_path, "s.yaml", text), data_dir=tmp_path / "data")
+    (rule,) = Runtime(cfg).make_rules(cfg.points[0])  # the point enables occupation only
+    assert rule.settings.cooldown_s == 40 and rule.settings.max_unseen_s == 15  # unnamed keys keep defaults
+    assert cfg.settings.rules.vehicle.min_share == 0.6
+    with pytest.raises(ConfigError, match=r"rules.vehicle.min_share.*less than or equal to 1"):
+        load_config(write(tmp_path, "s.yaml", "model: {path: m.onnx}\nrules: {vehicle: {min_share: 1.5}}\n"))
+    with pytest.raises(ConfigError, match="cooldown_s must be at least max_unseen_s"):
+        load_config(write(tmp_path, "s.yaml", "model: {path: m.onnx}\nrules: {occupation: {cooldown_s: 5}}\n"))

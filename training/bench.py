@@ -30,9 +30,9 @@ from training.evaluate import (
     deployment_settings,
     latency_ms,
     model_facts,
-    model_settings_for,
     scenario_dirs,
     scenario_runtime,
+    settings_for,
     write_json,
 )
 
@@ -56,12 +56,12 @@ def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 200) -> d
     from feixian.config import load_config
     from feixian.runtime import replay
 
-    model_settings, plate_settings = deployment_settings(str(config))
+    deployed = deployment_settings(str(config))
     model = load_config(config).model_path
-    model_settings = model_settings_for(model, model_settings)
+    settings = settings_for(model, deployed)
     dirs = scenario_dirs(scenarios_dir)
     with tempfile.TemporaryDirectory(prefix="feixian-bench-") as tmp:
-        runtimes = [scenario_runtime(d, model_settings, plate_settings, Path(tmp) / d.name) for d in dirs]
+        runtimes = [scenario_runtime(d, settings, Path(tmp) / d.name) for d in dirs]
         detector = runtimes[0].detector
         sample = _frames(dirs[0] / "video.mp4", frames)
         detector.detect(sample[0])  # the first run allocates ONNX Runtime's buffers

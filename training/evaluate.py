@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from feixian.config import ConfigError, ModelSettings, PlateSettings, load_config
+from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
 from training.metrics import APAccumulator
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -251,73 +252,16 @@ def score_scenario(scenario: dict, cases: list[dict], plates_read: bool = False)
     }
 
 
-def scenario_dirs(scenarios_dir: str | Path) -> list[Path]:
-    """The scenario folders (each with a scenario.json) under `scenarios_dir`, sorted by name."""
-    scenarios_dir = Path(scenarios_dir)
-    dirs = (
-        sorted(d for d in scenarios_dir.iterdir() if (d / "scenario.json").is_file()) if scenarios_dir.is_dir() else []
-    )
-    if not dirs:
-        raise EvalError(f"{scenarios_dir}: no scenario folders (with scenario.json)")
-    return dirs
-
-
-def model_settings_for(model: str | Path, settings: ModelSettings | None) -> ModelSettings:
-    path = str(Path(model).resolve())
-    return settings.model_copy(update={"path": path}) if settings else ModelSettings(path=path)
-
-
-def scenario_runtime(
-    scenario_dir: Path, model_settings: ModelSettings, plate_settings: PlateSettings | None, data_dir: Path
-):
-    """A `Runtime` over one scenario's points (its video as a file source) with a throw-away SQLite
-    database and evidence folder under `data_dir`: the pipeline exactly as a deployment runs it."""
-    from feixian.config import Config, Settings, load_points
-    from feixian.runtime import Runtime
-
-    points = load_points(scenario_dir / "points.yaml")
-    settings = Settings(model=model_settings, plates=plate_settings or PlateSettings())
-    database_url = f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
-    return Runtime(Config(settings, points, scenario_dir, scenario_dir, data_dir, database_url=database_url))
-
-
-def evaluate_scenarios(
-    model: str | Path,
-    scenarios_dir: str | Path,
-    work_dir: str | Path | None = None,
-    model_settings: ModelSettings | None = None,
-    plate_settings: PlateSettings | None = None,
-) -> dict:
-    """Replay every scenario through the full pipeline and score events against ground truth.
-
-    `model_settings` (thresholds, class map) run `model` as a deployment would; default: the built-in ones.
-    `plate_settings` with an absolute `model` path read plates; default: none are read (plate_exact null).
-    """
-    from feixian.cli import case_to_json
-    from feixian.runtime import replay
-
-    dirs = scenario_dirs(scenarios_dir)
-    tmp = tempfile.TemporaryDirectory(prefix="feixian-eval-") if work_dir is None else None
-    work = Path(work_dir or tmp.name)
-    model_cfg = model_settings_for(model, model_settings)
-    per_scenario, totals = {}, {}
-    for d in dirs:
-        scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
-        rt = scenario_runtime(d, model_cfg, plate_settings, work / d.name)
-        replay(rt)
-        plates_read = rt.plate_reader is not None
-        result = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()], plates_read)
+def summarise(scored: Iterable[dict[str, dict]]) -> dict[str, dict]:
+    """Per family, the totals of `score_scenario` results: precision, recall, counts and start errors."""
+    totals: dict[str, dict] = {}
+    for result in scored:
         for family, r in result.items():
             agg = totals.setdefault(family, {"tp": 0, "fn": 0, "fp": 0, "decoy_events": 0, "errors": [], "plates": []})
             for k in ("tp", "fn", "fp", "decoy_events"):
                 agg[k] += r[k]
             agg["errors"] += r["start_errors_s"]
             agg["plates"] += r["plates"]
-        per_scenario[d.name] = {
-            fam: {k: v for k, v in r.items() if k not in ("start_errors_s", "plates")} for fam, r in result.items()
-        }
-    if tmp is not None:
-        tmp.cleanup()
     families = {}
     for fam, a in totals.items():
         families[fam] = {
@@ -337,13 +281,86 @@ def evaluate_scenarios(
             plates = a["plates"]
             families[fam]["plate_exact"] = (sum(e for e, _ in plates) / len(plates)) if plates else None
             families[fam]["plate_read"] = (sum(r for _, r in plates) / len(plates)) if plates else None
+    return families
+
+
+def _without_lists(result: dict[str, dict]) -> dict[str, dict]:
+    return {fam: {k: v for k, v in r.items() if k not in ("start_errors_s", "plates")} for fam, r in result.items()}
+
+
+def scenario_dirs(scenarios_dir: str | Path) -> list[Path]:
+    """The scenario folders (each with a scenario.json) under `scenarios_dir`, sorted by name."""
+    scenarios_dir = Path(scenarios_dir)
+    dirs = (
+        sorted(d for d in scenarios_dir.iterdir() if (d / "scenario.json").is_file()) if scenarios_dir.is_dir() else []
+    )
+    if not dirs:
+        raise EvalError(f"{scenarios_dir}: no scenario folders (with scenario.json)")
+    return dirs
+
+
+def settings_for(model: str | Path, settings: Settings | None) -> Settings:
+    """`settings` (a deployment's, or the built-in defaults) running `model` instead of its own detector."""
+    path = str(Path(model).resolve())
+    if settings is None:
+        return Settings(model=ModelSettings(path=path))
+    return settings.model_copy(update={"model": settings.model.model_copy(update={"path": path})})
+
+
+def scenario_config(scenario_dir: Path, settings: Settings, data_dir: Path) -> Config:
+    """One scenario's points (its video as a file source) with a throw-away SQLite database and evidence
+    folder under `data_dir`, run with the deployment's model, plate and rule settings (not its storage,
+    bus or server)."""
+    points = load_points(scenario_dir / "points.yaml")
+    run = Settings(model=settings.model, plates=settings.plates, rules=settings.rules)
+    database_url = f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
+    return Config(run, points, scenario_dir, scenario_dir, data_dir, database_url=database_url)
+
+
+def scenario_runtime(scenario_dir: Path, settings: Settings, data_dir: Path):
+    """A `Runtime` over `scenario_config`: the pipeline exactly as a deployment runs it."""
+    from feixian.runtime import Runtime
+
+    return Runtime(scenario_config(scenario_dir, settings, data_dir))
+
+
+def evaluate_scenarios(
+    model: str | Path,
+    scenarios_dir: str | Path,
+    work_dir: str | Path | None = None,
+    settings: Settings | None = None,
+) -> dict:
+    """Replay every scenario through the full pipeline and score events against ground truth.
+
+    `settings` (see `deployment_settings`): the thresholds, class map, plate reader and rule settings to
+    run `model` with, as a deployment would; default: the built-in ones, and no plates read (plate_exact
+    null).
+    """
+    from feixian.cli import case_to_json
+    from feixian.runtime import replay
+
+    dirs = scenario_dirs(scenarios_dir)
+    tmp = tempfile.TemporaryDirectory(prefix="feixian-eval-") if work_dir is None else None
+    work = Path(work_dir or tmp.name)
+    run = settings_for(model, settings)
+    scored = {}
+    for d in dirs:
+        scenario = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
+        rt = scenario_runtime(d, run, work / d.name)
+        replay(rt)
+        plates_read = rt.plate_reader is not None
+        scored[d.name] = score_scenario(scenario, [case_to_json(c) for c in rt.cases.all_cases()], plates_read)
+    if tmp is not None:
+        tmp.cleanup()
+    families = summarise(scored.values())
     return {
         "scenarios": len(dirs),
-        "thresholds": {k: getattr(model_cfg, f"{k}_threshold") for k in ("conf", "track", "iou")},
-        "plate_reader": Path(plate_settings.model).name if plate_settings and plate_settings.model else None,
+        "thresholds": {k: getattr(run.model, f"{k}_threshold") for k in ("conf", "track", "iou")},
+        "plate_reader": Path(run.plates.model).name if run.plates.model else None,
+        "rules": run.rules.model_dump(),
         "families": families,
-        "decoy_events": sum(a["decoy_events"] for a in totals.values()),
-        "per_scenario": per_scenario,
+        "decoy_events": sum(f["decoy_events"] for f in families.values()),
+        "per_scenario": {name: _without_lists(result) for name, result in scored.items()},
     }
 
 
@@ -363,24 +380,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="with --scenarios: settings YAML whose model thresholds, class map and plate reader to run with "
+        help="with --scenarios: settings YAML whose model thresholds, class map, plate reader and rules to run with "
         "(e.g. configs/default.yaml); default: the built-in ones",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)
 
 
-def deployment_settings(config: str | None) -> tuple[ModelSettings | None, PlateSettings | None]:
-    """The model thresholds and the plate reader (its path made absolute) of a settings file."""
+def deployment_settings(config: str | None) -> Settings | None:
+    """A settings file's settings, its plate reader's path made absolute (the detector is given apart)."""
     if config is None:
-        return None, None
+        return None
     if not Path(config).is_file():
         raise EvalError(f"settings not found: {config}")
     cfg = load_config(config)
-    plates = cfg.settings.plates
+    settings = cfg.settings
     if cfg.plate_model_path is not None:
-        plates = plates.model_copy(update={"model": str(cfg.plate_model_path)})
-    return cfg.settings.model, plates
+        settings = settings.model_copy(
+            update={"plates": settings.plates.model_copy(update={"model": str(cfg.plate_model_path)})}
+        )
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -390,10 +409,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.data:
             result = evaluate_detection(args.model, args.data, args.split, args.limit)
         else:
-            model_settings, plate_settings = deployment_settings(args.config)
-            result = evaluate_scenarios(
-                args.model, args.scenarios, model_settings=model_settings, plate_settings=plate_settings
-            )
+            result = evaluate_scenarios(args.model, args.scenarios, settings=deployment_settings(args.config))
     except (EvalError, ConfigError) as e:
         print(f"feixian eval: {e}", file=sys.stderr)
         return 2

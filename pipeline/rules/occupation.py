@@ -40,71 +40,14 @@ from datetime import datetime
 
 import numpy as np
 import supervision as sv
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feixian.config import ZONE_KINDS_FOR, Category, Point
+from feixian.rule_settings import OccupationRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns, match_by_iou
 from pipeline.taxonomy import occupation_subtype
 from pipeline.zones import ZoneTester, zone_testers
-
-
-class OccupationRuleSettings(BaseModel):
-    """How the occupation rule tells a standing item from a passing one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    stationary_iou: float = Field(
-        default=0.5,
-        ge=0.1,
-        le=0.95,
-        description="An item has not moved while its box overlaps the box where it was first seen by at "
-        "least this IoU; below it, it moved and its dwell timer starts again.",
-    )
-    max_unseen_s: float = Field(
-        default=15.0,
-        ge=0,
-        le=600,
-        description="An item unseen this long (hidden by passers-by, missed by the detector) loses its timer.",
-    )
-    confirm_frames: int = Field(
-        default=5,
-        ge=1,
-        le=1000,
-        description="Confident sightings an item needs before weaker boxes (down to the model's "
-        "track_threshold) may continue it.",
-    )
-    young_unseen_s: float = Field(
-        default=3.0,
-        ge=0,
-        le=600,
-        description="An item that has only just appeared may go unseen this long (a passer-by, detector "
-        "flicker); the allowance then grows by the time it has stood, up to max_unseen_s.",
-    )
-    min_seen_fraction: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Share of the frames since an item appeared in which it must have been detected, "
-        "so a sporadic false positive cannot accumulate dwell time.",
-    )
-    cooldown_s: float = Field(
-        default=20.0,
-        ge=0,
-        le=3600,
-        description="After an event, the zone must hold no item of that subtype this long before a new "
-        "episode (and event) may start.",
-    )
-
-    @model_validator(mode="after")
-    def _cooldown_covers_occlusion(self) -> OccupationRuleSettings:
-        # A zone whose item is merely hidden is not clear; a shorter cooldown would re-report the same item.
-        if self.cooldown_s < self.max_unseen_s:
-            raise ValueError("cooldown_s must be at least max_unseen_s")
-        if self.young_unseen_s > self.max_unseen_s:
-            raise ValueError("young_unseen_s must not exceed max_unseen_s")
-        return self
 
 
 @dataclass(eq=False)

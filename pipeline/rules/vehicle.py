@@ -34,9 +34,9 @@ from datetime import datetime
 
 import numpy as np
 import supervision as sv
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feixian.config import ZONE_KINDS_FOR, Category, Point
+from feixian.rule_settings import VehicleRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns
@@ -45,73 +45,6 @@ from pipeline.zones import ZoneTester, zone_testers
 
 ATTRIBUTES = ("dirty", "uncovered")
 KEYFRAMES = 2
-
-
-class VehicleRuleSettings(BaseModel):
-    """How the vehicle rule delimits and judges a truck passage."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_frames: int = Field(
-        default=8,
-        ge=1,
-        le=1000,
-        description="A passage seen whole (clear of the frame border) in this many frames in the zone is "
-        "judged on those frames (8 = 1.6 s at 5 fps); fewer are a glimpse, no evidence (a clean truck "
-        "glimpsed whole for a second was voted uncovered; 8: tuned on the seed-3001 scenarios).",
-    )
-    min_share: float = Field(
-        default=0.4,
-        gt=0,
-        le=1,
-        description="Confidence-weighted share of the passage's frames that must show the truck dirty "
-        "(or uncovered) for an event.",
-    )
-    min_cut_frames: int | None = Field(
-        default=20,
-        ge=1,
-        le=1000,
-        description="A truck never seen whole in min_frames frames (too close to the camera to fit in the "
-        "frame) is judged on its cut-off views when it shows in at least this many (20 = 4 s at 5 fps: "
-        "a part of a body is weaker evidence than the whole, so it takes a longer look; tuned on the "
-        "seed-3001 scenarios); null: never judged. A truck seen whole enough is judged on its whole "
-        "views only: half a clean body can look uncovered from above or dirty in shadow.",
-    )
-    lost_after_s: float = Field(
-        default=2.0, gt=0, le=60, description="A truck unseen in the zone this long has passed: judge it."
-    )
-    merge_within_s: float = Field(
-        default=1.0,
-        ge=0,
-        le=10,
-        description="A new track starting where an open passage's truck is (seen in the same frame) or would "
-        "be (missing for at most this long, moved on at its last speed) is that truck: a new tracker id, "
-        "or a second box on it.",
-    )
-    merge_iou: float = Field(
-        default=0.3,
-        gt=0,
-        le=1,
-        description="Minimum IoU between the new track's box and the open passage's truck box (moved on at "
-        "its last speed if missing), for the two to be merged. Two trucks overlapping this much in view "
-        "are judged as one passage.",
-    )
-    merge_overlap: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Or: minimum share of the smaller of the two boxes that lies inside the other. A truck "
-        "too long to fit in the frame is boxed in overlapping parts (cab, body, whole) whose IoU can be "
-        "low; a part is mostly inside the whole or half over its neighbour. Two trucks overlapping this "
-        "much in view are judged as one passage (0.5: tuned on the seed-3001 scenarios).",
-    )
-
-    @model_validator(mode="after")
-    def _merge_before_judging(self) -> VehicleRuleSettings:
-        # Only a passage that is still open can take over a new track id.
-        if self.merge_within_s >= self.lost_after_s:
-            raise ValueError("merge_within_s must be shorter than lost_after_s")
-        return self
 
 
 @dataclass(frozen=True)
