@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.plates.train import register as register_plates_train
     from training.synth.cli import register as register_synth
     from training.train import register as register_train
+    from training.tune_rules import register as register_tune_rules
 
     common = _common()
     parser = argparse.ArgumentParser(prog="feixian", description="non-site enforcement pipeline")
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_synth(sub)
     register_train(sub)
     register_eval(sub)
+    register_tune_rules(sub)
     register_bench(sub)
     return parser
 
