@@ -79,3 +79,13 @@ def test_lineage_follows_the_summaries_beside_each_base_model(tmp_path, monkeypa
     # A summary naming itself as its own base must not loop.
     (tmp_path / "loop.train.json").write_text(json.dumps({"epochs": 1, "weights": "loop.onnx"}))
     assert [t["epochs"] for t in lineage({"weights": "loop.onnx"}, tmp_path / "y.train.json")] == [1]
+
+
+def test_card_names_the_rule_settings_that_differ_from_the_defaults():
+    from feixian.rule_settings import RuleSettings
+
+    rules = RuleSettings.model_validate({"vehicle": {"min_share": 0.6}}).model_dump()
+    card = render_card("m", TRAIN, DETECTION, {**EVENTS, "rules": rules}, "make train")
+    assert "Rule settings: the defaults (feixian/rule_settings.py), except vehicle.min_share 0.6." in card
+    card = render_card("m", TRAIN, DETECTION, {**EVENTS, "rules": RuleSettings().model_dump()}, "make train")
+    assert "Rule settings: the defaults (feixian/rule_settings.py)." in card

@@ -109,6 +109,7 @@ def render_card(
                 if (t := events.get("thresholds"))
                 else []
             ),
+            *([_rules_line(events["rules"]), ""] if "rules" in events else []),
             "| family | precision | recall | TP | FP | FN | max start error (s) |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -158,3 +159,13 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _rules_line(rules: dict) -> str:
+    """The rule settings the events were raised with, as their differences from the defaults."""
+    from feixian.rule_settings import RuleSettings
+
+    defaults = RuleSettings().model_dump()
+    changed = [f"{fam}.{k} {v}" for fam, vals in rules.items() for k, v in vals.items() if defaults[fam].get(k) != v]
+    where = "feixian/rule_settings.py"
+    return f"Rule settings: the defaults ({where}){', except ' + ', '.join(changed) if changed else ''}."
