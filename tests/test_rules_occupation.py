@@ -210,6 +210,21 @@ def test_new_subtype_at_the_spot_of_a_reported_item_is_a_new_episode():
     assert [e.subtype for e in events] == ["shopfront", "stall"]
 
 
+def test_a_reported_pile_the_detector_then_calls_stall_is_still_one_item():
+    pile = (40.0, 120.0, 100.0, 200.0)
+
+    def script(s: int) -> list[Row]:
+        # Goods until after its event, then mostly called stall, and goods again every 10 s.
+        return [(*pile, "goods" if s < 40 or s % 10 == 0 else "stall")]
+
+    seconds = 40 + int(DWELL) + 10
+    _, events = play(script, seconds)
+    assert [e.subtype for e in events] == ["goods"]
+    apart = OccupationRule(POINT, OccupationRuleSettings(relabelled_joins=False))
+    _, events = play(script, seconds, rule=apart)
+    assert [e.subtype for e in events] == ["goods", "stall"]
+
+
 def test_weak_boxes_carry_a_confirmed_item_through_a_long_occlusion():
     # Confidently seen 10 s, then only half visible (scored 0.2) for 20 s, longer than max_unseen_s.
     rule = OccupationRule(POINT, start_confidence=START)

@@ -187,6 +187,11 @@ class OccupationRule:
         )
         events = []
         for item in due:
+            same = self._reported_at(state, item) if s.relabelled_joins else None
+            if same is not None:
+                item.reported_as = same.reported_as
+                state.episode_seen_at[same.reported_as] = now
+                continue
             subtype = item.subtype
             item.reported_as = subtype
             # An item of a subtype whose episode is still going on joins that episode: one event per
@@ -195,6 +200,15 @@ class OccupationRule:
                 events.append(self._event(item, subtype, zone, frame, cols, subtypes, idx))
             state.episode_seen_at[subtype] = now
         return events
+
+    def _reported_at(self, state: _ZoneState, item: _Candidate) -> _Candidate | None:
+        """A reported item, still standing, whose box overlaps `item`'s by stationary_iou."""
+        reported = [c for c in state.candidates if c.reported_as is not None and c is not item]
+        if not reported:
+            return None
+        iou = sv.box_iou_batch(item.anchor[None], np.array([c.anchor for c in reported]))[0]
+        best = int(np.argmax(iou))
+        return reported[best] if iou[best] >= self.settings.stationary_iou else None
 
     def _event(
         self,
