@@ -210,7 +210,7 @@ def test_new_subtype_at_the_spot_of_a_reported_item_is_a_new_episode():
     assert [e.subtype for e in events] == ["shopfront", "stall"]
 
 
-def test_a_reported_pile_the_detector_then_calls_stall_is_still_one_item():
+def test_a_reported_pile_the_detector_then_calls_stall_can_join_its_episode():
     pile = (40.0, 120.0, 100.0, 200.0)
 
     def script(s: int) -> list[Row]:
@@ -218,10 +218,10 @@ def test_a_reported_pile_the_detector_then_calls_stall_is_still_one_item():
         return [(*pile, "goods" if s < 40 or s % 10 == 0 else "stall")]
 
     seconds = 40 + int(DWELL) + 10
-    _, events = play(script, seconds)
+    joined = OccupationRule(POINT, OccupationRuleSettings(relabelled_joins=True))
+    _, events = play(script, seconds, rule=joined)
     assert [e.subtype for e in events] == ["goods"]
-    apart = OccupationRule(POINT, OccupationRuleSettings(relabelled_joins=False))
-    _, events = play(script, seconds, rule=apart)
+    _, events = play(script, seconds)  # by default a new name is a new item
     assert [e.subtype for e in events] == ["goods", "stall"]
 
 
