@@ -136,6 +136,16 @@ def render_card(
     return "\n".join(lines)
 
 
+def _rules_line(rules: dict) -> str:
+    """The rule settings the events were raised with, as their differences from the defaults."""
+    from feixian.rule_settings import RuleSettings
+
+    defaults = RuleSettings().model_dump()
+    changed = [f"{fam}.{k} {v}" for fam, vals in rules.items() for k, v in vals.items() if defaults[fam].get(k) != v]
+    where = "feixian/rule_settings.py"
+    return f"Rule settings: the defaults ({where}){', except ' + ', '.join(changed) if changed else ''}."
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="write a model card from train/eval JSON")
     p.add_argument("--name", required=True)
@@ -159,13 +169,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _rules_line(rules: dict) -> str:
-    """The rule settings the events were raised with, as their differences from the defaults."""
-    from feixian.rule_settings import RuleSettings
-
-    defaults = RuleSettings().model_dump()
-    changed = [f"{fam}.{k} {v}" for fam, vals in rules.items() for k, v in vals.items() if defaults[fam].get(k) != v]
-    where = "feixian/rule_settings.py"
-    return f"Rule settings: the defaults ({where}){', except ' + ', '.join(changed) if changed else ''}."
