@@ -2,7 +2,8 @@
 
 The best values depend on the detector (how steadily it boxes an item, how often it calls a clean truck
 uncovered), so a deployment that changes its model re-tunes them (`feixian tune-rules`) and keeps them
-beside the model path. Defaults: tuned for the shipped model on the seed-3001 scenarios.
+beside the model path. Defaults: tuned for feixian-street-v3 on the seed-3001 scenarios;
+configs/default.yaml sets what the shipped model needs.
 
 Example:
     >>> RuleSettings.model_validate({"vehicle": {"min_share": 0.6}}).vehicle.min_share
