@@ -55,8 +55,8 @@ def test_settings_are_ranked_from_a_replay_of_the_recording(street, capsys):
     grid = ["--grid", "vehicle.min_frames=100,8", "--grid", "vehicle.merge_within_s=0.5,5"]
     assert main(argv + grid + ["--recording", str(rec), "--out", str(tmp_path / "t.json")]) == 0
     r = json.loads((tmp_path / "t.json").read_text())
-    assert r["base"]["replay_matches_eval"] is True
-    assert r["base"]["eval"]["vehicle"]["tp"] == 1 and r["base"]["eval"]["occupation"]["tp"] == 1
+    assert r["recorded"]["replay_matches_eval"] is True
+    assert r["recorded"]["eval"]["vehicle"]["tp"] == 1 and r["recorded"]["eval"]["occupation"]["tp"] == 1
     best = r["best"]
     assert best["set"] == {"vehicle.min_frames": 8, "vehicle.merge_within_s": 0.5} and best["errors"] == 0
     assert best["rules"]["vehicle"]["min_frames"] == 8
@@ -67,10 +67,19 @@ def test_settings_are_ranked_from_a_replay_of_the_recording(street, capsys):
     assert rec.is_file()
     capsys.readouterr()
 
-    # The second run reads the recording instead of replaying the video.
+    # The second run reads the recording instead of replaying the video; its figures keep the rules
+    # they were recorded with, whatever the base rules of this run.
     (tmp_path / "scenarios" / "still-street" / "video.mp4").unlink()
-    assert main(argv + ["--grid", "vehicle.min_frames=100", "--recording", str(rec)]) == 0
-    assert json.loads(capsys.readouterr().out)["best"]["errors"] == 1
+    settings = {
+        "points_file": "scenarios/still-street/points.yaml",
+        "model": {"path": "x.onnx", "conf_threshold": 0.35},
+    }
+    settings["rules"] = {"vehicle": {"min_frames": 100}}
+    (tmp_path / "s.yaml").write_text(json.dumps(settings), encoding="utf-8")
+    assert main(argv + ["--config", str(tmp_path / "s.yaml"), "--recording", str(rec)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["best"]["errors"] == 1 and r["base"]["replay"]["vehicle"]["fn"] == 1
+    assert r["recorded"]["rules"]["vehicle"]["min_frames"] == 8 and r["recorded"]["replay_matches_eval"] is True
 
 
 def test_a_recording_of_another_model_is_refused(street, capsys):

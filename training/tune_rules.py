@@ -68,7 +68,8 @@ class Recording:
 
     key: dict
     scenarios: dict[str, dict[str, Sightings]] = field(default_factory=dict)
-    eval_families: dict = field(default_factory=dict)  # the full pipeline's figures at the base settings
+    eval_rules: dict = field(default_factory=dict)  # the rules the recording pass ran with
+    eval_families: dict = field(default_factory=dict)  # the full pipeline's figures with those rules
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +146,7 @@ def record(model: Path, dirs: list[Path], settings: Settings) -> Recording:
             if result.errors:
                 raise TuneError(f"{d.name}: {result.errors}")
             scored.append(score_scenario(_scenario(d), [case_to_json(c) for c in rt.cases.all_cases()]))
+    rec.eval_rules = settings.rules.model_dump()
     rec.eval_families = summarise(scored)
     return rec
 
@@ -292,13 +294,14 @@ def tune(
         "scenarios": len(dirs),
         "recording": str(rec_path) if rec_path else None,
         "thresholds": {k: getattr(run.model, f"{k}_threshold") for k in ("conf", "track", "iou")},
-        "base": {
-            "rules": base.model_dump(),
+        "base": {"rules": base.model_dump(), "replay": base_families},
+        "recorded": {
+            "rules": rec.eval_rules,
             "eval": rec.eval_families,
-            "replay": base_families,
             # The rules replayed from the recording must give the full pipeline's figures, or the
             # ranking below describes something other than a deployment.
-            "replay_matches_eval": _counts(base_families) == _counts(rec.eval_families),
+            "replay_matches_eval": _counts(replayed(RuleSettings.model_validate(rec.eval_rules)))
+            == _counts(rec.eval_families),
         },
         "grid": grid,
         "results": valid + [r for r in results if "invalid" in r],
