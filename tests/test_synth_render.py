@@ -42,10 +42,10 @@ def test_ground_lookups_invert_the_projection() -> None:
     assert CAM.ground_at(100.0, CAM.horizon_y - 5) is None
 
 
-def _scene(placed: list[Placed]) -> tuple[np.ndarray, list]:
+def _scene(placed: list[Placed], cam: Camera = CAM) -> tuple[np.ndarray, list]:
     layout = StreetLayout.sample(np.random.default_rng(0))
-    backdrop = render_backdrop(layout, CAM, night=False)
-    return render(CAM, layout, backdrop, placed, CLEAR, np.random.default_rng(0))
+    backdrop = render_backdrop(layout, cam, night=False)
+    return render(cam, layout, backdrop, placed, CLEAR, np.random.default_rng(0))
 
 
 def _ground(u: float, v: float) -> tuple[float, float]:
@@ -105,3 +105,17 @@ def test_plates_and_signs_use_only_glyphs_in_the_subset_font() -> None:
     plates = {random_plate(rng, truck=bool(i % 2)) for i in range(50)}
     texts = plates | set(SHOP_WORDS) | set(SHOP_PREFIXES) | set(NOTICE_WORDS) | set(PROVINCES)
     assert set("".join(texts)) <= glyphs
+
+
+@pytest.mark.parametrize("look", ["uncovered", "dirty"])
+def test_a_truck_is_labelled_by_the_look_the_frame_shows(look: str) -> None:
+    """Broadside from a pole the heap and mud show; head-on from below the cab roof, an open load hides
+    behind the cab, so a labeller would call that truck plain, and so does the generator."""
+    truck = Truck.sample(np.random.default_rng(5), look)
+    x, z = _ground(320, 260)
+    _, side = _scene([Placed(truck, x, z, 0.0)])
+    low = Camera(640, 360, focal=500.0, height=2.0, yaw_deg=0.0, pitch_deg=0.0)
+    _, ahead = _scene([Placed(truck, 0.0, 16.0, -math.pi / 2)], low)
+    assert [CLASSES[label.class_id] for label in side] == [truck.label]
+    expected = "truck" if look == "uncovered" else truck.label  # mud on the cab front still shows
+    assert [CLASSES[label.class_id] for label in ahead] == [expected]

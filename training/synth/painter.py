@@ -2,7 +2,9 @@
 
 Objects are painted far to near; every pixel an object paints carries its id in `ids`. The pixels an
 object owns right after it is painted are its unoccluded area; what still carries its id at the end is
-what nearer objects left visible.
+what nearer objects left visible. Pixels painted inside `evidence()` are also set in `marks` (and any
+later paint clears them), so a label can depend on whether the parts that define an object's look (a
+truck's earth heap, its mud) are still in view.
 
 >>> import numpy as np
 >>> p = Painter(np.zeros((40, 60, 3), np.uint8))
@@ -13,6 +15,8 @@ what nearer objects left visible.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -43,9 +47,11 @@ class Painter:
         self.img = img
         self.cam = cam
         self.ids = np.zeros(img.shape[:2], np.uint8)
+        self.marks = np.zeros(img.shape[:2], np.uint8)
         self.light = np.array([0.35, 0.8, -0.5]) / np.linalg.norm([0.35, 0.8, -0.5])
         self._oid = 0
         self._box = [np.inf, np.inf, -np.inf, -np.inf]
+        self._marking = False
 
     def shade(self, color: Color, normal: np.ndarray) -> Color:
         """`color` as lit from `self.light` on a surface facing `normal` (ambient plus diffuse)."""
@@ -57,6 +63,27 @@ class Painter:
         """Start painting object `oid` (1..255); 0 paints scenery that nothing labels."""
         self._oid = oid
         self._box = [np.inf, np.inf, -np.inf, -np.inf]
+
+    @contextmanager
+    def evidence(self) -> Iterator[None]:
+        """Paint the current object's look-defining parts inside this block.
+
+        >>> p = Painter(np.zeros((20, 20, 3), np.uint8)); p.begin(1)
+        >>> with p.evidence(): p.poly(np.array([[2, 2], [12, 2], [12, 12], [2, 12]]), (0, 0, 255))
+        >>> p.poly(np.array([[8, 2], [18, 2], [18, 12], [8, 12]]), (255, 0, 0))
+        >>> int(p.marks.sum()) < 100 < int((p.ids == 1).sum())
+        True
+        """
+        self._marking = True
+        try:
+            yield
+        finally:
+            self._marking = False
+
+    def _stamp(self, draw: Callable[[np.ndarray, int], None]) -> None:
+        """Apply one drawing call to the id map (current object) and the evidence marks."""
+        draw(self.ids, self._oid)
+        draw(self.marks, int(self._marking))
 
     def end(self) -> Stroke:
         h, w = self.ids.shape
@@ -84,7 +111,7 @@ class Painter:
         pts = [np.round(np.asarray(uv) * _SCALE).astype(np.int32)]
         cv2.fillPoly(self.img, pts, color, cv2.LINE_AA, _SHIFT)
         if self._oid:
-            cv2.fillPoly(self.ids, pts, self._oid, cv2.LINE_8, _SHIFT)
+            self._stamp(lambda m, v: cv2.fillPoly(m, pts, v, cv2.LINE_8, _SHIFT))
             self._extend(np.asarray(uv, float))
 
     def line(self, a: np.ndarray, b: np.ndarray, color: Color, thickness: float) -> None:
@@ -93,7 +120,7 @@ class Painter:
         pb = tuple(int(round(v * _SCALE)) for v in b)
         cv2.line(self.img, pa, pb, color, t, cv2.LINE_AA, _SHIFT)
         if self._oid:
-            cv2.line(self.ids, pa, pb, self._oid, t, cv2.LINE_8, _SHIFT)
+            self._stamp(lambda m, v: cv2.line(m, pa, pb, v, t, cv2.LINE_8, _SHIFT))
             self._extend(np.array([a, b], float), t / 2)
 
     def ellipse(self, center: np.ndarray, axes: tuple[float, float], color: Color, angle: float = 0.0) -> None:
@@ -101,7 +128,7 @@ class Painter:
         ax = (max(1, int(round(axes[0] * _SCALE))), max(1, int(round(axes[1] * _SCALE))))
         cv2.ellipse(self.img, c, ax, angle, 0, 360, color, -1, cv2.LINE_AA, _SHIFT)
         if self._oid:
-            cv2.ellipse(self.ids, c, ax, angle, 0, 360, self._oid, -1, cv2.LINE_8, _SHIFT)
+            self._stamp(lambda m, v: cv2.ellipse(m, c, ax, angle, 0, 360, v, -1, cv2.LINE_8, _SHIFT))
             r = max(axes)
             self._extend(np.array([[center[0] - r, center[1] - r], [center[0] + r, center[1] + r]]))
 
@@ -123,7 +150,12 @@ class Painter:
         a = mask[..., None].astype(np.float32) / 255.0
         region[:] = (warped * a + region * (1 - a)).astype(np.uint8)
         if self._oid:
-            self.ids[y0c:y1c, x0c:x1c][mask > 127] = self._oid
+            inside = mask > 127
+
+            def fill(m: np.ndarray, v: int) -> None:
+                m[y0c:y1c, x0c:x1c][inside] = v
+
+            self._stamp(fill)
             self._extend(quad)
 
     # -- world-space primitives ---------------------------------------------------------------------
@@ -162,7 +194,7 @@ class Painter:
         pts = list(np.round(uv[keep] * _SCALE).astype(np.int32))
         cv2.fillPoly(self.img, pts, color, cv2.LINE_AA, _SHIFT)
         if self._oid:
-            cv2.fillPoly(self.ids, pts, self._oid, cv2.LINE_8, _SHIFT)
+            self._stamp(lambda m, v: cv2.fillPoly(m, pts, v, cv2.LINE_8, _SHIFT))
             self._extend(uv[keep].reshape(-1, 2))
 
     def wline(self, a: np.ndarray, b: np.ndarray, color: Color, width_m: float) -> None:

@@ -1,7 +1,8 @@
 """Scenario output: `video.mp4` (H.264, fixed camera), `scenario.json` (ground truth) and `points.yaml`.
 
 Vehicle events and every track's first/last time come from the rendered labels (when the object is
-actually visible); occupation times come from the plan (when items are put down and taken away).
+actually visible, and for a violation, while its heap or mud is in view); occupation times come from the
+plan (when items are put down and taken away).
 
 >>> [p.id for p in demo_points()]
 ['JDZ-001', 'GYQ-001']
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from feixian.config import Category, Point, Source, Zone
 from pipeline.video import Mp4Writer
-from training.synth.scene import Label, Placed, render
+from training.synth.scene import CLASS_ID, Label, Placed, render
 from training.synth.street import Backdrop, render_backdrop
 from training.synth.timeline import Plan, ScenarioSpec, plan_scenario
 
@@ -115,22 +116,22 @@ def scenario_backdrop(plan: Plan) -> Backdrop:
     return render_backdrop(plan.layout, plan.cam, night=plan.cond.time == "night")
 
 
-def _render_video(plan: Plan, path: Path, progress: bool) -> dict[int, list[float]]:
-    """Write the frames; return, per actor id, the times at which it was labelled visible."""
+def _render_video(plan: Plan, path: Path, progress: bool) -> dict[int, list[tuple[float, int]]]:
+    """Write the frames; return, per actor id, the (time, class id) of each frame it was labelled in."""
     spec = plan.spec
     backdrop = scenario_backdrop(plan)
-    seen: dict[int, list[float]] = {}
+    seen: dict[int, list[tuple[float, int]]] = {}
     with Mp4Writer(path, spec.fps, spec.size) as writer:
         n_frames = int(round(spec.duration_s * spec.fps))
         for k in tqdm(range(n_frames), desc=f"scenario {spec.name}", unit="frame", disable=not progress):
             img, labels = render_frame(plan, backdrop, k)
             writer.write(img)
-            for actor_id, _ in labels:
-                seen.setdefault(actor_id, []).append(round(k / spec.fps, 3))
+            for actor_id, label in labels:
+                seen.setdefault(actor_id, []).append((round(k / spec.fps, 3), label.class_id))
     return seen
 
 
-def _ground_truth(plan: Plan, point: Point, seen: dict[int, list[float]]) -> dict:
+def _ground_truth(plan: Plan, point: Point, seen: dict[int, list[tuple[float, int]]]) -> dict:
     spec = plan.spec
     road = next(z.id for z in plan.zones if z.kind == "roadway")
     events = [
@@ -150,10 +151,14 @@ def _ground_truth(plan: Plan, point: Point, seen: dict[int, list[float]]) -> dic
         {"kind": d.kind, "zone_id": d.zone_id, "start_s": d.start_s, "end_s": d.end_s, "track_ids": d.actor_ids}
         for d in plan.decoys
     ]
+    actors = {a.id: a for a in plan.actors}
     for passage in plan.passages:
-        times = seen.get(passage.actor_id)
+        look = CLASS_ID[actors[passage.actor_id].sprite.label]
+        # A violation is on record only while the frame shows it (heap or mud in view); a truck whose
+        # load stays hidden is neither an event nor a decoy.
+        times = [t for t, c in seen.get(passage.actor_id, ()) if c == look]
         if not times:
-            continue  # never visible enough to label: neither an event nor a decoy
+            continue
         if passage.kind in VEHICLE_EVENT_KINDS:
             events.append(
                 {
@@ -180,7 +185,7 @@ def _ground_truth(plan: Plan, point: Point, seen: dict[int, list[float]]) -> dic
     events.sort(key=lambda e: e["start_s"])
     decoys.sort(key=lambda d: d["start_s"])
     tracks = [
-        {"id": a.id, "class": a.sprite.label, "first_s": seen[a.id][0], "last_s": seen[a.id][-1]}
+        {"id": a.id, "class": a.sprite.label, "first_s": seen[a.id][0][0], "last_s": seen[a.id][-1][0]}
         for a in plan.actors
         if a.id in seen
     ]

@@ -1,7 +1,9 @@
 """Compose a street scene: camera, layout, placed sprites, rendering and the labels that survive occlusion.
 
 A label is the object's full box clipped to the image; it is dropped when less than `MIN_VISIBLE` of the
-object shows (hidden behind nearer objects or outside the frame) or when it is under `MIN_SIDE_PX`.
+object shows (hidden behind nearer objects or outside the frame) or when it is under `MIN_SIDE_PX`. Its
+class is what the frame shows: a sprite whose look rests on evidence (a truck's earth heap or mud) takes
+its `unseen_label` when too little of that evidence is in view, as a truck seen head-on hides its load.
 
 >>> import numpy as np
 >>> img, labels = render_sample(np.random.default_rng(5), (320, 180))
@@ -28,6 +30,8 @@ from training.synth.vehicles import TRUCK_LOOKS, Car, Truck
 
 MIN_VISIBLE = 0.35
 MIN_SIDE_PX = 8.0
+MIN_EVIDENCE_PX = 20  # a look needs at least this many visible evidence pixels ...
+MIN_EVIDENCE_SHARE = 0.04  # ... and at least this share of the object's visible pixels
 MIN_OBJECTS = 4  # a dataset scene with fewer placed objects is drawn again
 MAX_REDRAWS = 6
 PROP_MIN_DEPTH = 9.0
@@ -234,6 +238,7 @@ def render(
         item.sprite.draw(p, item.x, item.z, item.heading, item.phase)
         strokes[i] = p.end()
     visible = np.bincount(p.ids.ravel(), minlength=256)
+    evidence = np.bincount(p.ids[p.marks == 1], minlength=256)
     labels = []
     for i, stroke in strokes.items():
         x0, y0, x1, y1 = stroke.box
@@ -243,10 +248,26 @@ def render(
         in_frame = (x1 - x0) * (y1 - y0) / max(1e-6, (fx1 - fx0) * (fy1 - fy0))
         if visible[i + 1] / stroke.pixels * in_frame < MIN_VISIBLE:
             continue
-        labels.append(Label(CLASS_ID[placed[i].sprite.label], stroke.box, i))
+        label = visible_label(placed[i].sprite, int(evidence[i + 1]), int(visible[i + 1]))
+        labels.append(Label(CLASS_ID[label], stroke.box, i))
     lit = backdrop.emissive * (p.ids == 0)
     img = cond.apply(p.img, lit, backdrop.lamps, cam.horizon_y, rng)
     return img, labels
+
+
+def visible_label(sprite: Sprite, evidence_px: int, visible_px: int) -> str:
+    """The class a labeller would give `sprite` seeing `evidence_px` of its look-defining pixels among
+    `visible_px` visible ones.
+
+    >>> from training.synth.vehicles import Truck
+    >>> t = Truck.sample(np.random.default_rng(0), "uncovered")
+    >>> visible_label(t, 300, 4000), visible_label(t, 5, 4000)
+    ('truck_uncovered', 'truck')
+    """
+    unseen = getattr(sprite, "unseen_label", None)
+    if unseen is None or evidence_px >= max(MIN_EVIDENCE_PX, MIN_EVIDENCE_SHARE * visible_px):
+        return sprite.label
+    return unseen
 
 
 def _sun(layout: StreetLayout) -> np.ndarray:

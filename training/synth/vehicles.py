@@ -235,6 +235,12 @@ class Truck:
         return LOOK_LABEL[self.look]
 
     @property
+    def unseen_label(self) -> str | None:
+        """The label when the parts that show this look (heap, mud) are out of view: a plain truck, as a
+        person labelling the frame would see it; None when the look needs no visible evidence."""
+        return LOOK_LABEL["clean"] if self.look in ("uncovered", "dirty") else None
+
+    @property
     def height_m(self) -> float:
         return max(self.cab_h, self.box_top + max(self.load))
 
@@ -341,7 +347,12 @@ class Truck:
             for ai in np.linspace(a0 + 0.4, a1 - 0.4, 6):
                 p.wline(f.world([[ai, top - 0.3, b]])[0], f.world([[ai, top + 0.12, 0.0]])[0], rope, 0.05)
             return
-        # Uncovered: a ridge of earth along the box, sloping down to both rims; stones on the near slope.
+        with p.evidence():
+            self._draw_heap(p, f, a, a0, a1, W)
+
+    def _draw_heap(self, p: Painter, f: Local, a: np.ndarray, a0: float, a1: float, W: float) -> None:
+        """A ridge of earth along the box, sloping down to both rims; stones on the near slope."""
+        top, n, heights = self.box_top, len(self.load), np.asarray(self.load)
         earth = self.load_color
         near = _side_b(p, f, W - 0.05)
         ridge = np.stack([a, top + heights, np.zeros(n)], 1)
@@ -371,12 +382,14 @@ class Truck:
         w, h = face.width, face.height
         band = np.linspace(0, w, 12)
         edge = h * reach * (0.35 + 0.2 * np.sin(band * 2.3 + self.mud[0][0] * 6))
-        face.poly(p, np.concatenate([[0], band, [w]]), np.concatenate([[0], edge, [0]]), _MUD[1])
-        for s, t, rs, rt, c in self.mud:
-            face.ellipse(p, s * w, t * h * reach * 1.3, rs * w * 0.25, rt * h, _MUD[c], n=10)
+        with p.evidence():
+            face.poly(p, np.concatenate([[0], band, [w]]), np.concatenate([[0], edge, [0]]), _MUD[1])
+            for s, t, rs, rt, c in self.mud:
+                face.ellipse(p, s * w, t * h * reach * 1.3, rs * w * 0.25, rt * h, _MUD[c], n=10)
 
     def _mud_on_wheel(self, p: Painter, f: Local, a: float, b: float) -> None:
         ang = np.linspace(0, np.pi, 9)
         pts = np.stack([a + 0.6 * np.cos(ang), 0.52 + 0.62 * np.sin(ang), np.full(9, b)], 1)
-        p.wpoly(f.world(pts), _MUD[2])
-        _wheel(p, f, a, b, 0.52, _MUD[1])
+        with p.evidence():
+            p.wpoly(f.world(pts), _MUD[2])
+            _wheel(p, f, a, b, 0.52, _MUD[1])
