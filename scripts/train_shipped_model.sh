@@ -52,7 +52,8 @@ if [ "$TRAINED" -eq 0 ]; then
 fi
 
 $FX synth --seed 1001 --out "$WORK/heldout" --images 600 --scenarios 0
-$FX eval --model "$WORK/$NAME.onnx" --data "$WORK/heldout/dataset/data.yaml" --split all --out "$WORK/detection.json"
+$FX eval --model "$WORK/$NAME.onnx" --data "$WORK/heldout/dataset/data.yaml" --split all --config configs/default.yaml \
+  --out "$WORK/detection.json"
 $FX synth --seed 2001 --out "$WORK/heldout-scenarios" --images 0 --scenarios 20
 $FX eval --model "$WORK/$NAME.onnx" --scenarios "$WORK/heldout-scenarios/scenarios" --config configs/default.yaml \
   --out "$WORK/events.json"

@@ -92,6 +92,23 @@ def test_map_of_a_known_model(model, data):
     assert facts["version"] is None and facts["data_fingerprint"] is None  # not a `feixian train` export
 
 
+def test_recall_by_height_counts_what_the_operating_confidence_keeps(model, data):
+    small = {"height_px": "<24", "instances": 0, "recall": None}  # every box here is under 24 px tall
+
+    def rows(r: dict, name: str) -> list[dict]:
+        return r["recall_by_height"]["per_class"][name]
+
+    default = evaluate_detection(model, data)
+    assert rows(default, "b")[0] == {**small, "instances": 3, "recall": 0.6667}  # B_MISSED is never predicted
+    assert all(row["instances"] == 0 for row in rows(default, "b")[1:])
+    strict = evaluate_detection(model, data, conf=0.85)  # keeps a (0.9), drops b (0.8)
+    assert strict["recall_by_height"]["conf"] == 0.85
+    assert rows(strict, "a")[0] == {**small, "instances": 2, "recall": 1.0}
+    assert rows(strict, "b")[0] == {**small, "instances": 3, "recall": 0.0}
+    assert rows(strict, "d")[0] == small
+    assert strict["per_class_ap50"] == default["per_class_ap50"]  # AP ranks every score, whatever conf
+
+
 def test_split_all_and_limit(model, data):
     assert evaluate_detection(model, data, split="all")["images"] == 3
     r = evaluate_detection(model, data, split="all", limit=1)  # train/0.jpg comes first: one a, found

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from training.metrics import IOU_THRESHOLDS, APAccumulator, box_iou
+from training.metrics import IOU_THRESHOLDS, APAccumulator, SizeRecall, box_iou
 
 GT = np.array([[0.0, 0, 100, 100]])
 ELSEWHERE = np.array([[200.0, 200, 260, 260]])
@@ -155,3 +155,21 @@ def test_agrees_with_ultralytics_on_random_data(seed):
     assert ours["map50_95"] == pytest.approx(map50_95, abs=1e-6)
     for c, name in enumerate(["a", "b", "c"]):
         assert ours["per_class_ap50"][name] == pytest.approx(per_class[c], abs=1e-4)  # reported to 4 places
+
+
+def test_size_recall_finds_each_object_once_and_buckets_by_height():
+    sr = SizeRecall(["a", "b"], edges_px=(24, 96), conf=0.5)
+    near_twins = np.array([[0.0, 0, 50, 50], [2.0, 0, 52, 50]])  # two 50-px objects, one prediction over both
+    sr.add(near_twins[:1], [0.9], [0], near_twins, [0, 0])
+    sr.add(np.array([[0.0, 0, 100, 100]]), [0.4], [1], np.array([[0.0, 0, 100, 100]]), [1])  # under conf
+    rows = sr.result()["per_class"]
+    assert [r["height_px"] for r in rows["a"]] == ["<24", "24-96", ">=96"]
+    assert rows["a"][1] == {"height_px": "24-96", "instances": 2, "recall": 0.5}
+    assert rows["b"][2] == {"height_px": ">=96", "instances": 1, "recall": 0.0}
+    assert rows["a"][0]["recall"] is None
+
+
+@pytest.mark.parametrize("edges", [(), (48, 24), (0, 24)])
+def test_size_recall_refuses_unordered_edges(edges):
+    with pytest.raises(ValueError, match="ascending"):
+        SizeRecall(["a"], edges_px=edges)

@@ -89,3 +89,25 @@ def test_card_names_the_rule_settings_that_differ_from_the_defaults():
     assert "Rule settings: the defaults (feixian/rule_settings.py), except vehicle.min_share 0.6." in card
     card = render_card("m", TRAIN, DETECTION, {**EVENTS, "rules": RuleSettings().model_dump()}, "make train")
     assert "Rule settings: the defaults (feixian/rule_settings.py)." in card
+
+
+def test_card_tabulates_what_is_found_by_object_height():
+    by_height = {
+        "conf": 0.2,
+        "iou": 0.5,
+        "per_class": {
+            "chair": [
+                {"height_px": "<24", "instances": 8, "recall": 0.25},
+                {"height_px": ">=24", "instances": 2, "recall": 1.0},
+            ],
+            "car": [
+                {"height_px": "<24", "instances": 0, "recall": None},
+                {"height_px": ">=24", "instances": 20, "recall": 0.95},
+            ],
+        },
+    }
+    card = render_card("m", TRAIN, {**DETECTION, "recall_by_height": by_height}, None, "make train")
+    assert "Objects found at confidence 0.2 (IoU 0.5)" in card
+    assert "| class | <24 | >=24 |" in card
+    assert "| chair | 0.25 (8) | 1.00 (2) |" in card and "| car | - | 0.95 (20) |" in card
+    assert "Objects found at confidence" not in render_card("m", TRAIN, DETECTION, None, "make train")

@@ -99,6 +99,7 @@ def render_card(
         "|---|---|---|---|",
         rows,
         "",
+        *_height_table(det.get("recall_by_height")),
     ]
     if events is not None:
         lines += [
@@ -134,6 +135,28 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _height_table(by_height: dict | None) -> list[str]:
+    """Share of objects found at the operating confidence, by class and on-screen height (recall (n))."""
+    if not by_height:
+        return []
+    per_class = by_height["per_class"]
+    heights = [r["height_px"] for r in next(iter(per_class.values()))]
+    return [
+        f"Objects found at confidence {by_height['conf']} (IoU {by_height['iou']}), by box height in the frame "
+        "(px): share found (instances).",
+        "",
+        "| class | " + " | ".join(heights) + " |",
+        "|---|" + "---|" * len(heights),
+        *(
+            f"| {c} | "
+            + " | ".join(f"{_fmt(r['recall'], 2)} ({r['instances']})" if r["instances"] else "-" for r in rows)
+            + " |"
+            for c, rows in per_class.items()
+        ),
+        "",
+    ]
 
 
 def _rules_line(rules: dict) -> str:

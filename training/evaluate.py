@@ -24,9 +24,10 @@ import numpy as np
 import yaml
 
 from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
-from training.metrics import APAccumulator
+from training.metrics import APAccumulator, SizeRecall
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+DEFAULT_CONF = ModelSettings.model_fields["conf_threshold"].default
 
 
 class EvalError(RuntimeError):
@@ -76,9 +77,14 @@ def _read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.nd
 
 
 def evaluate_detection(
-    model: str | Path, data_yaml: str | Path, split: str | None = None, limit: int | None = None
+    model: str | Path,
+    data_yaml: str | Path,
+    split: str | None = None,
+    limit: int | None = None,
+    conf: float = DEFAULT_CONF,
 ) -> dict:
-    """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, plus CPU latency per frame."""
+    """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, CPU latency per frame, and
+    the share of objects found at the operating confidence `conf`, by class and on-screen height."""
     from pipeline.detector import OnnxDetector
 
     data_yaml = Path(data_yaml)
@@ -88,6 +94,7 @@ def evaluate_detection(
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.7)
     to_dataset = {i: names.index(n) for i, n in enumerate(detector.class_names) if n in names}
     acc = APAccumulator(names)
+    by_height = SizeRecall(names, conf=conf)
     latencies = []
     shapes: Counter[tuple[int, int]] = Counter()
     for path in images:
@@ -102,7 +109,9 @@ def evaluate_detection(
         pred_cls = np.array([to_dataset[c] for c in det.class_id[keep]], int)
         gt_boxes, gt_cls = _read_labels(_label_path(path), img.shape[1], img.shape[0])
         acc.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
+        by_height.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
     result = acc.result()
+    result["recall_by_height"] = by_height.result()
     result.update(
         {
             "images": len(images),
@@ -380,8 +389,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="with --scenarios: settings YAML whose model thresholds, class map, plate reader and rules to run with "
-        "(e.g. configs/default.yaml); default: the built-in ones",
+        help="settings YAML (e.g. configs/default.yaml); with --scenarios its model thresholds, class map, plate "
+        "reader and rules are run with, with --data its confidence threshold sets recall_by_height's; "
+        "default: the built-in ones",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)
@@ -407,7 +417,9 @@ def _run(args: argparse.Namespace) -> int:
         if not Path(args.model).is_file():
             raise EvalError(f"model not found: {args.model}")
         if args.data:
-            result = evaluate_detection(args.model, args.data, args.split, args.limit)
+            settings = deployment_settings(args.config)
+            conf = settings.model.conf_threshold if settings else DEFAULT_CONF
+            result = evaluate_detection(args.model, args.data, args.split, args.limit, conf)
         else:
             result = evaluate_scenarios(args.model, args.scenarios, settings=deployment_settings(args.config))
     except (EvalError, ConfigError) as e:

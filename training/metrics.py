@@ -12,6 +12,8 @@ so the figure describes what production runs rather than the training framework.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -37,18 +39,23 @@ def match_predictions(pred_cls: np.ndarray, gt_cls: np.ndarray, iou: np.ndarray)
     predictions by confidence, not pairs by IoU, is what makes a confident duplicate the true positive
     and a later, tighter one the false positive.
     """
+    return _greedy_match(pred_cls, gt_cls, iou)[0]
+
+
+def _greedy_match(pred_cls: np.ndarray, gt_cls: np.ndarray, iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`match_predictions`' matrix, and beside it which ground truth was claimed (n_gt, n_thresholds)."""
     correct = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), dtype=bool)
-    if len(pred_cls) == 0 or len(gt_cls) == 0:
-        return correct
-    iou = iou * (gt_cls[None, :] == pred_cls[:, None])
     claimed = np.zeros((len(gt_cls), len(IOU_THRESHOLDS)), dtype=bool)
+    if len(pred_cls) == 0 or len(gt_cls) == 0:
+        return correct, claimed
+    iou = iou * (gt_cls[None, :] == pred_cls[:, None])
     thresholds = np.arange(len(IOU_THRESHOLDS))
     for j in np.flatnonzero((iou >= IOU_THRESHOLDS[0]).any(axis=1)):
         available = np.where(claimed, 0.0, iou[j][:, None])
         best = available.argmax(axis=0)
         correct[j] = available[best, thresholds] >= IOU_THRESHOLDS
         claimed[best, thresholds] |= correct[j]
-    return correct
+    return correct, claimed
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -134,4 +141,63 @@ class APAccumulator:
                 n: (round(float(ap[i].mean()), 4) if present[i] else None) for i, n in enumerate(self.class_names)
             },
             "instances": {n: int((gt_cls == i).sum()) for i, n in enumerate(self.class_names)},
+        }
+
+
+class SizeRecall:
+    """Share of ground-truth objects found, per class and by on-screen height, at an operating confidence.
+
+    AP ranks every score down to 0.001; this answers what a deployment at `conf` sees: which objects,
+    how small, it misses. A ground truth is found when a prediction of its class scoring at least `conf`
+    claims it at IoU 0.5 (the greedy matching of the AP figures).
+
+    >>> sr = SizeRecall(["chair"], edges_px=(24,), conf=0.2)
+    >>> boxes = np.array([[0, 0, 10, 20], [50, 0, 70, 40]], float)
+    >>> sr.add(boxes[1:], np.array([0.9]), np.array([0]), boxes, np.array([0, 0]))
+    >>> sr.result()["per_class"]["chair"]
+    [{'height_px': '<24', 'instances': 1, 'recall': 0.0}, {'height_px': '>=24', 'instances': 1, 'recall': 1.0}]
+    """
+
+    def __init__(self, class_names: list[str], edges_px: tuple[float, ...] = (24, 48, 96), conf: float = 0.2):
+        if list(edges_px) != sorted(edges_px) or not edges_px or edges_px[0] <= 0:
+            raise ValueError(f"edges_px must be positive and ascending, got {edges_px}")
+        self.class_names, self.edges_px, self.conf = list(class_names), tuple(edges_px), conf
+        self._n = np.zeros((len(class_names), len(edges_px) + 1), int)
+        self._found = np.zeros_like(self._n)
+
+    def add(
+        self,
+        pred_boxes: np.ndarray,
+        pred_conf: np.ndarray,
+        pred_cls: np.ndarray,
+        gt_boxes: np.ndarray,
+        gt_cls: np.ndarray,
+    ) -> None:
+        """One image, in `APAccumulator.add`'s terms."""
+        keep = np.asarray(pred_conf) >= self.conf
+        order = np.argsort(-np.asarray(pred_conf)[keep], kind="stable")
+        pred_boxes, pred_cls = np.asarray(pred_boxes, float)[keep][order], np.asarray(pred_cls, int)[keep][order]
+        gt_boxes, gt_cls = np.asarray(gt_boxes, float).reshape(-1, 4), np.asarray(gt_cls, int)
+        found = _greedy_match(pred_cls, gt_cls, box_iou(pred_boxes, gt_boxes))[1][:, 0]
+        bins = np.digitize(gt_boxes[:, 3] - gt_boxes[:, 1], self.edges_px)
+        np.add.at(self._n, (gt_cls, bins), 1)
+        np.add.at(self._found, (gt_cls, bins), found.astype(int))
+
+    def result(self) -> dict:
+        e = self.edges_px
+        labels = [f"<{e[0]:g}"] + [f"{a:g}-{b:g}" for a, b in itertools.pairwise(e)] + [f">={e[-1]:g}"]
+        return {
+            "conf": self.conf,
+            "iou": float(IOU_THRESHOLDS[0]),
+            "per_class": {
+                name: [
+                    {
+                        "height_px": label,
+                        "instances": int(self._n[c, b]),
+                        "recall": round(float(self._found[c, b] / self._n[c, b]), 4) if self._n[c, b] else None,
+                    }
+                    for b, label in enumerate(labels)
+                ]
+                for c, name in enumerate(self.class_names)
+            },
         }
