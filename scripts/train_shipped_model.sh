@@ -12,6 +12,8 @@
 # STAGES is "name:imgsz:epochs:close_mosaic ..."; the last one is shipped to models/.
 # FROM=models/<stage>.onnx fine-tunes the stages after that shipped one instead of retraining the stages
 # up to it.
+# v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
+# is out of view (data fingerprint 5f4e9ffe...); this script now generates the relabelled set (50cda447...).
 # Training seeds and held-out seeds never overlap: training images come from seed 1, the held-out
 # images and scenario videos from seeds 1001 and 2001. The rules in configs/default.yaml were tuned for
 # the shipped model with `feixian tune-rules` on seed 3001 (README), never on these.
