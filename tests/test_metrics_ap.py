@@ -167,6 +167,8 @@ def test_size_recall_finds_each_object_once_and_buckets_by_height():
     assert rows["a"][1] == {"height_px": "24-96", "instances": 2, "recall": 0.5}
     assert rows["b"][2] == {"height_px": ">=96", "instances": 1, "recall": 0.0}
     assert rows["a"][0]["recall"] is None
+    with pytest.raises(ValueError, match="class index outside"):  # checked as AP's input is
+        sr.add(near_twins[:1], [0.9], [2], near_twins, [0, 0])
 
 
 @pytest.mark.parametrize("edges", [(), (48, 24), (0, 24)])

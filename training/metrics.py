@@ -69,6 +69,32 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.trapezoid(np.interp(x, r, p), x))
 
 
+def _one_image(
+    n_classes: int,
+    pred_boxes: np.ndarray,
+    pred_conf: np.ndarray,
+    pred_cls: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_cls: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """One image's predictions (by descending confidence) and ground truth as arrays, checked."""
+    pred_boxes = np.asarray(pred_boxes, float).reshape(-1, 4)
+    gt_boxes = np.asarray(gt_boxes, float).reshape(-1, 4)
+    pred_conf = np.asarray(pred_conf, float).reshape(-1)
+    pred_cls = np.asarray(pred_cls, int).reshape(-1)
+    gt_cls = np.asarray(gt_cls, int).reshape(-1)
+    if not len(pred_boxes) == len(pred_conf) == len(pred_cls) or len(gt_boxes) != len(gt_cls):
+        raise ValueError(
+            f"boxes, scores and classes disagree in length: predictions {len(pred_boxes)}/{len(pred_conf)}/"
+            f"{len(pred_cls)}, ground truth {len(gt_boxes)}/{len(gt_cls)}"
+        )
+    classes = np.concatenate([pred_cls, gt_cls])
+    if len(classes) and (classes.min() < 0 or classes.max() >= n_classes):
+        raise ValueError(f"class index outside 0..{n_classes - 1}: {sorted(set(classes.tolist()))}")
+    order = np.argsort(-pred_conf, kind="stable")
+    return pred_boxes[order], pred_conf[order], pred_cls[order], gt_boxes, gt_cls
+
+
 class APAccumulator:
     """Collects predictions and ground truth image by image, then computes AP per class."""
 
@@ -88,21 +114,9 @@ class APAccumulator:
         gt_cls: np.ndarray,
     ) -> None:
         """One image: predicted xyxy boxes with scores and class indices, and its ground truth."""
-        pred_boxes = np.asarray(pred_boxes, float).reshape(-1, 4)
-        gt_boxes = np.asarray(gt_boxes, float).reshape(-1, 4)
-        pred_conf = np.asarray(pred_conf, float).reshape(-1)
-        pred_cls = np.asarray(pred_cls, int).reshape(-1)
-        gt_cls = np.asarray(gt_cls, int).reshape(-1)
-        if not len(pred_boxes) == len(pred_conf) == len(pred_cls) or len(gt_boxes) != len(gt_cls):
-            raise ValueError(
-                f"boxes, scores and classes disagree in length: predictions {len(pred_boxes)}/{len(pred_conf)}/"
-                f"{len(pred_cls)}, ground truth {len(gt_boxes)}/{len(gt_cls)}"
-            )
-        classes = np.concatenate([pred_cls, gt_cls])
-        if len(classes) and (classes.min() < 0 or classes.max() >= len(self.class_names)):
-            raise ValueError(f"class index outside 0..{len(self.class_names) - 1}: {sorted(set(classes.tolist()))}")
-        order = np.argsort(-pred_conf, kind="stable")
-        pred_boxes, pred_conf, pred_cls = pred_boxes[order], pred_conf[order], pred_cls[order]
+        pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls = _one_image(
+            len(self.class_names), pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls
+        )
         self._correct.append(match_predictions(pred_cls, gt_cls, box_iou(pred_boxes, gt_boxes)))
         self._conf.append(pred_conf)
         self._pred_cls.append(pred_cls)
@@ -165,20 +179,11 @@ class SizeRecall:
         self._n = np.zeros((len(class_names), len(edges_px) + 1), int)
         self._found = np.zeros_like(self._n)
 
-    def add(
-        self,
-        pred_boxes: np.ndarray,
-        pred_conf: np.ndarray,
-        pred_cls: np.ndarray,
-        gt_boxes: np.ndarray,
-        gt_cls: np.ndarray,
-    ) -> None:
-        """One image, in `APAccumulator.add`'s terms."""
-        keep = np.asarray(pred_conf) >= self.conf
-        order = np.argsort(-np.asarray(pred_conf)[keep], kind="stable")
-        pred_boxes, pred_cls = np.asarray(pred_boxes, float)[keep][order], np.asarray(pred_cls, int)[keep][order]
-        gt_boxes, gt_cls = np.asarray(gt_boxes, float).reshape(-1, 4), np.asarray(gt_cls, int)
-        found = _greedy_match(pred_cls, gt_cls, box_iou(pred_boxes, gt_boxes))[1][:, 0]
+    def add(self, *image: np.ndarray) -> None:
+        """One image, with `APAccumulator.add`'s arguments."""
+        pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls = _one_image(len(self.class_names), *image)
+        keep = pred_conf >= self.conf
+        found = _greedy_match(pred_cls[keep], gt_cls, box_iou(pred_boxes[keep], gt_boxes))[1][:, 0]
         bins = np.digitize(gt_boxes[:, 3] - gt_boxes[:, 1], self.edges_px)
         np.add.at(self._n, (gt_cls, bins), 1)
         np.add.at(self._found, (gt_cls, bins), found.astype(int))
