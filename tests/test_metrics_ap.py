@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from training.metrics import IOU_THRESHOLDS, APAccumulator, SizeRecall, box_iou
+from training.metrics import IOU_THRESHOLDS, APAccumulator, MissedAs, SizeRecall, box_iou
 
 GT = np.array([[0.0, 0, 100, 100]])
 ELSEWHERE = np.array([[200.0, 200, 260, 260]])
@@ -175,3 +175,16 @@ def test_size_recall_finds_each_object_once_and_buckets_by_height():
 def test_size_recall_refuses_unordered_edges(edges):
     with pytest.raises(ValueError, match="ascending"):
         SizeRecall(["a"], edges_px=edges)
+
+
+def test_missed_as_names_the_most_confident_box_over_a_missed_object():
+    ma = MissedAs(["chair", "table", "goods"], conf=0.3)
+    chair, twin, alone = [0.0, 0, 20, 40], [2.0, 0, 22, 40], [100.0, 0, 120, 40]
+    gt = np.array([chair, twin, alone])
+    # Over the first chair: a table (0.7) above a goods box (0.5); a chair box (0.9) claims the twin
+    # and also covers the first chair; a goods box under conf (0.2) covers the lone chair.
+    ma.add(np.array([twin, chair, chair, alone]), [0.9, 0.7, 0.5, 0.2], [0, 1, 2, 2], gt, [0, 0, 0])
+    assert ma.result()["per_class"]["chair"] == {"merged": 1, "nothing": 1}
+    ma = MissedAs(["chair", "table", "goods"], conf=0.3)
+    ma.add(np.array([chair, chair]), [0.5, 0.7], [2, 1], gt[:1], [0])
+    assert ma.result() == {"conf": 0.3, "iou": 0.5, "per_class": {"chair": {"table": 1}, "table": {}, "goods": {}}}

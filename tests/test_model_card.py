@@ -111,3 +111,12 @@ def test_card_tabulates_what_is_found_by_object_height():
     assert "| class | <24 | >=24 |" in card
     assert "| chair | 0.25 (8) | 1.00 (2) |" in card and "| car | - | 0.95 (20) |" in card
     assert "Objects found at confidence" not in render_card("m", TRAIN, DETECTION, None, "make train")
+
+
+def test_card_says_what_missed_objects_were_taken_for():
+    missed = {"conf": 0.2, "iou": 0.5, "per_class": {"chair": {"nothing": 7, "goods": 2}, "car": {}}}
+    card = render_card("m", TRAIN, {**DETECTION, "missed_as": missed}, None, "make train")
+    assert "Objects missed at confidence 0.2" in card
+    assert "- chair: nothing 7, goods 2" in card and "- car:" not in card
+    nothing_missed = {**missed, "per_class": {"chair": {}, "car": {}}}
+    assert "Objects missed" not in render_card("m", TRAIN, {**DETECTION, "missed_as": nothing_missed}, None, "x")

@@ -100,6 +100,7 @@ def render_card(
         rows,
         "",
         *_height_table(det.get("recall_by_height")),
+        *_missed_lines(det.get("missed_as")),
     ]
     if events is not None:
         lines += [
@@ -155,6 +156,26 @@ def _height_table(by_height: dict | None) -> list[str]:
             + " |"
             for c, rows in per_class.items()
         ),
+        "",
+    ]
+
+
+def _missed_lines(missed: dict | None) -> list[str]:
+    """Per class with misses, what the missed objects were taken for (count), most common first."""
+    if not missed:
+        return []
+    rows = [
+        f"- {c}: " + ", ".join(f"{k} {n}" for k, n in taken.items())
+        for c, taken in missed["per_class"].items()
+        if taken
+    ]
+    if not rows:
+        return []
+    return [
+        f"Objects missed at confidence {missed['conf']}, by what covered them (IoU {missed['iou']}): another "
+        "class, `merged` (a box of their class that a neighbour claimed) or `nothing`.",
+        "",
+        *rows,
         "",
     ]
 

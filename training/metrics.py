@@ -13,6 +13,7 @@ so the figure describes what production runs rather than the training framework.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import numpy as np
 
@@ -158,6 +159,19 @@ class APAccumulator:
         }
 
 
+def _found_at(
+    conf: float, n_classes: int, *image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image seen at an operating confidence: the classes of the predictions kept (by descending
+    score), their IoU with the ground truth (n_kept, n_gt), the ground truth, and which of it they found
+    at IoU 0.5."""
+    pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls = _one_image(n_classes, *image)
+    keep = pred_conf >= conf
+    iou = box_iou(pred_boxes[keep], gt_boxes)
+    found = _greedy_match(pred_cls[keep], gt_cls, iou)[1][:, 0]
+    return pred_cls[keep], iou, gt_boxes, gt_cls, found
+
+
 class SizeRecall:
     """Share of ground-truth objects found, per class and by on-screen height, at an operating confidence.
 
@@ -181,9 +195,7 @@ class SizeRecall:
 
     def add(self, *image: np.ndarray) -> None:
         """One image, with `APAccumulator.add`'s arguments."""
-        pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls = _one_image(len(self.class_names), *image)
-        keep = pred_conf >= self.conf
-        found = _greedy_match(pred_cls[keep], gt_cls, box_iou(pred_boxes[keep], gt_boxes))[1][:, 0]
+        _, _, gt_boxes, gt_cls, found = _found_at(self.conf, len(self.class_names), *image)
         bins = np.digitize(gt_boxes[:, 3] - gt_boxes[:, 1], self.edges_px)
         np.add.at(self._n, (gt_cls, bins), 1)
         np.add.at(self._found, (gt_cls, bins), found.astype(int))
@@ -205,4 +217,42 @@ class SizeRecall:
                 ]
                 for c, name in enumerate(self.class_names)
             },
+        }
+
+
+class MissedAs:
+    """What the objects missed at an operating confidence were taken for, per class: the class of the
+    most confident prediction over a missed object (IoU 0.5), "merged" when that is a box of its own
+    class already claimed by a neighbour, "nothing" when no box covers it. It tells confusion (a chair
+    called goods) from blindness (a chair not boxed at all), which call for different fixes.
+
+    >>> ma = MissedAs(["chair", "goods"], conf=0.2)
+    >>> gt = np.array([[0, 0, 20, 40], [50, 0, 70, 40]], float)
+    >>> ma.add(gt[:1], np.array([0.6]), np.array([1]), gt, np.array([0, 0]))
+    >>> ma.result()["per_class"]
+    {'chair': {'goods': 1, 'nothing': 1}, 'goods': {}}
+    """
+
+    def __init__(self, class_names: list[str], conf: float = 0.2):
+        self.class_names, self.conf = list(class_names), conf
+        self._taken_for: list[Counter[str]] = [Counter() for _ in class_names]
+
+    def add(self, *image: np.ndarray) -> None:
+        """One image, with `APAccumulator.add`'s arguments."""
+        pred_cls, iou, _, gt_cls, found = _found_at(self.conf, len(self.class_names), *image)
+        for g in np.flatnonzero(~found):
+            over = np.flatnonzero(iou[:, g] >= IOU_THRESHOLDS[0])
+            if not len(over):
+                key = "nothing"
+            elif pred_cls[over[0]] == gt_cls[g]:
+                key = "merged"
+            else:
+                key = self.class_names[pred_cls[over[0]]]
+            self._taken_for[gt_cls[g]][key] += 1
+
+    def result(self) -> dict:
+        return {
+            "conf": self.conf,
+            "iou": float(IOU_THRESHOLDS[0]),
+            "per_class": {name: dict(self._taken_for[c].most_common()) for c, name in enumerate(self.class_names)},
         }
