@@ -211,6 +211,36 @@ def test_fine_tuning_from_an_onnx_export(trained, tmp_path):
     assert main(argv) == 2
 
 
+def test_a_network_grown_from_an_export_first_answers_as_the_export(trained, tmp_path):
+    """feixian-v8p2 adds a stride-4 level to feixian-v8p: grown from a v8p export, its first three levels
+    give the export's output and the new level stays silent until it learns."""
+    import torch
+
+    from feixian.cli import main
+    from training.evaluate import split_images
+    from training.onnx_weights import WeightsError, _calibration_inputs, checkpoint_from_onnx
+
+    data, summary = trained
+    models = Path(__file__).resolve().parents[1] / "training" / "models"
+    images = split_images(data, "train")[0]
+    pt = checkpoint_from_onnx(summary["onnx"], models / "feixian-v8p2.yaml", tmp_path / "grown.pt", images, SIZE, True)
+    model = torch.load(pt, weights_only=False)["model"].float().eval()
+    x = _calibration_inputs(images[:2], SIZE)
+    with torch.no_grad():
+        grown = model(x)[0].numpy()
+    export = ort.InferenceSession(summary["onnx"]).run(None, {"images": x.numpy()})[0]
+    n = export.shape[2]
+    assert grown.shape[2] == n + (SIZE // 4) ** 2  # one more anchor per stride-4 cell
+    np.testing.assert_allclose(grown[:, :, :n], export, rtol=1e-4, atol=1e-3)
+    assert grown[:, 4:, n:].max() < 0.01
+    # Growing is no licence to drop weights: the export's must all find a place.
+    with pytest.raises(WeightsError):
+        checkpoint_from_onnx(summary["onnx"], "yolov8n.yaml", tmp_path / "other.pt", grow=True)
+    # Nor does it apply without an export to grow from.
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "g.onnx"), "--grow", "--epochs", "1"]
+    assert main(argv) == 2
+
+
 def test_batch_norms_of_an_onnx_export_keep_the_network_in_training(trained, tmp_path):
     """Fine-tuning runs the network in training mode, where a batch norm normalises by the batch's own
     statistics: calibrated on the batch it sees, the unfolded network must give the export's answer."""

@@ -13,6 +13,12 @@ Given calibration images (the training set's), each batch norm instead takes the
 convolution's output has on them, with the scale and shift that undo exactly that normalisation: the
 network is unchanged in inference and nearly so in training.
 
+A network may also grow out of an export (`grow=True`): the model YAML keeps the export's layers under
+their indices and adds new ones before the detection head (a stride-4 level for small objects, say). The
+export's head moves to the YAML's last layer; whatever the export lacks keeps its fresh initialisation
+(Ultralytics starts a new level's class scores near zero, so the grown network first answers as the
+export did).
+
     >>> pt = checkpoint_from_onnx("models/feixian-street-v2.onnx", "training/models/feixian-v8p.yaml",
     ...                           "data/feixian-street-v2.pt", train_images[:64], 480)  # doctest: +SKIP
 """
@@ -40,11 +46,13 @@ def checkpoint_from_onnx(
     out: str | Path,
     calibration: Sequence[str | Path] = (),
     calibration_imgsz: int | None = None,
+    grow: bool = False,
 ) -> Path:
     """Write an Ultralytics checkpoint (`out`, a .pt) holding the ONNX export's weights in the network
     built from `model_yaml`; raises WeightsError when the two do not fit parameter for parameter.
     `calibration`: images whose statistics the batch norms take (none: identity batch norms), letterboxed
-    to `calibration_imgsz` (the training input size; default: the export's)."""
+    to `calibration_imgsz` (the training input size; default: the export's). `grow`: the network may add
+    layers the export lacks (see the module docstring); every export weight must still find its place."""
     import onnx
     import torch
     from onnx import numpy_helper
@@ -58,33 +66,41 @@ def checkpoint_from_onnx(
         i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(str(onnx_path)).graph.initializer
     }
     model = DetectionModel(str(model_yaml), nc=len(names), verbose=False)
+    if grow:
+        weights = _move_head(weights, len(model.model) - 1)
+    loaded = []
 
-    def take(name: str, target: torch.Tensor) -> None:
+    def take(name: str, target: torch.Tensor) -> bool:
         source = weights.pop(name, None)
+        if source is None and grow:
+            return False
         if source is None or source.shape != target.shape:
             got = "missing" if source is None else tuple(source.shape)
             want = tuple(target.shape)
             raise WeightsError(f"{onnx_path} does not fit {model_yaml}: {name} is {got}, expected {want}")
         target.copy_(source)
+        return True
 
     with torch.no_grad():
         for name, module in model.named_modules():
             if isinstance(module, Conv):
-                take(f"{name}.conv.weight", module.conv.weight)
+                if not take(f"{name}.conv.weight", module.conv.weight):
+                    continue
                 take(f"{name}.conv.bias", module.bn.bias)
                 module.bn.weight.fill_(1.0)
                 module.bn.running_mean.zero_()
                 module.bn.running_var.fill_(1.0 - module.bn.eps)
+                loaded.append(module)
             elif isinstance(module, torch.nn.Conv2d) and module.bias is not None:
-                take(f"{name}.weight", module.weight)
-                take(f"{name}.bias", module.bias)
+                if take(f"{name}.weight", module.weight):
+                    take(f"{name}.bias", module.bias)
     # The DFL's fixed projection is the only parameter a Conv/Conv2d pass does not visit.
     leftover = sorted(k for k in weights if not k.endswith("dfl.conv.weight"))
     if leftover:
         raise WeightsError(f"{onnx_path} does not fit {model_yaml}: unused weights {leftover[:5]}")
     imgsz = OnnxDetector(onnx_path).input_size[0]
     if calibration:
-        _fit_batch_norms(model, _calibration_inputs(calibration, calibration_imgsz or imgsz))
+        _fit_batch_norms(model, loaded, _calibration_inputs(calibration, calibration_imgsz or imgsz))
     model.names = dict(enumerate(names))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,13 +136,23 @@ def _calibration_inputs(images: Sequence[str | Path], imgsz: int):
     return torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float() / 255.0
 
 
-def _fit_batch_norms(model, inputs) -> None:
-    """Give every identity batch norm the per-channel mean and variance of its convolution's output on
-    `inputs`, with weight sqrt(var + eps) and bias + mean: inference output stays exactly the same."""
-    import torch
-    from ultralytics.nn.modules.conv import Conv
+def _move_head(weights: dict, head: int) -> dict:
+    """`weights` with the export's last layer (its detection head) renamed to layer `head`.
 
-    convs = [m for m in model.modules() if isinstance(m, Conv)]
+    >>> sorted(_move_head({"model.2.conv.weight": 0, "model.22.cv2.0.2.bias": 1}, 25))
+    ['model.2.conv.weight', 'model.25.cv2.0.2.bias']
+    """
+    last = max(int(name.split(".")[1]) for name in weights)
+    old, new = f"model.{last}.", f"model.{head}."
+    return {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in weights.items()}
+
+
+def _fit_batch_norms(model, convs, inputs) -> None:
+    """Give each of `convs` (Conv modules with identity batch norms) the per-channel mean and variance of
+    its convolution's output on `inputs`, with weight sqrt(var + eps) and bias + mean: inference output
+    stays exactly the same."""
+    import torch
+
     sums = {m: [0.0, 0.0, 0] for m in convs}
 
     def record(conv, _module, _inputs, output) -> None:

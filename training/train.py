@@ -92,9 +92,11 @@ def train(
     runs_dir: str | Path = "runs",
     extra_args: dict | None = None,
     resume: bool = False,
+    grow: bool = False,
 ) -> TrainResult:
     """Train (or resume an interrupted run of the same name), export to ONNX at `imgsz`, stamp
-    metadata, and copy the ONNX to `out`."""
+    metadata, and copy the ONNX to `out`. `grow`: `model_yaml` adds layers to the ONNX `weights`'
+    network (training.onnx_weights)."""
     import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
 
@@ -108,6 +110,8 @@ def train(
     run_dir = Path(runs_dir).resolve() / out.stem
     if weights is not None and not Path(weights).is_file():
         raise TrainError(f"weights not found: {weights}")
+    if grow and (weights is None or Path(weights).suffix.lower() != ".onnx"):
+        raise TrainError("--grow extends the network of an ONNX export: give one with --weights")
     if weights is not None and Path(weights).suffix.lower() == ".onnx":
         from training.evaluate import split_images
         from training.onnx_weights import WeightsError, checkpoint_from_onnx
@@ -116,7 +120,7 @@ def train(
         calibration = images[:: max(1, len(images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
         try:
             init = run_dir.parent / f"{out.stem}-init.pt"
-            weights = str(checkpoint_from_onnx(weights, model_yaml, init, calibration, imgsz))
+            weights = str(checkpoint_from_onnx(weights, model_yaml, init, calibration, imgsz, grow))
         except WeightsError as e:
             raise TrainError(str(e)) from e
     fixed = dict(
@@ -215,6 +219,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights", default=None, help="fine-tune from a local .pt checkpoint or an ONNX export of --model-yaml"
     )
+    p.add_argument(
+        "--grow",
+        action="store_true",
+        help="--model-yaml adds layers (e.g. a stride-4 level) to the network of an ONNX --weights",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--batch", type=int, default=32)
@@ -265,6 +274,7 @@ def _run(args: argparse.Namespace) -> int:
             args.runs_dir,
             parse_hyp(args.hyp),
             args.resume,
+            args.grow,
         )
     except TrainError as e:
         print(f"feixian train: {e}", file=sys.stderr)
@@ -280,6 +290,7 @@ def _run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "model_yaml": args.model_yaml,
         "weights": args.weights,
+        "grow": args.grow,
         "hyp": parse_hyp(args.hyp),
     }
     text = json.dumps(summary, indent=2)
