@@ -9,12 +9,16 @@
 #   feixian-street-v5: 10 epochs at 544 px                    (about 51 min)
 #   feixian-street-v6:  7 epochs at 640 px, the shipped model (about 50 min)
 # About 5.6 hours in all; FROM=models/feixian-street-v5.onnx trains only the last stage.
-# STAGES is "name:imgsz:epochs:close_mosaic ..."; the last one is shipped to models/.
+# models/feixian-street-v9.onnx (not shipped yet, README) adds a stage on 8000 fresh images of seed 2:
+#   STAGES="<the stages above> feixian-street-v9:640:4:1:2:8000" FROM=models/feixian-street-v6.onnx make train
+# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images] ..." (the images of seed 1, IMAGES of them,
+# unless a stage names its own); the last one is shipped to models/.
 # FROM=models/<stage>.onnx fine-tunes the stages after that shipped one instead of retraining the stages
 # up to it.
 # v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
 # is out of view (data fingerprint 5f4e9ffe...); this script now generates the relabelled set (50cda447...).
-# Training seeds and held-out seeds never overlap: training images come from seed 1, the held-out
+# v9's seed-2 images were labelled the new way (c464c830...).
+# Training seeds and held-out seeds never overlap: training images come from seeds 1 and 2, the held-out
 # images and scenario videos from seeds 1001 and 2001. The rules in configs/default.yaml were tuned for
 # the shipped model with `feixian tune-rules` on seed 3001 (README), never on these.
 set -euo pipefail
@@ -26,16 +30,23 @@ IMAGES=${IMAGES:-3200}
 WORK=${WORK:-data/train}
 mkdir -p "$WORK"
 
-$FX synth --seed 1 --out "$WORK/synth" --images "$IMAGES" --scenarios 0
-DATA="$WORK/synth/dataset/data.yaml"
-COMMON=(--data "$DATA" --model-yaml training/models/feixian-v8p.yaml --batch 32 --seed 0 --runs-dir "$WORK/runs"
+# A stage's images: seed 1 (IMAGES of them) unless the stage names its own seed and count. Each set is
+# generated once per run (synthesis is deterministic, so a set left from an earlier run is the same).
+stage_data() {
+  local dir="$WORK/synth-seed$1-$2"
+  if [ ! -f "$dir/dataset/data.yaml" ]; then
+    $FX synth --seed "$1" --out "$dir" --images "$2" --scenarios 0 >&2 || return 1
+  fi
+  echo "$dir/dataset/data.yaml"
+}
+COMMON=(--model-yaml training/models/feixian-v8p.yaml --batch 32 --seed 0 --runs-dir "$WORK/runs"
   --hyp warmup_epochs=1 --hyp cache=true)
 
 WEIGHTS=()
 TRAINED=0
 SKIPPING=$([ -n "$FROM" ] && echo yes || echo no)
 for stage in $STAGES; do
-  IFS=: read -r NAME IMGSZ EPOCHS CLOSE <<<"$stage"
+  IFS=: read -r NAME IMGSZ EPOCHS CLOSE SEED COUNT <<<"$stage"
   if [ "$SKIPPING" = yes ]; then
     if [ "$NAME" = "$(basename "$FROM" .onnx)" ]; then
       SKIPPING=no
@@ -43,7 +54,8 @@ for stage in $STAGES; do
     fi
     continue
   fi
-  $FX train "${COMMON[@]}" "${WEIGHTS[@]}" --epochs "$EPOCHS" --imgsz "$IMGSZ" --version "${NAME##*-v}.0" \
+  DATA=$(stage_data "${SEED:-1}" "${COUNT:-$IMAGES}")
+  $FX train --data "$DATA" "${COMMON[@]}" "${WEIGHTS[@]}" --epochs "$EPOCHS" --imgsz "$IMGSZ" --version "${NAME##*-v}.0" \
     --hyp close_mosaic="$CLOSE" --out "$WORK/$NAME.onnx" --summary "$WORK/$NAME.train.json"
   WEIGHTS=(--weights "$WORK/$NAME.onnx")
   TRAINED=$((TRAINED + 1))
