@@ -11,8 +11,14 @@
 # About 5.6 hours in all; FROM=models/feixian-street-v5.onnx trains only the last stage.
 # models/feixian-street-v9.onnx (not shipped yet, README) adds a stage on 8000 fresh images of seed 2:
 #   STAGES="<the stages above> feixian-street-v9:640:4:1:2:8000" FROM=models/feixian-street-v6.onnx make train
-# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images] ..." (the images of seed 1, IMAGES of them,
-# unless a stage names its own); the last one is shipped to models/.
+# models/feixian-street-v11.onnx (README) is v9 grown to YOLOv8n's width (twice feixian-v8p's), then
+# trained on 6000 fresh images of seed 4:
+#   STAGES="<the stages above> feixian-street-v9:640:4:1:2:8000 feixian-street-v11:640:3:1:4:6000:yolov8n.yaml" \
+#     FROM=models/feixian-street-v9.onnx make train
+# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[:model-yaml]] ..." (the images of seed 1, IMAGES
+# of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml unless a stage
+# names another, which grows out of the stage before, `feixian train --grow`, and holds for the stages
+# after it); the last one is shipped to models/.
 # FROM=models/<stage>.onnx fine-tunes the stages after that shipped one instead of retraining the stages
 # up to it.
 # v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
@@ -39,14 +45,19 @@ stage_data() {
   fi
   echo "$dir/dataset/data.yaml"
 }
-COMMON=(--model-yaml training/models/feixian-v8p.yaml --batch 32 --seed 0 --runs-dir "$WORK/runs"
-  --hyp warmup_epochs=1 --hyp cache=true)
+COMMON=(--batch 32 --seed 0 --runs-dir "$WORK/runs" --hyp warmup_epochs=1 --hyp cache=true)
+NETWORK=training/models/feixian-v8p.yaml
 
 WEIGHTS=()
 TRAINED=0
 SKIPPING=$([ -n "$FROM" ] && echo yes || echo no)
 for stage in $STAGES; do
-  IFS=: read -r NAME IMGSZ EPOCHS CLOSE SEED COUNT <<<"$stage"
+  IFS=: read -r NAME IMGSZ EPOCHS CLOSE SEED COUNT YAML <<<"$stage"
+  GROW=()
+  if [ -n "${YAML:-}" ] && [ "$YAML" != "$NETWORK" ]; then
+    [ "$SKIPPING" = yes ] || GROW=(--grow)
+    NETWORK=$YAML
+  fi
   if [ "$SKIPPING" = yes ]; then
     if [ "$NAME" = "$(basename "$FROM" .onnx)" ]; then
       SKIPPING=no
@@ -55,7 +66,7 @@ for stage in $STAGES; do
     continue
   fi
   DATA=$(stage_data "${SEED:-1}" "${COUNT:-$IMAGES}")
-  $FX train --data "$DATA" "${COMMON[@]}" "${WEIGHTS[@]}" --epochs "$EPOCHS" --imgsz "$IMGSZ" --version "${NAME##*-v}.0" \
+  $FX train --data "$DATA" "${COMMON[@]}" --model-yaml "$NETWORK" "${WEIGHTS[@]}" "${GROW[@]}" --epochs "$EPOCHS" --imgsz "$IMGSZ" --version "${NAME##*-v}.0" \
     --hyp close_mosaic="$CLOSE" --out "$WORK/$NAME.onnx" --summary "$WORK/$NAME.train.json"
   WEIGHTS=(--weights "$WORK/$NAME.onnx")
   TRAINED=$((TRAINED + 1))

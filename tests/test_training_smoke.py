@@ -233,12 +233,62 @@ def test_a_network_grown_from_an_export_first_answers_as_the_export(trained, tmp
     assert grown.shape[2] == n + (SIZE // 4) ** 2  # one more anchor per stride-4 cell
     np.testing.assert_allclose(grown[:, :, :n], export, rtol=1e-4, atol=1e-3)
     assert grown[:, 4:, n:].max() < 0.01
-    # Growing is no licence to drop weights: the export's must all find a place.
-    with pytest.raises(WeightsError):
-        checkpoint_from_onnx(summary["onnx"], "yolov8n.yaml", tmp_path / "other.pt", grow=True)
+    # Growing is no licence to drop weights: the export's must all find a place, and yolov8s is four
+    # times as wide, not two.
+    with pytest.raises(WeightsError, match="does not fit"):
+        checkpoint_from_onnx(summary["onnx"], "yolov8s.yaml", tmp_path / "other.pt", grow=True)
     # Nor does it apply without an export to grow from.
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "g.onnx"), "--grow", "--epochs", "1"]
     assert main(argv) == 2
+
+
+def test_a_network_widened_from_an_export_first_answers_as_the_export(trained, tmp_path):
+    """yolov8n is feixian-v8p at twice the width: widened from a v8p export, it gives the export's output,
+    yet its channel copies are not twins (they get different gradients and can learn apart)."""
+    import torch
+
+    from training.evaluate import split_images
+    from training.onnx_weights import _calibration_inputs, checkpoint_from_onnx
+
+    data, summary = trained
+    images = split_images(data, "train")[0]
+    pt = checkpoint_from_onnx(summary["onnx"], "yolov8n.yaml", tmp_path / "wide.pt", images, SIZE, True)
+    model = torch.load(pt, weights_only=False)["model"].float()
+    x = _calibration_inputs(images, SIZE)
+    export = ort.InferenceSession(summary["onnx"]).run(None, {"images": x.numpy()})[0]
+    with torch.no_grad():
+        wide = model.eval()(x)[0].numpy()
+    np.testing.assert_allclose(wide, export, rtol=1e-4, atol=1e-3)
+    reader = model.model[1].conv.weight  # reads layer 0's doubled output
+    assert reader.shape[1] == 2 * 8
+    assert not torch.allclose(reader[:, 0::2], reader[:, 1::2])
+
+
+def test_fine_tuning_a_widened_export_starts_from_all_its_weights(trained, tmp_path):
+    """yolov8n.yaml says 80 classes: the widened export's class outputs must still carry over into
+    training. With a zero learning rate, one epoch leaves every convolution as the widening made it."""
+    import torch
+
+    from feixian.cli import main
+
+    data, summary = trained
+    runs, out = tmp_path / "runs", tmp_path / "wide.onnx"
+    argv = ["train", "--data", str(data), "--out", str(out), "--model-yaml", "yolov8n.yaml", "--grow"]
+    argv += ["--weights", summary["onnx"], "--epochs", "1", "--imgsz", str(SIZE), "--batch", "8", "--workers", "0"]
+    argv += ["--runs-dir", str(runs), "--summary", str(tmp_path / "s.json")]
+    for hyp in ("mosaic=0", "optimizer=SGD", "lr0=0", "warmup_epochs=0", "warmup_bias_lr=0", "weight_decay=0"):
+        argv += ["--hyp", hyp]
+    assert main(argv) == 0
+    start = torch.load(runs / "wide-init.pt", weights_only=False)["model"].state_dict()
+    tuned_pt = json.loads((tmp_path / "s.json").read_text())["best_pt"]
+    tuned = torch.load(tuned_pt, weights_only=False)["model"].float().state_dict()
+    convs = [k for k in start if k.endswith((".weight", ".bias")) and ".bn." not in k]
+    assert "model.22.cv3.0.2.weight" in convs  # a class output
+    for name in convs:
+        # Checkpoints are saved in half precision.
+        torch.testing.assert_close(
+            tuned[name], start[name].float(), rtol=1e-3, atol=1e-4, msg=lambda m, n=name: f"{n}: {m}"
+        )
 
 
 def test_batch_norms_of_an_onnx_export_keep_the_network_in_training(trained, tmp_path):

@@ -13,11 +13,19 @@ Given calibration images (the training set's), each batch norm instead takes the
 convolution's output has on them, with the scale and shift that undo exactly that normalisation: the
 network is unchanged in inference and nearly so in training.
 
-A network may also grow out of an export (`grow=True`): the model YAML keeps the export's layers under
-their indices and adds new ones before the detection head (a stride-4 level for small objects, say). The
-export's head moves to the YAML's last layer; whatever the export lacks keeps its fresh initialisation
-(Ultralytics starts a new level's class scores near zero, so the grown network first answers as the
-export did).
+A network may also grow out of an export (`grow=True`), in two ways that combine:
+
+- deeper: the model YAML keeps the export's layers under their indices and adds new ones before the
+  detection head (a stride-4 level for small objects, say). The export's head moves to the YAML's last
+  layer; whatever the export lacks keeps its fresh initialisation (Ultralytics starts a new level's class
+  scores near zero, so the grown network first answers as the export did).
+- wider: a layer may have twice the export's channels (YOLOv8n's width from feixian-v8p's, half of it).
+  Channel k of the export becomes channels 2k and 2k+1 (Net2Net's function-preserving widening, Chen et
+  al. 2016); a layer reading a doubled input splits each of the export's input weights between the two
+  copies at a random ratio, so the output is unchanged while the copies get different gradients and
+  learn apart. Every tensor of a YOLOv8 network either doubles or keeps its width (the box branch of the
+  head and the class outputs keep theirs), and interleaved copies survive C2f's split into halves and
+  every concatenation, so the wide network first answers exactly as the export did.
 
     >>> pt = checkpoint_from_onnx("models/feixian-street-v2.onnx", "training/models/feixian-v8p.yaml",
     ...                           "data/feixian-street-v2.pt", train_images[:64], 480)  # doctest: +SKIP
@@ -34,6 +42,9 @@ import cv2
 import numpy as np
 
 CALIBRATION_BATCH = 8
+# The share of an export's input weight that the first of its two copies takes when a layer widens: away
+# from 0 and 1 so that neither copy starts silent.
+WIDEN_SPLIT = (0.25, 0.75)
 
 
 class WeightsError(ValueError):
@@ -52,7 +63,8 @@ def checkpoint_from_onnx(
     built from `model_yaml`; raises WeightsError when the two do not fit parameter for parameter.
     `calibration`: images whose statistics the batch norms take (none: identity batch norms), letterboxed
     to `calibration_imgsz` (the training input size; default: the export's). `grow`: the network may add
-    layers the export lacks (see the module docstring); every export weight must still find its place."""
+    layers the export lacks and double the export's widths (see the module docstring); every export weight
+    must still find its place."""
     import onnx
     import torch
     from onnx import numpy_helper
@@ -69,13 +81,16 @@ def checkpoint_from_onnx(
     if grow:
         weights = _move_head(weights, len(model.model) - 1)
     loaded = []
+    rng = np.random.default_rng(0)
 
     def take(name: str, target: torch.Tensor) -> bool:
         source = weights.pop(name, None)
         if source is None and grow:
             return False
+        got = "missing" if source is None else tuple(source.shape)
+        if source is not None and grow and source.shape != target.shape:
+            source = widened(source, tuple(target.shape), rng)
         if source is None or source.shape != target.shape:
-            got = "missing" if source is None else tuple(source.shape)
             want = tuple(target.shape)
             raise WeightsError(f"{onnx_path} does not fit {model_yaml}: {name} is {got}, expected {want}")
         target.copy_(source)
@@ -115,6 +130,30 @@ def checkpoint_from_onnx(
         out,
     )
     return out
+
+
+def widened(source, shape: tuple[int, ...], rng: np.random.Generator):
+    """`source` (a convolution's weight or bias) grown to `shape`: output channels doubled by copying
+    each, input channels (a weight's second axis) doubled by splitting each weight between two copies.
+    Returned unchanged when it does not grow that way (a shape mismatch the caller reports).
+
+    >>> import torch
+    >>> w = torch.ones(1, 1, 1, 1)
+    >>> wide = widened(w, (2, 2, 1, 1), np.random.default_rng(0))
+    >>> wide.shape, wide.sum(1).flatten().tolist()  # each copy of the output still sums to the export's
+    (torch.Size([2, 2, 1, 1]), [1.0, 1.0])
+    """
+    import torch
+
+    if len(shape) != source.dim() or any(n != o for n, o in zip(shape[2:], source.shape[2:], strict=True)):
+        return source
+    if shape[0] == 2 * source.shape[0]:
+        source = source.repeat_interleave(2, dim=0)
+    if source.dim() > 1 and shape[1] == 2 * source.shape[1]:
+        first = rng.uniform(*WIDEN_SPLIT, size=(source.shape[0], source.shape[1], 1, 1))
+        split = torch.from_numpy(np.stack([first, 1.0 - first], axis=2).reshape(source.shape[0], -1, 1, 1))
+        source = source.repeat_interleave(2, dim=1) * split.to(source.dtype)
+    return source
 
 
 def _calibration_inputs(images: Sequence[str | Path], imgsz: int):

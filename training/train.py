@@ -96,7 +96,7 @@ def train(
 ) -> TrainResult:
     """Train (or resume an interrupted run of the same name), export to ONNX at `imgsz`, stamp
     metadata, and copy the ONNX to `out`. `grow`: `model_yaml` adds layers to the ONNX `weights`'
-    network (training.onnx_weights)."""
+    network or doubles its widths (training.onnx_weights)."""
     import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
 
@@ -112,7 +112,8 @@ def train(
         raise TrainError(f"weights not found: {weights}")
     if grow and (weights is None or Path(weights).suffix.lower() != ".onnx"):
         raise TrainError("--grow extends the network of an ONNX export: give one with --weights")
-    if weights is not None and Path(weights).suffix.lower() == ".onnx":
+    from_export = weights is not None and Path(weights).suffix.lower() == ".onnx"
+    if from_export:
         from training.evaluate import split_images
         from training.onnx_weights import WeightsError, checkpoint_from_onnx
 
@@ -150,9 +151,15 @@ def train(
         model = YOLO(str(last), task="detect")
         model.train(resume=True)
     else:
-        model = YOLO(model_yaml, task="detect")
-        if weights is not None:
-            model = model.load(weights)
+        if from_export:
+            # The checkpoint is already the network of `model_yaml` with the export's class count, which
+            # a YAML of another count (yolov8n.yaml's 80) would not take: its class outputs would start
+            # afresh.
+            model = YOLO(weights, task="detect")
+        else:
+            model = YOLO(model_yaml, task="detect")
+            if weights is not None:
+                model = model.load(weights)
         model.train(**fixed, **(extra_args or {}))
     seconds = _training_seconds(run_dir)
     best = Path(model.trainer.best)
@@ -222,7 +229,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--grow",
         action="store_true",
-        help="--model-yaml adds layers (e.g. a stride-4 level) to the network of an ONNX --weights",
+        help="--model-yaml adds layers (e.g. a stride-4 level) to the network of an ONNX --weights, or doubles"
+        " its widths (yolov8n.yaml from feixian-v8p)",
     )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--imgsz", type=int, default=320)
