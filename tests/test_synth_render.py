@@ -13,7 +13,7 @@ from training.synth.effects import Conditions
 from training.synth.items import Goods, Stall
 from training.synth.painter import Painter
 from training.synth.people import Person
-from training.synth.scene import Placed, render
+from training.synth.scene import MIN_PLACED_PX, Ground, Placed, populate, render, sample_camera
 from training.synth.street import StreetLayout, render_backdrop
 from training.synth.text import FONT_PATH, NOTICE_WORDS, PROVINCES, SHOP_PREFIXES, SHOP_WORDS, random_plate
 from training.synth.vehicles import LOOK_LABEL, TRUCK_LOOKS, Truck
@@ -69,6 +69,21 @@ def test_labels_are_clipped_to_the_frame() -> None:
     x, z = _ground(5, 250)
     _, labels = _scene([Placed(Stall.sample(rng), x, z, 0.0)])
     assert len(labels) == 1 and labels[0].box[0] == 0.0
+
+
+def test_tables_and_chairs_are_placed_at_least_the_smallest_size_tall() -> None:
+    # Chairs set around a table used to skip the size check: stools beside a far table came out 10 px tall.
+    heights = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        layout = StreetLayout.sample(rng)
+        cam = sample_camera(rng, layout, (640, 360))
+        ground = Ground(cam, rng)
+        for item in populate(rng, layout, cam):
+            if item.sprite.label in ("table", "chair"):
+                box = ground.screen_box(item.sprite, ground.footprint(item.sprite, item.x, item.z, item.heading))
+                heights.append(box[3] - box[1])
+    assert len(heights) > 40 and min(heights) >= MIN_PLACED_PX
 
 
 def test_truck_looks_map_to_classes_and_never_mix_dirt_with_an_open_load() -> None:

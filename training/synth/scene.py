@@ -36,6 +36,8 @@ MIN_OBJECTS = 4  # a dataset scene with fewer placed objects is drawn again
 MAX_REDRAWS = 6
 PROP_MIN_DEPTH = 9.0
 MAX_HEIGHT_SHARE = 0.85  # nothing placed taller than this share of the frame (~300 px at 360)
+# Objects run from about 24 px tall (the generator's brief); placement leaves a little room for pose.
+MIN_PLACED_PX = 22.0
 CLASS_ID = {name: i for i, name in enumerate(CLASSES)}
 
 
@@ -109,35 +111,47 @@ class Ground:
     def free(self, rect: tuple[float, float, float, float]) -> bool:
         return all(rect[1] <= t[0] or t[1] <= rect[0] or rect[3] <= t[2] or t[3] <= rect[2] for t in self._taken)
 
-    def claim(self, sprite: Sprite, x: float, z: float, heading: float) -> None:
-        self._taken.append(self.footprint(sprite, x, z, heading))
+    def take(self, sprite: Sprite, x: float, z: float, heading: float, min_px: float = MIN_PLACED_PX) -> bool:
+        """Claim the spot when the sprite standing there is free of others, in view and `min_px` tall or more."""
+        rect = self.footprint(sprite, x, z, heading)
+        if not (self._fits_view(sprite, rect, min_px) and self.free(rect)):
+            return False
+        self._taken.append(rect)
+        return True
+
+    def screen_box(self, sprite: Sprite, rect: tuple[float, float, float, float]) -> tuple[float, ...] | None:
+        """Pixel box (u0, v0, u1, v1) of `sprite` standing on footprint `rect`; None when it nears the lens."""
+        x0, x1, z0, z1 = rect
+        corners = np.array([[x, y, z] for x in (x0, x1) for z in (z0, z1) for y in (0.0, sprite.height_m)])
+        if (self.cam.to_camera(corners)[:, 2] < 2.0).any():
+            return None
+        uv, _ = self.cam.project(corners)
+        return (*uv.min(0), *uv.max(0))
 
     def _fits_view(self, sprite: Sprite, rect: tuple[float, float, float, float], min_px: float) -> bool:
         """Mostly inside the frame, feet not cut off, between `min_px` and MAX_HEIGHT_SHARE of the frame tall."""
-        cam = self.cam
-        x0, x1, z0, z1 = rect
-        corners = np.array([[x, y, z] for x in (x0, x1) for z in (z0, z1) for y in (0.0, sprite.height_m)])
-        if (cam.to_camera(corners)[:, 2] < 2.0).any():
+        box = self.screen_box(sprite, rect)
+        if box is None:
             return False
-        uv, _ = cam.project(corners)
-        (u0, v0), (u1, v1) = uv.min(0), uv.max(0)
-        w, h = cam.width, cam.height_px
+        u0, v0, u1, v1 = box
+        w, h = self.cam.width, self.cam.height_px
         inside = max(0.0, min(u1, w) - max(u0, 0)) * max(0.0, min(v1, h) - max(v0, 0))
         return min_px <= v1 - v0 <= MAX_HEIGHT_SHARE * h and v1 <= h * 1.03 and inside >= 0.6 * (u1 - u0) * (v1 - v0)
 
     def place(
-        self, sprite: Sprite, zrange: tuple[float, float], heading: float, min_px: float = 22.0, tries: int = 25
+        self,
+        sprite: Sprite,
+        zrange: tuple[float, float],
+        heading: float,
+        min_px: float = MIN_PLACED_PX,
+        tries: int = 25,
     ) -> Placed | None:
         """A free spot in the cross-street band `zrange` where the sprite is in view and at least `min_px` tall."""
         cam = self.cam
         for _ in range(tries):
             z = float(self.rng.uniform(*zrange))
             x = cam.ground_x_at(float(self.rng.uniform(-0.05, 1.05) * cam.width), z)
-            if x is None:
-                continue
-            rect = self.footprint(sprite, x, z, heading)
-            if self._fits_view(sprite, rect, min_px) and self.free(rect):
-                self._taken.append(rect)
+            if x is not None and self.take(sprite, x, z, heading, min_px):
                 return Placed(sprite, x, z, heading, float(self.rng.uniform(0, 2 * math.pi)))
         return None
 
@@ -192,7 +206,7 @@ def _cafe_set(
 ) -> list[Placed]:
     """A shop-front cluster: a table (maybe under an umbrella) with chairs around it, or just some of these."""
     anchor = Table.sample(rng) if table else (Umbrella.sample(rng) if umbrella else Chair.sample(rng))
-    first = ground.place(anchor, zrange, float(rng.choice([0.0, math.pi / 2])), 18)
+    first = ground.place(anchor, zrange, float(rng.choice([0.0, math.pi / 2])))
     if first is None:
         return []
     out = [first]
@@ -203,8 +217,7 @@ def _cafe_set(
             ang = first.heading + k * math.pi / 2 + rng.normal(0, 0.2)
             x, z = first.x + 0.85 * math.cos(ang), first.z + 0.85 * math.sin(ang)
             sprite = Chair.sample(rng)
-            if ground.free(ground.footprint(sprite, x, z, ang)):
-                ground.claim(sprite, x, z, ang)
+            if ground.take(sprite, x, z, ang):
                 out.append(Placed(sprite, x, z, ang + math.pi))
     return out
 
