@@ -15,6 +15,9 @@
 # trained on 6000 fresh images of seed 4:
 #   STAGES="<the stages above> feixian-street-v9:640:4:1:2:8000 feixian-street-v11:640:3:1:4:6000:yolov8n.yaml" \
 #     FROM=models/feixian-street-v9.onnx make train
+# models/feixian-street-v12.onnx (README) is v11 trained on, 3 epochs on 6000 fresh images of seed 5:
+#   STAGES="<the stages above> feixian-street-v9:640:4:1:2:8000 feixian-street-v11:640:3:1:4:6000:yolov8n.yaml \
+#     feixian-street-v12:640:3:1:5:6000" FROM=models/feixian-street-v11.onnx make train
 # STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[:model-yaml]] ..." (the images of seed 1, IMAGES
 # of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml unless a stage
 # names another, which grows out of the stage before, `feixian train --grow`, and holds for the stages
@@ -24,7 +27,7 @@
 # v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
 # is out of view (data fingerprint 5f4e9ffe...); this script now generates the relabelled set (50cda447...).
 # v9's seed-2 images were labelled the new way (c464c830...).
-# Training seeds and held-out seeds never overlap: training images come from seeds 1 and 2, the held-out
+# Training seeds and held-out seeds never overlap: training images come from seeds 1 to 5, the held-out
 # images and scenario videos from seeds 1001 and 2001. The rules in configs/default.yaml were tuned for
 # the shipped model with `feixian tune-rules` on seed 3001 (README), never on these.
 set -euo pipefail
