@@ -40,6 +40,14 @@ def test_a_matching_event_is_a_true_positive_with_its_start_error():
     assert r["unmatched_truth"] == [] and r["unmatched_found"] == []
 
 
+def test_a_match_starting_more_than_ten_seconds_off_is_listed_as_late():
+    on_time, late = found(anchor=49.9), found(start=30.0, anchor=50.5)
+    assert match_events([truth()], [on_time], [])["late_starts"] == []
+    r = match_events([truth()], [late], [])
+    assert r["tp"] == 1
+    assert [(e["zone_id"], e["anchor_s"], e["found_anchor_s"]) for e in r["late_starts"]] == [("front", 40.0, 50.5)]
+
+
 @pytest.mark.parametrize(
     "other",
     [

@@ -28,6 +28,7 @@ from training.metrics import APAccumulator, MissedAs, SizeRecall
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 DEFAULT_CONF = ModelSettings.model_fields["conf_threshold"].default
+LATE_START_S = 10.0  # the bar an event's start is held to: within this of the dwell crossing (or first sight)
 
 
 class EvalError(RuntimeError):
@@ -175,7 +176,8 @@ def _overlap(a0: float, a1: float, b0: float, b1: float, slack: float = 1.0) -> 
 def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict], plates_read: bool = False) -> dict:
     """Greedy one-to-one matching of found events to ground truth; unmatched found events that fall on
     a decoy's interval are counted as decoy events. With `plates_read`, each matched event with a true
-    plate scores whether its plate is exactly right (none read is wrong); without, plates are not scored."""
+    plate scores whether its plate is exactly right (none read is wrong); without, plates are not scored.
+    `late_starts` lists the matched events whose start is off by more than LATE_START_S."""
     pairs = []
     for i, t in enumerate(truths):
         for j, f in enumerate(found):
@@ -184,13 +186,15 @@ def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict], pl
             ov = _overlap(t.start_s, t.end_s, f["start_s"], f["end_s"])
             if ov > 0:
                 pairs.append((ov, i, j))
-    matched_t, matched_f, errors, plates = set(), set(), [], []
+    matched_t, matched_f, errors, plates, late = set(), set(), [], [], []
     for _, i, j in sorted(pairs, reverse=True):
         if i in matched_t or j in matched_f:
             continue
         matched_t.add(i)
         matched_f.add(j)
         errors.append(abs(found[j]["anchor_s"] - truths[i].anchor_s))
+        if errors[-1] > LATE_START_S:
+            late.append({**vars(truths[i]), "found_anchor_s": found[j]["anchor_s"], "case_id": found[j].get("case_id")})
         if truths[i].plate is not None and plates_read:
             plates.append((found[j].get("plate") == truths[i].plate, found[j].get("plate") is not None))
     decoy_hits = 0
@@ -210,6 +214,7 @@ def match_events(truths: list[_Truth], found: list[dict], decoys: list[dict], pl
         "fp": len(found) - len(matched_f),
         "decoy_events": decoy_hits,
         "start_errors_s": errors,
+        "late_starts": late,
         "plates": plates,
         "unmatched_truth": [vars(truths[i]) for i in range(len(truths)) if i not in matched_t],
         "unmatched_found": [found[j] for j in range(len(found)) if j not in matched_f],
@@ -287,6 +292,7 @@ def summarise(scored: Iterable[dict[str, dict]]) -> dict[str, dict]:
             "start_error_s": {
                 "max": round(max(a["errors"]), 2) if a["errors"] else None,
                 "mean": round(float(np.mean(a["errors"])), 2) if a["errors"] else None,
+                "late": sum(e > LATE_START_S for e in a["errors"]),
             },
         }
         if fam == "vehicle":
