@@ -47,7 +47,8 @@ class OccupationRuleSettings(BaseModel):
         ge=0,
         le=600,
         description="An item that has only just appeared may go unseen this long (a passer-by, detector "
-        "flicker); the allowance then grows by the time it has stood, up to max_unseen_s.",
+        "flicker); the allowance then grows by the time it has stood, up to max_unseen_s. An item unseen "
+        "longer than this is lost: only a box of the subtype it was mostly called brings it back.",
     )
     min_seen_fraction: float = Field(
         default=0.5,

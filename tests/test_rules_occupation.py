@@ -256,3 +256,24 @@ def test_a_second_box_on_a_followed_item_is_not_a_second_item():
     top_half = (STALL[0], STALL[1], STALL[2], 170.0, "stall")
     rule, events = play(lambda s: [STALL, top_half] if 5 <= s < 20 else [STALL], 25)
     assert len(rule._state["front"].candidates) == 1
+
+
+def test_a_cart_passing_the_spot_of_a_removed_box_does_not_carry_its_timer_to_later_goods():
+    # A box stands 3-16 s and is taken away; a cart pauses on the spot 24-27 s; goods are put down there
+    # from 40 s. Without the subtype check the cart bridged the two gaps and the goods' case started at 3 s.
+    goods_there = (*STALL[:4], "goods")
+    cart_there = (*STALL[:4], "cart")
+
+    def script(s: int) -> list[Row]:
+        return [goods_there] if 3 <= s <= 16 or s >= 40 else [cart_there] if 24 <= s <= 27 else []
+
+    _, events = play(script, 100)
+    assert [(e.subtype, e.started_at) for e in events] == [("goods", at(40))]
+
+
+def test_a_lost_pile_the_detector_flickers_on_comes_back_under_its_usual_name():
+    # Goods hidden 10 s by a parked van, seen again as goods (the first box after the gap a stall):
+    # it keeps its timer, because a lost item may come back as what it was mostly called.
+    goods_there = (*STALL[:4], "goods")
+    _, events = play(lambda s: [] if 10 <= s < 20 else [STALL] if s == 20 else [goods_there], 60)
+    assert [(e.subtype, e.started_at) for e in events] == [("goods", at(0))]

@@ -12,7 +12,9 @@ Only a confident detection (`start_confidence`) starts a candidate; once it has 
 lower (a ghost box that once scores high is not followed on its weak echoes). A candidate may go unseen
 for `young_unseen_s` plus the time it has stood, at most `max_unseen_s`: a cart that paused for a second
 is soon forgotten (goods put down where it paused are a new item), a stall that has stood for minutes
-survives a van parked in front of it. It must have been seen in at least `min_seen_fraction` of the
+survives a van parked in front of it; once lost (unseen longer than `young_unseen_s`) it comes back only
+as what it was mostly called, so a cart wheeled over the spot of a removed box cannot hand the box's time
+on to goods put down there later. It must have been seen in at least `min_seen_fraction` of the
 frames since it appeared (a flickering false positive cannot build up time), and triggers when seen
 again after the point's dwell time. One event per (zone, subtype) episode; the episode ends once the
 zone has held no item of that subtype for `cooldown_s`.
@@ -78,6 +80,19 @@ class _Candidate:
     def subtype(self) -> str:
         return max(sorted(self.votes), key=self.votes.__getitem__)
 
+    def continues_as(self, now: datetime, settings: OccupationRuleSettings) -> str | None:
+        """The only subtype a detection may continue this item as, or None for any.
+
+        A reported item only continues as its own subtype: a stall set up where the chairs of an earlier
+        episode stood is a new item, not more of the old one. An item lost for longer than a passer-by
+        hides one (young_unseen_s) comes back only as what it was mostly called: a cart wheeled past the
+        spot of a removed box must not carry the box's timer on to goods put down there later."""
+        if self.reported_as is not None:
+            return self.reported_as
+        if (now - self.last_seen_at).total_seconds() > settings.young_unseen_s:
+            return self.subtype
+        return None
+
 
 @dataclass(eq=False)
 class _ZoneState:
@@ -132,13 +147,11 @@ class OccupationRule:
         now = frame.captured_at
         s = self.settings
         anchors = np.array([c.anchor for c in state.candidates]).reshape(-1, 4)
-        # A reported item only continues with its own subtype: a stall set up where the chairs of an
-        # earlier episode stood is a new item, not more of the old one.
         confident = cols.confidence[idx] >= self.start_confidence
         allowed = np.array(
             [
                 [
-                    c.reported_as in (None, subtypes[i]) and (conf or c.frames_confident >= s.confirm_frames)
+                    c.continues_as(now, s) in (None, subtypes[i]) and (conf or c.frames_confident >= s.confirm_frames)
                     for i, conf in zip(idx, confident, strict=True)
                 ]
                 for c in state.candidates
