@@ -277,3 +277,20 @@ def test_a_lost_pile_the_detector_flickers_on_comes_back_under_its_usual_name():
     goods_there = (*STALL[:4], "goods")
     _, events = play(lambda s: [] if 10 <= s < 20 else [STALL] if s == 20 else [goods_there], 60)
     assert [(e.subtype, e.started_at) for e in events] == [("goods", at(0))]
+
+
+PILE = (*STALL[:4], "goods")
+CHAIR_ON_PILE = (45.0, 125.0, 80.0, 170.0, "chair")  # wholly on PILE, a quarter of its area
+
+
+def test_a_box_that_arrives_lying_on_a_pile_is_part_of_the_pile():
+    # A crate of the pile that the detector also boxes as a chair, in every other frame from the pile's
+    # arrival: the pile is piled goods, not a shopfront set as well.
+    _, events = play(lambda s: [PILE, CHAIR_ON_PILE] if s % 2 == 0 else [PILE], 120)
+    assert [(e.subtype, e.started_at) for e in events] == [("goods", at(0))]
+
+
+def test_a_chair_put_out_on_the_spot_of_a_standing_pile_is_a_new_item():
+    # The same box, but only from 20 s, after the pile had stood a while: a chair put out in front of it.
+    _, events = play(lambda s: [PILE, CHAIR_ON_PILE] if s >= 20 else [PILE], 120)
+    assert [(e.subtype, e.started_at) for e in events] == [("goods", at(0)), ("shopfront", at(20))]

@@ -6,6 +6,8 @@ flicker between `goods` and `stall` cannot split one pile into two events). A de
 class continues a candidate while it overlaps that anchor (IoU >= stationary_iou), so a cart wheeled
 along keeps starting new candidates and never accumulates time. Tracker ids are not used:
 a passer-by walking in front of a stall breaks ByteTrack's id, but the stall comes back at its anchor.
+A box of another class that comes into view with an item and lies mostly on it (a crate of a pile the
+detector also boxes as a chair) is part of that item whenever it is seen again there, never an item itself.
 
 Only a confident detection (`start_confidence`) starts a candidate; once it has been confidently seen
 `confirm_frames` times, weaker ones continue it too, since an item half hidden by a passer-by scores
@@ -67,6 +69,7 @@ class _Candidate:
     frames_seen: int = 1
     frames_confident: int = 1
     reported_as: str | None = None  # the subtype of the episode it belongs to, once due
+    parts: list[np.ndarray] = field(default_factory=list)  # boxes of other names that came with it, on it
 
     @property
     def seen_fraction(self) -> float:
@@ -100,6 +103,42 @@ class _ZoneState:
 
     candidates: list[_Candidate] = field(default_factory=list)
     episode_seen_at: dict[str, datetime] = field(default_factory=dict)
+
+
+# A box lies on an item when at least this share of its own area is inside the item's box.
+PART_OF_SHARE = 0.5
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+
+
+def _arrived_under(
+    candidates: list[_Candidate], box: np.ndarray, subtype: str, now: datetime, s: OccupationRuleSettings
+) -> _Candidate | None:
+    """A larger item of another subtype that appeared at most young_unseen_s ago and that `box` lies on.
+
+    What comes into view together with an item, on top of it, is part of it: a crate of a pile the
+    detector also boxes as a chair is not a chair put out at the pile's arrival. A chair put out in front
+    of a stall that already stands is a new item, as is anything beside it."""
+    for c in candidates:
+        if c.subtype == subtype or (now - c.started_at).total_seconds() > s.young_unseen_s:
+            continue
+        x1, y1 = np.maximum(box[:2], c.anchor[:2])
+        x2, y2 = np.minimum(box[2:], c.anchor[2:])
+        inside = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+        own = _area(box[None])[0]
+        if own > 0 and inside / own >= PART_OF_SHARE and _area(c.anchor[None])[0] > own:
+            return c
+    return None
+
+
+def _on_parts(candidates: list[_Candidate], boxes: np.ndarray, min_iou: float) -> np.ndarray:
+    """Which of `boxes` are seen again where a part of a followed item was (IoU >= min_iou)."""
+    parts = [p for c in candidates for p in c.parts]
+    if not parts or not len(boxes):
+        return np.zeros(len(boxes), dtype=bool)
+    return (sv.box_iou_batch(np.array(parts), boxes) >= min_iou).any(axis=0)
 
 
 class OccupationRule:
@@ -182,12 +221,19 @@ class OccupationRule:
         known = np.zeros(len(idx), dtype=bool)
         if len(anchors) and len(idx):
             known = ((sv.box_iou_batch(anchors, cols.xyxy[idx]) >= s.stationary_iou) & allowed).any(axis=0)
-        for di in range(len(idx)):
+        known |= _on_parts(state.candidates, cols.xyxy[idx], s.stationary_iou)
+        # Larger boxes first, so that a pile is followed before a box lying on it is judged.
+        for di in np.argsort(-_area(cols.xyxy[idx]), kind="stable"):
             i = int(idx[di])
-            if di not in matched and not known[di] and confident[di]:
-                first = KeyFrame("first_seen", frame, [cols.object(i)])
-                votes = {subtypes[i]: float(cols.confidence[i])}
-                state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now, votes))
+            if di in matched or known[di] or not confident[di]:
+                continue
+            host = _arrived_under(state.candidates, cols.xyxy[i], subtypes[i], now, s)
+            if host is not None:
+                host.parts.append(cols.xyxy[i].copy())
+                continue
+            first = KeyFrame("first_seen", frame, [cols.object(i)])
+            votes = {subtypes[i]: float(cols.confidence[i])}
+            state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now, votes))
         due = sorted(
             (
                 c
