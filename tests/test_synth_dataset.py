@@ -33,6 +33,14 @@ def test_same_seed_same_images_and_labels(tiny: Path, tmp_path: Path) -> None:
     assert np.array_equal(img_a, img_b) and labels_a == labels_b
 
 
+def test_parallel_workers_write_the_same_set(tiny: Path, tmp_path: Path) -> None:
+    parallel = tmp_path / "parallel"
+    write_dataset(parallel, seed=11, count=12, size=SIZE, progress=False, workers=2)
+    assert _label_lines(parallel) == _label_lines(tiny)
+    for image in sorted(tiny.glob("images/*/*.jpg")):
+        assert (parallel / image.relative_to(tiny)).read_bytes() == image.read_bytes()
+
+
 def test_distinct_seeds_give_distinct_images() -> None:
     a, _ = generate_image(11, 0, SIZE)
     b, _ = generate_image(12, 0, SIZE)

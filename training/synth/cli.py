@@ -33,6 +33,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("synth", help="generate labelled street scenes and ground-truth scenario videos")
     p.add_argument("--seed", type=int, default=0, help="run seed; distinct seeds give disjoint data")
@@ -55,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="write the fixed demo scenarios street and road (OUT/scenarios/{street,road})",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes rendering images in parallel (default 1); the images do not depend on it",
     )
     p.add_argument("--size", type=_size, default=(640, 360), help="frame size WxH (default 640x360)")
     p.set_defaults(func=run)
@@ -81,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         specs += list(DEMO_SPECS)
     if images:
-        data_yaml = write_dataset(args.out / "dataset", args.seed, images, args.size)
+        data_yaml = write_dataset(args.out / "dataset", args.seed, images, args.size, workers=args.workers)
         print(f"dataset: {data_yaml}")
     for spec in specs:
         target = write_scenario(spec, args.out / "scenarios" / spec.name)

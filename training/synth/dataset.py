@@ -11,6 +11,7 @@ the seed too).
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import cv2
@@ -38,25 +39,36 @@ def split_of(index: int) -> str:
     return "val" if index % VAL_EVERY == 0 else "train"
 
 
-def write_dataset(out: Path, seed: int, count: int, size: tuple[int, int], progress: bool = True) -> Path:
+def write_dataset(
+    out: Path, seed: int, count: int, size: tuple[int, int], progress: bool = True, workers: int = 1
+) -> Path:
     """Write `count` labelled images under `out` and return the path of its data.yaml.
 
     Ultralytics trains on `train` and validates on `val`; every image is also listed under `test`, since a
     generated set is unseen by any model not trained on its seed: `feixian eval` scores all of it.
+    `workers` processes render in parallel; each image depends only on (seed, index), so the set is the
+    same whatever their number.
     """
     if count < 1:
         raise ValueError(f"need at least one image, got {count}")
+    if workers < 1:
+        raise ValueError(f"need at least one worker, got {workers}")
     out = Path(out)
     for kind in ("images", "labels"):
         for split in ("train", "val"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
-    w, h = size
-    for index in tqdm(range(count), desc="synth images", unit="img", disable=not progress):
-        img, labels = generate_image(seed, index, size)
-        split, stem = split_of(index), f"s{seed}_{index:06d}"
-        cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        text = "".join(label.yolo(w, h) + "\n" for label in labels)
-        (out / "labels" / split / f"{stem}.txt").write_text(text, encoding="ascii")
+    jobs = [(out, seed, index, size) for index in range(count)]
+    bar = tqdm(total=count, desc="synth images", unit="img", disable=not progress)
+    if workers == 1:
+        for job in jobs:
+            _write_image(job)
+            bar.update()
+    else:
+        # spawn, not fork: a forked child inherits whatever threads the parent runs (ONNX Runtime, tqdm).
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_write_image, jobs, chunksize=16):
+                bar.update()
+    bar.close()
     data = {
         "path": str(out.resolve()),
         "train": "images/train",
@@ -67,3 +79,12 @@ def write_dataset(out: Path, seed: int, count: int, size: tuple[int, int], progr
     target = out / "data.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return target
+
+
+def _write_image(job: tuple[Path, int, int, tuple[int, int]]) -> None:
+    out, seed, index, (w, h) = job
+    img, labels = generate_image(seed, index, (w, h))
+    split, stem = split_of(index), f"s{seed}_{index:06d}"
+    cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    text = "".join(label.yolo(w, h) + "\n" for label in labels)
+    (out / "labels" / split / f"{stem}.txt").write_text(text, encoding="ascii")
