@@ -44,6 +44,9 @@ def test_card_states_training_detection_and_event_figures():
     assert "Run with conf_threshold 0.2, track_threshold 0.15, iou_threshold 0.5." in card
     assert "Classes under AP50 0.8: chair." in card
     assert "from scratch" in render_card("m", {**TRAIN, "weights": None}, DETECTION, None, "make train")
+    on_gpu = {**TRAIN, "hardware": "one NVIDIA H200 GPU and 16 CPU cores"}
+    card = render_card("m", on_gpu, DETECTION, None, "")
+    assert "50.0 min on one NVIDIA H200 GPU and 16 CPU cores, fine-tuned" in card
 
 
 def test_a_fine_tuned_card_states_how_each_ancestor_was_trained():

@@ -8,6 +8,7 @@ version, detects on a frame, and `feixian eval --data` reports on it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -100,6 +101,8 @@ def test_exported_model_runs_in_the_runtime_detector(trained):
     assert det.metadata["feixian_version"] == "smoke-1"
     assert det.metadata["train_epochs"] == "1"
     assert summary["hyp"] == {"mosaic": 0}
+    assert summary["epochs"] == 1 and summary["device"] == "cpu"
+    assert summary["hardware"] == f"{os.cpu_count()} CPU cores"
 
     frame = cv2.imread(str(data.parent / "images" / "val" / "000.png"))
     frame = cv2.resize(frame, (200, 150))  # not the input size: the letterbox path runs too

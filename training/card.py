@@ -17,7 +17,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 def _training(train: dict) -> str:
     return (
         f"{train['epochs']} epochs at {train.get('imgsz', '?')} px, seed {train['seed']}, "
-        f"{train['train_seconds'] / 60:.1f} min on this 2-core machine"
+        f"{train['train_seconds'] / 60:.1f} min on {train.get('hardware', 'this 2-core machine')}"
         f"{' (' + train['note'] + ')' if train.get('note') else ''}"
     )
 

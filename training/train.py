@@ -38,6 +38,7 @@ class TrainResult:
     seconds: float
     gflops: float | None
     data_fingerprint: str
+    epochs: int  # as trained: a `time` limit changes the number asked for
 
 
 def dataset_fingerprint(data_yaml: str | Path) -> str:
@@ -93,10 +94,12 @@ def train(
     extra_args: dict | None = None,
     resume: bool = False,
     grow: bool = False,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train (or resume an interrupted run of the same name), export to ONNX at `imgsz`, stamp
     metadata, and copy the ONNX to `out`. `grow`: `model_yaml` adds layers to the ONNX `weights`'
-    network or doubles its widths (training.onnx_weights)."""
+    network or doubles its widths (training.onnx_weights). `device`: Ultralytics' device string ("cpu",
+    "0" for the first CUDA GPU)."""
     import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
 
@@ -132,9 +135,9 @@ def train(
         seed=seed,
         deterministic=True,
         workers=workers,
-        device="cpu",
+        device=device,
         pretrained=weights is not None,
-        amp=False,
+        amp=False,  # its check fetches a reference model over the network
         plots=False,  # plotting fetches a font over the network
         project=str(run_dir.parent),
         name=out.stem,
@@ -161,7 +164,7 @@ def train(
             if weights is not None:
                 model = model.load(weights)
         model.train(**fixed, **(extra_args or {}))
-    seconds = _training_seconds(run_dir)
+    seconds, epochs = _training_seconds(run_dir), _epochs_trained(run_dir)
     best = Path(model.trainer.best)
     if not best.is_file():
         best = Path(model.trainer.last)
@@ -177,7 +180,7 @@ def train(
             "train_epochs": str(epochs),
         },
     )
-    return TrainResult(out, best, seconds, gflops, fingerprint)
+    return TrainResult(out, best, seconds, gflops, fingerprint, epochs)
 
 
 def export_onnx(checkpoint: str | Path, imgsz: int, out: str | Path, metadata: dict[str, str]) -> float | None:
@@ -209,6 +212,21 @@ def _training_seconds(run_dir: Path) -> float:
     return sum(ends_of_parts) + (times[-1] if times else 0.0)
 
 
+def hardware(device: str) -> str:
+    """What a run on `device` trained on, for the model card: "2 CPU cores", "one NVIDIA H200 GPU and 16 CPU cores"."""
+    cores = f"{os.cpu_count()} CPU cores"
+    if device == "cpu":
+        return cores
+    import torch
+
+    return f"one {torch.cuda.get_device_name(torch.cuda.current_device())} GPU and {cores}"
+
+
+def _epochs_trained(run_dir: Path) -> int:
+    with open(run_dir / "results.csv", newline="") as f:
+        return max((int(row["epoch"]) for row in csv.DictReader(f)), default=0)
+
+
 def _gflops(model, imgsz: int) -> float | None:
     try:
         from ultralytics.utils.torch_utils import get_flops
@@ -237,6 +255,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="Ultralytics device: cpu (default), 0 for the first CUDA GPU")
     p.add_argument("--version", default="dev", help="model version recorded in the ONNX metadata")
     p.add_argument("--runs-dir", default="runs", help="where Ultralytics writes checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that writes --out")
@@ -283,6 +302,7 @@ def _run(args: argparse.Namespace) -> int:
             parse_hyp(args.hyp),
             args.resume,
             args.grow,
+            args.device,
         )
     except TrainError as e:
         print(f"feixian train: {e}", file=sys.stderr)
@@ -293,7 +313,9 @@ def _run(args: argparse.Namespace) -> int:
         "train_seconds": round(result.seconds, 1),
         "gflops": result.gflops,
         "data_fingerprint": result.data_fingerprint,
-        "epochs": args.epochs,
+        "epochs": result.epochs,
+        "device": args.device,
+        "hardware": hardware(args.device),
         "imgsz": args.imgsz,
         "seed": args.seed,
         "model_yaml": args.model_yaml,
