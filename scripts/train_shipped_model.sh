@@ -11,14 +11,17 @@
 #   feixian-street-v6:  7 epochs at 640 px, the default before v12               (about 50 min)
 #   feixian-street-v9:  4 epochs at 640 px on 8000 fresh images of seed 2        (about 60 min)
 #   feixian-street-v11: grown to YOLOv8n's width, 3 epochs on 6000 of seed 4     (about 78 min)
-#   feixian-street-v12: 3 epochs on 6000 of seed 5, the shipped model            (about 79 min)
-# About 9.3 hours in all; FROM=models/feixian-street-v11.onnx trains only the last stage.
-# models/feixian-street-v13.onnx (README; not the default) adds 3 epochs on 6000 fresh images of seed 6:
-#   STAGES="<the stages above> feixian-street-v13:640:3:1:6:6000" FROM=models/feixian-street-v12.onnx make train
-# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[:model-yaml]] ..." (the images of seed 1, IMAGES
-# of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml unless a stage
-# names another, which grows out of the stage before, `feixian train --grow`, and holds for the stages
-# after it); the last one is shipped to models/.
+#   feixian-street-v12: 3 epochs on 6000 of seed 5, the default before v15       (about 79 min)
+#   feixian-street-v13: 3 epochs on 6000 of seed 6                               (about 70 min)
+#   feixian-street-v14: 28 epochs on 12000 of seed 7, batch 64, on a GPU          (6 min on one H200)
+#   feixian-street-v15: 27 epochs on 7000 of seed 8, batch 64, on a GPU, shipped  (3.3 min on one H200)
+# About 10.5 hours to v13 on 2 CPU cores. v14 and v15 were trained on a GPU (DEVICE=0): on 2 cores they
+# would take about 34 hours, so `FROM=models/feixian-street-v13.onnx DEVICE=0 make train` trains just those.
+# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[:model-yaml[:batch[:hyp,...]]]] ..." (the images
+# of seed 1, IMAGES of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml
+# unless a stage names another, which grows out of the stage before, `feixian train --grow`, and holds for
+# the stages after it; batch 32 unless named; extra Ultralytics KEY=VALUE arguments, comma-separated); the
+# last one is shipped to models/. DEVICE (default cpu) is `feixian train --device`.
 # FROM=models/<stage>.onnx fine-tunes the stages after that shipped one instead of retraining the stages
 # up to it.
 # v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
@@ -30,7 +33,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
-STAGES=${STAGES:-"feixian-street-v1:320:40:5 feixian-street-v2:416:12:3 feixian-street-v3:480:20:4 feixian-street-v4:480:22:5 feixian-street-v5:544:10:3 feixian-street-v6:640:7:2 feixian-street-v9:640:4:1:2:8000 feixian-street-v11:640:3:1:4:6000:yolov8n.yaml feixian-street-v12:640:3:1:5:6000"}
+STAGES=${STAGES:-"feixian-street-v1:320:40:5 feixian-street-v2:416:12:3 feixian-street-v3:480:20:4 feixian-street-v4:480:22:5 feixian-street-v5:544:10:3 feixian-street-v6:640:7:2 feixian-street-v9:640:4:1:2:8000 feixian-street-v11:640:3:1:4:6000:yolov8n.yaml feixian-street-v12:640:3:1:5:6000 feixian-street-v13:640:3:1:6:6000 feixian-street-v14:640:28:3:7:12000:yolov8n.yaml:64:val=false feixian-street-v15:640:27:3:8:7000:yolov8n.yaml:64:val=false"}
+DEVICE=${DEVICE:-cpu}
 FROM=${FROM:-}
 IMAGES=${IMAGES:-3200}
 WORK=${WORK:-data/train}
@@ -41,19 +45,22 @@ mkdir -p "$WORK"
 stage_data() {
   local dir="$WORK/synth-seed$1-$2"
   if [ ! -f "$dir/dataset/data.yaml" ]; then
-    $FX synth --seed "$1" --out "$dir" --images "$2" --scenarios 0 >&2 || return 1
+    $FX synth --seed "$1" --out "$dir" --images "$2" --scenarios 0 --workers "$(nproc)" >&2 || return 1
   fi
   echo "$dir/dataset/data.yaml"
 }
-COMMON=(--batch 32 --seed 0 --runs-dir "$WORK/runs" --hyp warmup_epochs=1 --hyp cache=true)
+COMMON=(--seed 0 --device "$DEVICE" --workers "$(nproc)" --runs-dir "$WORK/runs" --hyp warmup_epochs=1 --hyp cache=true)
 NETWORK=training/models/feixian-v8p.yaml
 
 WEIGHTS=()
 TRAINED=0
 SKIPPING=$([ -n "$FROM" ] && echo yes || echo no)
 for stage in $STAGES; do
-  IFS=: read -r NAME IMGSZ EPOCHS CLOSE SEED COUNT YAML <<<"$stage"
+  IFS=: read -r NAME IMGSZ EPOCHS CLOSE SEED COUNT YAML BATCH HYPS <<<"$stage"
   GROW=()
+  EXTRA=()
+  IFS=, read -r -a PAIRS <<<"${HYPS:-}"
+  for pair in "${PAIRS[@]}"; do EXTRA+=(--hyp "$pair"); done
   if [ -n "${YAML:-}" ] && [ "$YAML" != "$NETWORK" ]; then
     [ "$SKIPPING" = yes ] || GROW=(--grow)
     NETWORK=$YAML
@@ -67,7 +74,7 @@ for stage in $STAGES; do
   fi
   DATA=$(stage_data "${SEED:-1}" "${COUNT:-$IMAGES}")
   $FX train --data "$DATA" "${COMMON[@]}" --model-yaml "$NETWORK" "${WEIGHTS[@]}" "${GROW[@]}" --epochs "$EPOCHS" --imgsz "$IMGSZ" --version "${NAME##*-v}.0" \
-    --hyp close_mosaic="$CLOSE" --out "$WORK/$NAME.onnx" --summary "$WORK/$NAME.train.json"
+    --batch "${BATCH:-32}" "${EXTRA[@]}" --hyp close_mosaic="$CLOSE" --out "$WORK/$NAME.onnx" --summary "$WORK/$NAME.train.json"
   WEIGHTS=(--weights "$WORK/$NAME.onnx")
   TRAINED=$((TRAINED + 1))
 done

@@ -127,8 +127,8 @@ def render_card(
         "",
         f"Classes under AP50 {WEAK_AP50}: {', '.join(weak) if weak else 'none'}. Small items (a chair far from the",
         f"camera is 24 px tall in a 640 px-wide frame, about {round(24 * model['input_size'][0] / 640)} px in the "
-        f"{model['input_size'][0]} px input) are where this small, briefly trained network is weakest;",
-        "a larger input or network and longer training cost more than this 2-core machine gives a session.",
+        f"{model['input_size'][0]} px input) are where this small network is weakest: the table of share found by",
+        "box height above shows how much.",
         "",
         "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
         "fine-tuned on the bureau's own labelled frames (`feixian train --weights ... --data ...`, see README).",
