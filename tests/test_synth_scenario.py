@@ -16,7 +16,8 @@ import yaml
 from feixian.config import load_points
 from pipeline.taxonomy import OCCUPATION_CLASSES
 from training.synth.cli import register
-from training.synth.scenario import DEMO_SPECS, demo_points, render_frame, scenario_backdrop, write_scenario
+from training.synth.frames import render_frame, scenario_backdrop
+from training.synth.scenario import DEMO_SPECS, demo_points, write_scenario
 from training.synth.timeline import EPISODE_GAP_S, ScenarioSpec, plan_scenario
 
 REPO = Path(__file__).resolve().parents[1]

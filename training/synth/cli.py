@@ -1,6 +1,7 @@
 """`feixian synth`: the labelled image dataset and the ground-truth scenario videos.
 
 feixian synth --seed 1 --out data/synth --images 5000 --scenarios 0
+feixian synth --seed 10 --out data/synth --images 1000 --frames 3000 --scenarios 0
 feixian synth --out data/demo --demo
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from training.synth.dataset import write_dataset
 from training.synth.scenario import DEMO_SPECS, write_scenario
-from training.synth.timeline import ScenarioSpec
+from training.synth.timeline import NoCameraError, ScenarioSpec
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -49,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=_non_negative,
         default=None,
         help="labelled images to write to OUT/dataset (default 1000; 0 with --demo)",
+    )
+    p.add_argument(
+        "--frames",
+        type=_non_negative,
+        default=0,
+        help="labelled frames sampled from training scenes (12 a scene) to add to OUT/dataset (default 0)",
     )
     p.add_argument(
         "--scenarios",
@@ -93,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.demo:
         specs += list(DEMO_SPECS)
-    if images:
-        data_yaml = write_dataset(args.out / "dataset", args.seed, images, args.size, workers=args.workers)
+    if images or args.frames:
+        try:
+            data_yaml = write_dataset(
+                args.out / "dataset", args.seed, images, args.size, workers=args.workers, frames=args.frames
+            )
+        except NoCameraError as e:
+            print(f"feixian synth: {e}", file=sys.stderr)
+            return 2
         print(f"dataset: {data_yaml}")
     for spec in specs:
         target = write_scenario(spec, args.out / "scenarios" / spec.name)

@@ -2,7 +2,8 @@
 
 Image `index` of run `seed` draws all its randomness from SeedSequence([seed, index]): runs are
 reproducible, any image can be regenerated alone, and distinct seeds never share an image (file names carry
-the seed too).
+the seed too). Frames sampled from training scenes (`training.synth.frames`) may join the images,
+FRAMES_PER_SCENE from each scene, all of a scene in one split.
 
 >>> img, labels = generate_image(seed=1, index=0, size=(320, 180))
 >>> img.shape
@@ -12,6 +13,8 @@ the seed too).
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -20,10 +23,12 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.taxonomy import CLASSES
+from training.synth.frames import scene_frames
 from training.synth.scene import Label, render_sample
 
-VAL_EVERY = 10  # every tenth image (index 0, 10, 20, ...) goes to validation
+VAL_EVERY = 10  # every tenth image (index 0, 10, 20, ...) and scene goes to validation
 JPEG_QUALITY = 92
+FRAMES_PER_SCENE = 12  # few enough that a set of frames spans many streets, cameras and weathers
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -40,34 +45,42 @@ def split_of(index: int) -> str:
 
 
 def write_dataset(
-    out: Path, seed: int, count: int, size: tuple[int, int], progress: bool = True, workers: int = 1
+    out: Path,
+    seed: int,
+    count: int,
+    size: tuple[int, int],
+    progress: bool = True,
+    workers: int = 1,
+    frames: int = 0,
 ) -> Path:
-    """Write `count` labelled images under `out` and return the path of its data.yaml.
+    """Write `count` labelled images and `frames` labelled scene frames under `out`; return its data.yaml.
 
     Ultralytics trains on `train` and validates on `val`; every image is also listed under `test`, since a
     generated set is unseen by any model not trained on its seed: `feixian eval` scores all of it.
-    `workers` processes render in parallel; each image depends only on (seed, index), so the set is the
-    same whatever their number.
+    `workers` processes render in parallel; each image depends only on (seed, index) and each scene's
+    frames only on (seed, scene), so the set is the same whatever their number.
     """
-    if count < 1:
-        raise ValueError(f"need at least one image, got {count}")
+    if count < 0 or frames < 0 or count + frames < 1:
+        raise ValueError(f"need at least one image or frame, got {count} images and {frames} frames")
     if workers < 1:
         raise ValueError(f"need at least one worker, got {workers}")
     out = Path(out)
     for kind in ("images", "labels"):
         for split in ("train", "val"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
-    jobs = [(out, seed, index, size) for index in range(count)]
-    bar = tqdm(total=count, desc="synth images", unit="img", disable=not progress)
+    jobs: list[Callable[[], int]] = [partial(_write_image, out, seed, index, size) for index in range(count)]
+    for scene in range(-(-frames // FRAMES_PER_SCENE)):
+        n = min(FRAMES_PER_SCENE, frames - scene * FRAMES_PER_SCENE)
+        jobs.append(partial(_write_scene_frames, out, seed, scene, size, n))
+    bar = tqdm(total=count + frames, desc="synth images", unit="img", disable=not progress)
     if workers == 1:
         for job in jobs:
-            _write_image(job)
-            bar.update()
+            bar.update(job())
     else:
         # spawn, not fork: a forked child inherits whatever threads the parent runs (ONNX Runtime, tqdm).
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_write_image, jobs, chunksize=16):
-                bar.update()
+            for written in pool.imap_unordered(_run, jobs, chunksize=4):
+                bar.update(written)
     bar.close()
     data = {
         "path": str(out.resolve()),
@@ -81,10 +94,24 @@ def write_dataset(
     return target
 
 
-def _write_image(job: tuple[Path, int, int, tuple[int, int]]) -> None:
-    out, seed, index, (w, h) = job
-    img, labels = generate_image(seed, index, (w, h))
-    split, stem = split_of(index), f"s{seed}_{index:06d}"
+def _run(job: Callable[[], int]) -> int:
+    return job()
+
+
+def _write_image(out: Path, seed: int, index: int, size: tuple[int, int]) -> int:
+    img, labels = generate_image(seed, index, size)
+    _save(out, split_of(index), f"s{seed}_{index:06d}", img, labels)
+    return 1
+
+
+def _write_scene_frames(out: Path, seed: int, scene: int, size: tuple[int, int], count: int) -> int:
+    for k, img, labels in scene_frames(seed, scene, size, count):
+        _save(out, split_of(scene), f"s{seed}_scene{scene:05d}_{k:04d}", img, labels)
+    return count
+
+
+def _save(out: Path, split: str, stem: str, img: np.ndarray, labels: list[Label]) -> None:
+    h, w = img.shape[:2]
     cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     text = "".join(label.yolo(w, h) + "\n" for label in labels)
     (out / "labels" / split / f"{stem}.txt").write_text(text, encoding="ascii")

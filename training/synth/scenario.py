@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from feixian.config import Category, Point, Source, Zone
 from pipeline.video import Mp4Writer
-from training.synth.scene import CLASS_ID, Label, Placed, render
-from training.synth.street import Backdrop, render_backdrop
+from training.synth.frames import render_frame, scenario_backdrop
+from training.synth.scene import CLASS_ID
 from training.synth.timeline import Plan, ScenarioSpec, plan_scenario
 
 TOWNS = ("嘉定镇", "真新", "工业区")
@@ -95,25 +95,6 @@ def write_scenario(spec: ScenarioSpec, out_dir: Path, progress: bool = True) -> 
     points = {"points": [point.model_dump(mode="json", exclude_none=True)]}
     (out_dir / "points.yaml").write_text(yaml.safe_dump(points, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
-
-
-def render_frame(plan: Plan, backdrop: Backdrop, k: int) -> tuple[np.ndarray, list[tuple[int, Label]]]:
-    """Frame `k` of a planned scenario and its labels, each with the id of the actor it belongs to."""
-    spec = plan.spec
-    t = k / spec.fps
-    placed, ids = [], []
-    for actor in plan.actors:
-        pose = actor.motion.at(t)
-        if pose is not None:
-            placed.append(Placed(actor.sprite, *pose))
-            ids.append(actor.id)
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0xF00, k]))
-    img, labels = render(plan.cam, plan.layout, backdrop, placed, plan.cond, rng)
-    return img, [(ids[label.index], label) for label in labels]
-
-
-def scenario_backdrop(plan: Plan) -> Backdrop:
-    return render_backdrop(plan.layout, plan.cam, night=plan.cond.time == "night")
 
 
 def _render_video(plan: Plan, path: Path, progress: bool) -> dict[int, list[tuple[float, int]]]:

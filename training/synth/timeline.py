@@ -40,6 +40,10 @@ TRUCK_TOP_M, MAX_TRUCK_SHARE = 4.2, 0.8
 ROAD_SHARE = {"mixed": 0.2, "street": 0.08, "road": 0.35}  # least share of the frame the roadway zone covers
 
 
+class NoCameraError(RuntimeError):
+    """No camera pose of the drawn street sees the scenario's zones well enough at its frame size."""
+
+
 class ScenarioSpec(BaseModel):
     """What to generate; validated here because it comes straight from the command line."""
 
@@ -196,7 +200,7 @@ def _camera_and_zones(rng: np.random.Generator, spec: ScenarioSpec) -> tuple[Str
             picked = sorted(rng.choice(len(shops), size=min(len(shops), 2), replace=False))
             return layout, cam, [shops[i] for i in picked] + [road]
         return layout, cam, [road]
-    raise RuntimeError(f"no camera found for scenario {spec.name} (seed {spec.seed}); try another seed")
+    raise NoCameraError(f"no camera found for scenario {spec.name} (seed {spec.seed}); try another seed")
 
 
 def _usable_lanes(cam: Camera, layout: StreetLayout) -> list[tuple[float, int]]:
