@@ -40,7 +40,8 @@ class OccupationRuleSettings(BaseModel):
         ge=1,
         le=1000,
         description="Confident sightings an item needs before weaker boxes (down to the model's "
-        "track_threshold) may continue it.",
+        "track_threshold) may continue it, and before a vehicle passing in front of it hides it rather "
+        "than taking it away.",
     )
     young_unseen_s: float = Field(
         default=3.0,

@@ -294,3 +294,32 @@ def test_a_chair_put_out_on_the_spot_of_a_standing_pile_is_a_new_item():
     # The same box, but only from 20 s, after the pile had stood a while: a chair put out in front of it.
     _, events = play(lambda s: [PILE, CHAIR_ON_PILE] if s >= 20 else [PILE], 120)
     assert [(e.subtype, e.started_at) for e in events] == [("goods", at(0)), ("shopfront", at(20))]
+
+
+TRUCK = (150.0, 40.0, 320.0, 235.0, "truck_dirty")  # drives past in front of CHAIR
+
+
+@pytest.mark.parametrize(
+    ("passing", "started"),
+    [
+        (TRUCK, 0),  # hidden 5-14 s: the chair put out at 0 s keeps its time
+        ((0.0, 0.0, 100.0, 80.0, "truck_dirty"), 15),  # a truck elsewhere hides nothing: lost, it starts again
+        ((200.0, 150.0, 240.0, 210.0, "person"), 15),  # a passer-by standing 10 s in front is no vehicle
+    ],
+)
+def test_a_young_item_hidden_by_a_passing_vehicle_keeps_its_time(passing: Row, started: int):
+    # Seen 5 times (confirm_frames), so it may go unseen 3 + 4 s; the vehicle takes 10 s to pass.
+    _, events = play(lambda s: [passing] if 5 <= s <= 14 else [CHAIR], 90)
+    assert [e.started_at for e in events] == [at(started)]
+
+
+def test_a_vehicle_does_not_hide_an_item_seen_too_few_times_to_be_sure_of():
+    # Seen twice (confirm_frames is 5): a box that brief is as likely a shifted duplicate of another item.
+    _, events = play(lambda s: [TRUCK] if 2 <= s <= 11 else [CHAIR], 90)
+    assert [e.started_at for e in events] == [at(12)]
+
+
+def test_a_vehicle_hides_an_item_for_at_most_max_unseen_s():
+    rule = OccupationRule(POINT, OccupationRuleSettings(max_unseen_s=15, cooldown_s=20))
+    _, events = play(lambda s: [TRUCK] if 5 <= s <= 24 else [CHAIR], 90, rule)
+    assert [e.started_at for e in events] == [at(25)]

@@ -15,12 +15,15 @@ Only a confident detection (`start_confidence`) starts a candidate; once it has 
 lower (a ghost box that once scores high is not followed on its weak echoes). A candidate may go unseen
 for `young_unseen_s` plus the time it has stood, at most `max_unseen_s`: a cart that paused for a second
 is soon forgotten (goods put down where it paused are a new item), a stall that has stood for minutes
-survives a van parked in front of it; once lost (unseen longer than `young_unseen_s`) it comes back only
-as what it was mostly called, so a cart wheeled over the spot of a removed box cannot hand the box's time
-on to goods put down there later. It must have been seen in at least `min_seen_fraction` of the
-frames since it appeared (a flickering false positive cannot build up time), and triggers when seen
-again after the point's dwell time. One event per (zone, subtype) episode; the episode ends once the
-zone has held no item of that subtype for `cooldown_s`.
+survives a van parked in front of it. While a passing vehicle covers the spot of a confirmed item it is
+hidden, not gone: that time neither counts against it nor towards its seen fraction, up to `max_unseen_s`
+(a muck truck may hide a table set put out a few seconds before for longer than such a young item may go
+unseen; a box seen once or twice, often a shifted duplicate of an item already followed, is not kept). Once lost (unseen
+longer than `young_unseen_s`) it comes back only as what it was mostly called, so a cart wheeled over
+the spot of a removed box cannot hand the box's time on to goods put down there later. It must have been
+seen in at least `min_seen_fraction` of the frames since it appeared (a flickering false positive cannot
+build up time), and triggers when seen again after the point's dwell time. One event per (zone, subtype)
+episode; the episode ends once the zone has held no item of that subtype for `cooldown_s`.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
@@ -51,7 +54,7 @@ from feixian.rule_settings import OccupationRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns, match_by_iou
-from pipeline.taxonomy import occupation_subtype
+from pipeline.taxonomy import TRUCK_CLASSES, occupation_subtype
 from pipeline.zones import ZoneTester, zone_testers
 
 
@@ -66,10 +69,11 @@ class _Candidate:
     started_at: datetime
     last_seen_at: datetime
     votes: dict[str, float]
-    frames_alive: int = 1
+    frames_alive: int = 1  # frames since it appeared in which it could be seen (not hidden by a vehicle)
     frames_seen: int = 1
     frames_confident: int = 1
     reported_as: str | None = None  # the subtype of the episode it belongs to, once due
+    last_hidden_at: datetime | None = None  # when a vehicle last covered its spot while it went unseen
     parts: list[np.ndarray] = field(default_factory=list)  # boxes of other names that came with it, on it
 
     @property
@@ -79,6 +83,13 @@ class _Candidate:
     def unseen_allowance_s(self, settings: OccupationRuleSettings) -> float:
         stood = (self.last_seen_at - self.started_at).total_seconds()
         return min(settings.max_unseen_s, settings.young_unseen_s + stood)
+
+    def survives(self, now: datetime, settings: OccupationRuleSettings) -> bool:
+        """Still followed: unseen (other than hidden) within its allowance, and never unseen over max_unseen_s."""
+        since = max(self.last_seen_at, self.last_hidden_at or self.last_seen_at)
+        return (now - since).total_seconds() <= self.unseen_allowance_s(settings) and (
+            now - self.last_seen_at
+        ).total_seconds() <= settings.max_unseen_s
 
     @property
     def subtype(self) -> str:
@@ -108,6 +119,9 @@ class _ZoneState:
 
 # A box lies on an item when at least this share of its own area is inside the item's box.
 PART_OF_SHARE = 0.5
+# An item is hidden when at least this share of its box lies inside the box of a vehicle.
+HIDDEN_SHARE = 0.5
+HIDING_CLASSES = frozenset({"car", *TRUCK_CLASSES})
 
 
 def _area(xyxy: np.ndarray) -> np.ndarray:
@@ -133,6 +147,16 @@ def _arrived_under(
         if own > 0 and inside / own >= PART_OF_SHARE and _area(c.anchor[None])[0] > own:
             return c
     return None
+
+
+def _covered(anchors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Which `anchors` lie at least HIDDEN_SHARE inside one of `boxes`."""
+    if not len(anchors) or not len(boxes):
+        return np.zeros(len(anchors), dtype=bool)
+    lo = np.maximum(anchors[:, None, :2], boxes[None, :, :2])
+    hi = np.minimum(anchors[:, None, 2:], boxes[None, :, 2:])
+    inside = np.clip(hi - lo, 0, None).prod(axis=2)
+    return (inside >= HIDDEN_SHARE * _area(anchors)[:, None]).any(axis=1)
 
 
 def _on_parts(candidates: list[_Candidate], boxes: np.ndarray, min_iou: float) -> np.ndarray:
@@ -200,8 +224,13 @@ class OccupationRule:
             dtype=bool,
         ).reshape(len(state.candidates), len(idx))
         pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou, allowed)
-        for c in state.candidates:
-            c.frames_alive += 1
+        matched_candidates = {ci for ci, _ in pairs}
+        vehicles = cols.xyxy[np.isin(cols.names, list(HIDING_CLASSES))]
+        for ci, (c, hidden) in enumerate(zip(state.candidates, _covered(anchors, vehicles), strict=True)):
+            if hidden and ci not in matched_candidates and c.frames_confident >= s.confirm_frames:
+                c.last_hidden_at = now
+            else:
+                c.frames_alive += 1
         seen = []
         for ci, di in pairs:
             c, i = state.candidates[ci], int(idx[di])
@@ -212,9 +241,7 @@ class OccupationRule:
             if c.reported_as is not None:
                 state.episode_seen_at[c.reported_as] = now
             seen.append(c)
-        state.candidates = [
-            c for c in state.candidates if (now - c.last_seen_at).total_seconds() <= c.unseen_allowance_s(s)
-        ]
+        state.candidates = [c for c in state.candidates if c.survives(now, s)]
         state.episode_seen_at = {
             k: t for k, t in state.episode_seen_at.items() if (now - t).total_seconds() < s.cooldown_s
         }
