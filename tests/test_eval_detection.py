@@ -107,6 +107,8 @@ def test_recall_by_height_counts_what_the_operating_confidence_keeps(model, data
     assert rows(strict, "b")[0] == {**small, "instances": 3, "recall": 0.0}
     assert rows(strict, "d")[0] == small
     assert strict["per_class_ap50"] == default["per_class_ap50"]  # AP ranks every score, whatever conf
+    by_overlap = default["recall_by_overlap"]["per_class"]
+    assert {c: sum(r["instances"] for r in rows) for c, rows in by_overlap.items()} == default["instances"]
     # What the misses were taken for: no box covers B_MISSED; at 0.85 the b boxes themselves are gone.
     assert default["missed_as"]["per_class"] == {"a": {}, "b": {"nothing": 1}, "d": {}}
     assert strict["missed_as"]["per_class"]["b"] == {"nothing": 3}

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from training.metrics import IOU_THRESHOLDS, APAccumulator, MissedAs, SizeRecall, box_iou
+from training.metrics import IOU_THRESHOLDS, APAccumulator, MissedAs, OverlapRecall, SizeRecall, box_iou
 
 GT = np.array([[0.0, 0, 100, 100]])
 ELSEWHERE = np.array([[200.0, 200, 260, 260]])
@@ -175,6 +175,25 @@ def test_size_recall_finds_each_object_once_and_buckets_by_height():
 def test_size_recall_refuses_unordered_edges(edges):
     with pytest.raises(ValueError, match="ascending"):
         SizeRecall(["a"], edges_px=edges)
+
+
+def test_overlap_recall_bins_each_object_by_the_most_any_other_box_covers_of_it():
+    orc = OverlapRecall(["chair", "goods"], conf=0.5)
+    chair = [0.0, 0, 40, 40]
+    behind = [30.0, 0, 50, 40]  # half of it under the chair (and a tenth of the chair's box under it)
+    edge = [0.0, 36, 40, 76]  # a tenth of it under the chair
+    gt = np.array([chair, behind, edge])
+    orc.add(np.array([chair, edge]), [0.9, 0.9], [0, 1], gt, [0, 1, 1])
+    rows = orc.result()["per_class"]
+    assert rows["goods"] == [
+        {"covered": "<0.2", "instances": 1, "recall": 1.0},
+        {"covered": "0.2-0.5", "instances": 0, "recall": None},
+        {"covered": ">=0.5", "instances": 1, "recall": 0.0},
+    ]
+    assert rows["chair"][1] == {"covered": "0.2-0.5", "instances": 1, "recall": 1.0}  # 0.25 under `behind`
+    lone = OverlapRecall(["chair"])
+    lone.add(np.zeros((0, 4)), [], [], np.array([chair]), [0])
+    assert lone.result()["per_class"]["chair"][0] == {"covered": "<0.2", "instances": 1, "recall": 0.0}
 
 
 def test_missed_as_names_the_most_confident_box_over_a_missed_object():

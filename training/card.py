@@ -99,7 +99,10 @@ def render_card(
         "|---|---|---|---|",
         rows,
         "",
-        *_height_table(det.get("recall_by_height")),
+        *_binned_table(det.get("recall_by_height"), "height_px", "box height in the frame (px)"),
+        *_binned_table(
+            det.get("recall_by_overlap"), "covered", "the share of the box that another labelled object's box covers"
+        ),
         *_missed_lines(det.get("missed_as")),
     ]
     if events is not None:
@@ -138,18 +141,17 @@ def render_card(
     return "\n".join(lines)
 
 
-def _height_table(by_height: dict | None) -> list[str]:
-    """Share of objects found at the operating confidence, by class and on-screen height (recall (n))."""
-    if not by_height:
+def _binned_table(binned: dict | None, key: str, what: str) -> list[str]:
+    """Share of objects found at the operating confidence, by class and by one measure binned (recall (n))."""
+    if not binned:
         return []
-    per_class = by_height["per_class"]
-    heights = [r["height_px"] for r in next(iter(per_class.values()))]
+    per_class = binned["per_class"]
+    bins = [r[key] for r in next(iter(per_class.values()))]
     return [
-        f"Objects found at confidence {by_height['conf']} (IoU {by_height['iou']}), by box height in the frame "
-        "(px): share found (instances).",
+        f"Objects found at confidence {binned['conf']} (IoU {binned['iou']}), by {what}: share found (instances).",
         "",
-        "| class | " + " | ".join(heights) + " |",
-        "|---|" + "---|" * len(heights),
+        "| class | " + " | ".join(bins) + " |",
+        "|---|" + "---|" * len(bins),
         *(
             f"| {c} | "
             + " | ".join(f"{_fmt(r['recall'], 2)} ({r['instances']})" if r["instances"] else "-" for r in rows)

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
-from training.metrics import APAccumulator, MissedAs, SizeRecall
+from training.metrics import APAccumulator, MissedAs, OverlapRecall, SizeRecall
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 DEFAULT_CONF = ModelSettings.model_fields["conf_threshold"].default
@@ -85,8 +85,8 @@ def evaluate_detection(
     conf: float = DEFAULT_CONF,
 ) -> dict:
     """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, CPU latency per frame, and
-    the share of objects found at the operating confidence `conf`, by class and on-screen height, and
-    what the ones missed there were taken for."""
+    the share of objects found at the operating confidence `conf`, by class and on-screen height and by
+    how much another object covers them, and what the ones missed there were taken for."""
     from pipeline.detector import OnnxDetector
 
     data_yaml = Path(data_yaml)
@@ -97,6 +97,7 @@ def evaluate_detection(
     to_dataset = {i: names.index(n) for i, n in enumerate(detector.class_names) if n in names}
     acc = APAccumulator(names)
     by_height = SizeRecall(names, conf=conf)
+    by_overlap = OverlapRecall(names, conf=conf)
     missed = MissedAs(names, conf=conf)
     latencies = []
     shapes: Counter[tuple[int, int]] = Counter()
@@ -112,10 +113,11 @@ def evaluate_detection(
         pred_cls = np.array([to_dataset[c] for c in det.class_id[keep]], int)
         gt_boxes, gt_cls = _read_labels(_label_path(path), img.shape[1], img.shape[0])
         acc.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
-        for tally in (by_height, missed):
+        for tally in (by_height, by_overlap, missed):
             tally.add(det.xyxy[keep], det.confidence[keep], pred_cls, gt_boxes, gt_cls)
     result = acc.result()
     result["recall_by_height"] = by_height.result()
+    result["recall_by_overlap"] = by_overlap.result()
     result["missed_as"] = missed.result()
     result.update(
         {
@@ -400,8 +402,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         default=None,
         help="settings YAML (e.g. configs/default.yaml); with --scenarios its model thresholds, class map, plate "
-        "reader and rules are run with, with --data its confidence threshold sets recall_by_height's and missed_as'; "
-        "default: the built-in ones",
+        "reader and rules are run with, with --data its confidence threshold sets recall_by_height's, "
+        "recall_by_overlap's and missed_as'; default: the built-in ones",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.set_defaults(func=_run)

@@ -172,36 +172,33 @@ def _found_at(
     return pred_cls[keep], iou, gt_boxes, gt_cls, found
 
 
-class SizeRecall:
-    """Share of ground-truth objects found, per class and by on-screen height, at an operating confidence.
+class _BinnedRecall:
+    """Share of ground-truth objects found, per class and by one measure of each object (`key`, binned at
+    `edges`), at an operating confidence. AP ranks every score down to 0.001; this answers what a
+    deployment at `conf` sees. A ground truth is found when a prediction of its class scoring at least
+    `conf` claims it at IoU 0.5 (the greedy matching of the AP figures)."""
 
-    AP ranks every score down to 0.001; this answers what a deployment at `conf` sees: which objects,
-    how small, it misses. A ground truth is found when a prediction of its class scoring at least `conf`
-    claims it at IoU 0.5 (the greedy matching of the AP figures).
+    key = ""
 
-    >>> sr = SizeRecall(["chair"], edges_px=(24,), conf=0.2)
-    >>> boxes = np.array([[0, 0, 10, 20], [50, 0, 70, 40]], float)
-    >>> sr.add(boxes[1:], np.array([0.9]), np.array([0]), boxes, np.array([0, 0]))
-    >>> sr.result()["per_class"]["chair"]
-    [{'height_px': '<24', 'instances': 1, 'recall': 0.0}, {'height_px': '>=24', 'instances': 1, 'recall': 1.0}]
-    """
-
-    def __init__(self, class_names: list[str], edges_px: tuple[float, ...] = (24, 48, 96), conf: float = 0.2):
-        if list(edges_px) != sorted(edges_px) or not edges_px or edges_px[0] <= 0:
-            raise ValueError(f"edges_px must be positive and ascending, got {edges_px}")
-        self.class_names, self.edges_px, self.conf = list(class_names), tuple(edges_px), conf
-        self._n = np.zeros((len(class_names), len(edges_px) + 1), int)
+    def __init__(self, class_names: list[str], edges: tuple[float, ...], conf: float):
+        if list(edges) != sorted(edges) or not edges or edges[0] <= 0:
+            raise ValueError(f"edges must be positive and ascending, got {edges}")
+        self.class_names, self.edges, self.conf = list(class_names), tuple(edges), conf
+        self._n = np.zeros((len(class_names), len(edges) + 1), int)
         self._found = np.zeros_like(self._n)
+
+    def _measure(self, gt_boxes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def add(self, *image: np.ndarray) -> None:
         """One image, with `APAccumulator.add`'s arguments."""
         _, _, gt_boxes, gt_cls, found = _found_at(self.conf, len(self.class_names), *image)
-        bins = np.digitize(gt_boxes[:, 3] - gt_boxes[:, 1], self.edges_px)
+        bins = np.digitize(self._measure(gt_boxes), self.edges)
         np.add.at(self._n, (gt_cls, bins), 1)
         np.add.at(self._found, (gt_cls, bins), found.astype(int))
 
     def result(self) -> dict:
-        e = self.edges_px
+        e = self.edges
         labels = [f"<{e[0]:g}"] + [f"{a:g}-{b:g}" for a, b in itertools.pairwise(e)] + [f">={e[-1]:g}"]
         return {
             "conf": self.conf,
@@ -209,7 +206,7 @@ class SizeRecall:
             "per_class": {
                 name: [
                     {
-                        "height_px": label,
+                        self.key: label,
                         "instances": int(self._n[c, b]),
                         "recall": round(float(self._found[c, b] / self._n[c, b]), 4) if self._n[c, b] else None,
                     }
@@ -218,6 +215,55 @@ class SizeRecall:
                 for c, name in enumerate(self.class_names)
             },
         }
+
+
+class SizeRecall(_BinnedRecall):
+    """Share of ground-truth objects found at an operating confidence, per class and by on-screen height:
+    which objects, how small, a deployment misses.
+
+    >>> sr = SizeRecall(["chair"], edges_px=(24,), conf=0.2)
+    >>> boxes = np.array([[0, 0, 10, 20], [50, 0, 70, 40]], float)
+    >>> sr.add(boxes[1:], np.array([0.9]), np.array([0]), boxes, np.array([0, 0]))
+    >>> sr.result()["per_class"]["chair"]
+    [{'height_px': '<24', 'instances': 1, 'recall': 0.0}, {'height_px': '>=24', 'instances': 1, 'recall': 1.0}]
+    """
+
+    key = "height_px"
+
+    def __init__(self, class_names: list[str], edges_px: tuple[float, ...] = (24, 48, 96), conf: float = 0.2):
+        super().__init__(class_names, edges_px, conf)
+
+    def _measure(self, gt_boxes: np.ndarray) -> np.ndarray:
+        return gt_boxes[:, 3] - gt_boxes[:, 1]
+
+
+class OverlapRecall(_BinnedRecall):
+    """Share of ground-truth objects found at an operating confidence, per class and by how much of each
+    object's box another labelled object's box covers (the most any one covers): a pile of goods half
+    behind a chair put out in front of it is a harder object than one standing alone.
+
+    >>> orc = OverlapRecall(["chair", "goods"], conf=0.2)
+    >>> gt = np.array([[0, 0, 20, 20], [10, 0, 30, 20], [50, 0, 70, 20]], float)  # goods half under a chair
+    >>> orc.add(gt[[0, 2]], np.array([0.9, 0.9]), np.array([0, 1]), gt, np.array([0, 1, 1]))
+    >>> orc.result()["per_class"]["goods"]
+    [{'covered': '<0.2', 'instances': 1, 'recall': 1.0}, {'covered': '0.2-0.5', 'instances': 0, 'recall': None}, \
+{'covered': '>=0.5', 'instances': 1, 'recall': 0.0}]
+    """
+
+    key = "covered"
+
+    def __init__(self, class_names: list[str], edges: tuple[float, ...] = (0.2, 0.5), conf: float = 0.2):
+        super().__init__(class_names, edges, conf)
+
+    def _measure(self, gt_boxes: np.ndarray) -> np.ndarray:
+        if len(gt_boxes) < 2:
+            return np.zeros(len(gt_boxes))
+        lo = np.maximum(gt_boxes[:, None, :2], gt_boxes[None, :, :2])
+        hi = np.minimum(gt_boxes[:, None, 2:], gt_boxes[None, :, 2:])
+        inter = np.clip(hi - lo, 0, None).prod(axis=2)
+        np.fill_diagonal(inter, 0.0)
+        area = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1])
+        return inter.max(axis=1) / np.maximum(area, 1e-9)
 
 
 class MissedAs:
