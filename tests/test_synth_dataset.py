@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.taxonomy import CLASSES
-from training.synth.dataset import generate_image, write_dataset
+from training.synth.dataset import generate_hidden_pile_image, generate_image, write_dataset
 
 SIZE = (320, 180)
 
@@ -98,3 +98,32 @@ def test_eval_scores_every_image_of_a_generated_set_by_default(tiny: Path) -> No
     images, _, split = split_images(tiny / "data.yaml", None)
     assert split == "test" and len(images) == 12
     assert len(split_images(tiny / "data.yaml", "val")[0]) == 2
+
+
+def _covered_share(box: tuple[float, ...], by: tuple[float, ...]) -> float:
+    w = max(0.0, min(box[2], by[2]) - max(box[0], by[0]))
+    h = max(0.0, min(box[3], by[3]) - max(box[1], by[1]))
+    return w * h / ((box[2] - box[0]) * (box[3] - box[1]))
+
+
+def test_hidden_pile_images_put_a_chair_or_table_in_front_of_a_pile() -> None:
+    goods, blockers = CLASSES.index("goods"), {CLASSES.index("chair"), CLASSES.index("table")}
+    hidden = 0
+    for index in range(8):
+        img, labels = generate_hidden_pile_image(5, index, (640, 360))
+        piles = [label.box for label in labels if label.class_id == goods]
+        fronts = [label.box for label in labels if label.class_id in blockers]
+        hidden += any(_covered_share(p, f) >= 0.2 for p in piles for f in fronts)
+        again, labels_again = generate_hidden_pile_image(5, index, (640, 360))
+        assert np.array_equal(img, again) and labels == labels_again
+    # Where a street leaves no free, visible spot by the shops, an image has no pile at all.
+    assert hidden >= 4, f"only {hidden} of 8 images show a pile a fifth or more behind a chair or table"
+
+
+def test_hidden_pile_images_join_a_set_without_changing_its_plain_images(tiny: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    write_dataset(mixed, seed=11, count=12, size=SIZE, progress=False, hidden_piles=2)
+    plain = {k: v for k, v in _label_lines(mixed).items() if "hidden" not in k}
+    assert plain == _label_lines(tiny)
+    hidden = sorted(p.name for p in mixed.glob("images/*/s11_hidden*.jpg"))
+    assert hidden == ["s11_hidden000000.jpg", "s11_hidden000001.jpg"]

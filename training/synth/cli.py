@@ -58,6 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="labelled frames sampled from training scenes (12 a scene) to add to OUT/dataset (default 0)",
     )
     p.add_argument(
+        "--hidden-piles",
+        type=_non_negative,
+        default=0,
+        help="labelled images with 1-3 more piles of goods, each behind a chair or table, to add to OUT/dataset "
+        "(default 0)",
+    )
+    p.add_argument(
         "--scenarios",
         type=_non_negative,
         default=None,
@@ -100,10 +107,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.demo:
         specs += list(DEMO_SPECS)
-    if images or args.frames:
+    if images or args.frames or args.hidden_piles:
         try:
             data_yaml = write_dataset(
-                args.out / "dataset", args.seed, images, args.size, workers=args.workers, frames=args.frames
+                args.out / "dataset",
+                args.seed,
+                images,
+                args.size,
+                workers=args.workers,
+                frames=args.frames,
+                hidden_piles=args.hidden_piles,
             )
         except NoCameraError as e:
             print(f"feixian synth: {e}", file=sys.stderr)

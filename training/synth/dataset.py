@@ -29,6 +29,8 @@ from training.synth.scene import Label, render_sample
 VAL_EVERY = 10  # every tenth image (index 0, 10, 20, ...) and scene goes to validation
 JPEG_QUALITY = 92
 FRAMES_PER_SCENE = 12  # few enough that a set of frames spans many streets, cameras and weathers
+HIDDEN_PILE_IMAGES = 0x41DE  # tags the SeedSequence of hidden-pile images
+HIDDEN_PILES = (1, 4)  # piles behind a chair or table in such an image: 1 to 3
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -38,6 +40,13 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
 def generate_image(seed: int, index: int, size: tuple[int, int]) -> tuple[np.ndarray, list[Label]]:
     """Image `index` of the run with `seed`: BGR pixels and its labels."""
     return render_sample(image_rng(seed, index), size)
+
+
+def generate_hidden_pile_image(seed: int, index: int, size: tuple[int, int]) -> tuple[np.ndarray, list[Label]]:
+    """Hidden-pile image `index` of the run with `seed`: a street scene with HIDDEN_PILES more piles of goods,
+    each behind a chair or table (a random stream of its own, so the plain images do not change)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, HIDDEN_PILE_IMAGES, index]))
+    return render_sample(rng, size, hidden_piles=int(rng.integers(*HIDDEN_PILES)))
 
 
 def split_of(index: int) -> str:
@@ -52,16 +61,20 @@ def write_dataset(
     progress: bool = True,
     workers: int = 1,
     frames: int = 0,
+    hidden_piles: int = 0,
 ) -> Path:
-    """Write `count` labelled images and `frames` labelled scene frames under `out`; return its data.yaml.
+    """Write `count` labelled images, `frames` labelled scene frames and `hidden_piles` hidden-pile images
+    under `out`; return its data.yaml.
 
     Ultralytics trains on `train` and validates on `val`; every image is also listed under `test`, since a
     generated set is unseen by any model not trained on its seed: `feixian eval` scores all of it.
     `workers` processes render in parallel; each image depends only on (seed, index) and each scene's
     frames only on (seed, scene), so the set is the same whatever their number.
     """
-    if count < 0 or frames < 0 or count + frames < 1:
-        raise ValueError(f"need at least one image or frame, got {count} images and {frames} frames")
+    if min(count, frames, hidden_piles) < 0 or count + frames + hidden_piles < 1:
+        raise ValueError(
+            f"need at least one image or frame, got {count} images, {frames} frames, {hidden_piles} hidden-pile images"
+        )
     if workers < 1:
         raise ValueError(f"need at least one worker, got {workers}")
     out = Path(out)
@@ -69,10 +82,11 @@ def write_dataset(
         for split in ("train", "val"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
     jobs: list[Callable[[], int]] = [partial(_write_image, out, seed, index, size) for index in range(count)]
+    jobs += [partial(_write_hidden_pile_image, out, seed, index, size) for index in range(hidden_piles)]
     for scene in range(-(-frames // FRAMES_PER_SCENE)):
         n = min(FRAMES_PER_SCENE, frames - scene * FRAMES_PER_SCENE)
         jobs.append(partial(_write_scene_frames, out, seed, scene, size, n))
-    bar = tqdm(total=count + frames, desc="synth images", unit="img", disable=not progress)
+    bar = tqdm(total=count + frames + hidden_piles, desc="synth images", unit="img", disable=not progress)
     if workers == 1:
         for job in jobs:
             bar.update(job())
@@ -101,6 +115,12 @@ def _run(job: Callable[[], int]) -> int:
 def _write_image(out: Path, seed: int, index: int, size: tuple[int, int]) -> int:
     img, labels = generate_image(seed, index, size)
     _save(out, split_of(index), f"s{seed}_{index:06d}", img, labels)
+    return 1
+
+
+def _write_hidden_pile_image(out: Path, seed: int, index: int, size: tuple[int, int]) -> int:
+    img, labels = generate_hidden_pile_image(seed, index, size)
+    _save(out, split_of(index), f"s{seed}_hidden{index:06d}", img, labels)
     return 1
 
 

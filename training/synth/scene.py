@@ -156,8 +156,9 @@ class Ground:
         return None
 
 
-def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera) -> list[Placed]:
-    """A random but plausible street: traffic in lanes, people on sidewalks, occupation items by the shops."""
+def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera, hidden_piles: int = 0) -> list[Placed]:
+    """A random but plausible street: traffic in lanes, people on sidewalks, occupation items by the shops;
+    and `hidden_piles` more piles of goods, each with a chair or table put out just in front of it."""
     ground = Ground(cam, rng)
     placed: list[Placed] = []
 
@@ -198,7 +199,26 @@ def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera) -> lis
     want_table, want_chair, want_umbrella = (rng.random() < 0.5 for _ in range(3))
     for _ in range(int(rng.integers(1, 3)) if (want_table or want_chair or want_umbrella) else 0):
         placed.extend(_cafe_set(rng, ground, band(), want_table, want_chair, want_umbrella))
+    for _ in range(hidden_piles):
+        placed.extend(_hidden_pile(rng, ground, band(), along()))
     return placed
+
+
+def _hidden_pile(rng: np.random.Generator, ground: Ground, zrange: tuple[float, float], heading: float) -> list[Placed]:
+    """A pile of goods with a chair or table between it and the camera, a hand's width to half a metre in
+    front: the pile shows above or beside it, or not at all (then it is not labelled)."""
+    pile = ground.place(Goods.sample(rng), zrange, heading, 18)
+    if pile is None:
+        return []
+    blocker = Chair.sample(rng) if rng.random() < 0.7 else Table.sample(rng)
+    dx, dz = ground.cam.position[0] - pile.x, ground.cam.position[2] - pile.z
+    norm = math.hypot(dx, dz)
+    gap = max(pile.sprite.half_extent) + max(blocker.half_extent) + float(rng.uniform(0.05, 0.5))
+    x, z = pile.x + dx / norm * gap, pile.z + dz / norm * gap
+    turn = float(rng.uniform(0, 2 * math.pi))
+    if not ground.take(blocker, x, z, turn, min_px=18):
+        return [pile]
+    return [pile, Placed(blocker, x, z, turn)]
 
 
 def _cafe_set(
@@ -288,12 +308,15 @@ def _sun(layout: StreetLayout) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def render_sample(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, list[Label]]:
-    """One fresh random scene, as a dataset image with its labels (redrawn while it shows too little)."""
+def render_sample(
+    rng: np.random.Generator, size: tuple[int, int], hidden_piles: int = 0
+) -> tuple[np.ndarray, list[Label]]:
+    """One fresh random scene, as a dataset image with its labels (redrawn while it shows too little);
+    `hidden_piles`: see `populate`."""
     for _ in range(MAX_REDRAWS):
         layout = StreetLayout.sample(rng)
         cam = sample_camera(rng, layout, size)
-        placed = populate(rng, layout, cam)
+        placed = populate(rng, layout, cam, hidden_piles)
         if len(placed) >= MIN_OBJECTS:
             break
     cond = Conditions.sample(rng)
