@@ -17,7 +17,7 @@
 #   feixian-street-v15: 27 epochs on 7000 of seed 8, batch 64, on a GPU, shipped  (3.3 min on one H200)
 # About 10.5 hours to v13 on 2 CPU cores. v14 and v15 were trained on a GPU (DEVICE=0): on 2 cores they
 # would take about 34 hours, so `FROM=models/feixian-street-v13.onnx DEVICE=0 make train` trains just those.
-# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[+frames][:model-yaml[:batch[:hyp,...]]]] ..." (the
+# STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[+frames[+hidden]][:model-yaml[:batch[:hyp,...]]]] ..." (the
 # images of seed 1, IMAGES of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml
 # unless a stage names another, which grows out of the stage before, `feixian train --grow`, and holds for
 # the stages after it; batch 32 unless named; extra Ultralytics KEY=VALUE arguments, comma-separated); the
@@ -41,13 +41,15 @@ WORK=${WORK:-data/train}
 mkdir -p "$WORK"
 
 # A stage's images: seed 1 (IMAGES of them) unless the stage names its own seed and count; a count of
-# IMAGES+FRAMES adds that many labelled frames of training scenes (`feixian synth --frames`). Each set is
-# generated once per run (synthesis is deterministic, so a set left from an earlier run is the same).
+# IMAGES+FRAMES adds that many labelled frames of training scenes (`feixian synth --frames`), and
+# IMAGES+FRAMES+HIDDEN that many hidden-pile images (`--hidden-piles`). Each set is generated once per run
+# (synthesis is deterministic, so a set left from an earlier run is the same).
 stage_data() {
-  local dir="$WORK/synth-seed$1-$2" images=${2%%+*} frames=0
-  [[ $2 == *+* ]] && frames=${2#*+}
+  local dir="$WORK/synth-seed$1-$2" images frames hidden
+  IFS=+ read -r images frames hidden <<<"$2"
   if [ ! -f "$dir/dataset/data.yaml" ]; then
-    $FX synth --seed "$1" --out "$dir" --images "$images" --frames "$frames" --scenarios 0 --workers "$(nproc)" >&2 ||
+    $FX synth --seed "$1" --out "$dir" --images "$images" --frames "${frames:-0}" --hidden-piles "${hidden:-0}" \
+      --scenarios 0 --workers "$(nproc)" >&2 ||
       return 1
   fi
   echo "$dir/dataset/data.yaml"
