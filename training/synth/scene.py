@@ -14,7 +14,7 @@ its `unseen_label` when too little of that evidence is in view, as a truck seen 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -34,6 +34,8 @@ MIN_EVIDENCE_PX = 20  # a look needs at least this many visible evidence pixels 
 MIN_EVIDENCE_SHARE = 0.04  # ... and at least this share of the object's visible pixels
 MIN_OBJECTS = 4  # a dataset scene with fewer placed objects is drawn again
 MAX_REDRAWS = 6
+BLOCKER_TRIES = 12  # spots tried in front of a hidden pile for its chair, stool or table
+PARTLY_HIDDEN = (0.2, 0.6)  # share of a hidden pile's screen box its blocker's box covers
 PROP_MIN_DEPTH = 9.0
 MAX_HEIGHT_SHARE = 0.85  # nothing placed taller than this share of the frame (~300 px at 360)
 # Objects run from about 24 px tall (the generator's brief); placement leaves a little room for pose.
@@ -158,7 +160,7 @@ class Ground:
 
 def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera, hidden_piles: int = 0) -> list[Placed]:
     """A random but plausible street: traffic in lanes, people on sidewalks, occupation items by the shops;
-    and `hidden_piles` more piles of goods, each with a chair or table put out just in front of it."""
+    and `hidden_piles` more piles of goods, each with a chair, stool or table put out just in front of it."""
     ground = Ground(cam, rng)
     placed: list[Placed] = []
 
@@ -205,20 +207,46 @@ def populate(rng: np.random.Generator, layout: StreetLayout, cam: Camera, hidden
 
 
 def _hidden_pile(rng: np.random.Generator, ground: Ground, zrange: tuple[float, float], heading: float) -> list[Placed]:
-    """A pile of goods with a chair or table between it and the camera, a hand's width to half a metre in
-    front: the pile shows above or beside it, or not at all (then it is not labelled)."""
+    """A pile of goods with a chair, stool or table put out just in front of it, covering PARTLY_HIDDEN of
+    its screen box: the pile shows above or beside it. Spots in front are retried until one covers that
+    much, since a pile left bare or wholly hidden (then unlabelled) teaches nothing new."""
     pile = ground.place(Goods.sample(rng), zrange, heading, 18)
     if pile is None:
         return []
-    blocker = Chair.sample(rng) if rng.random() < 0.7 else Table.sample(rng)
+    pile_box = ground.screen_box(pile.sprite, ground.footprint(pile.sprite, pile.x, pile.z, pile.heading))
     dx, dz = ground.cam.position[0] - pile.x, ground.cam.position[2] - pile.z
     norm = math.hypot(dx, dz)
-    gap = max(pile.sprite.half_extent) + max(blocker.half_extent) + float(rng.uniform(0.05, 0.5))
-    x, z = pile.x + dx / norm * gap, pile.z + dz / norm * gap
-    turn = float(rng.uniform(0, 2 * math.pi))
-    if not ground.take(blocker, x, z, turn, min_px=18):
-        return [pile]
-    return [pile, Placed(blocker, x, z, turn)]
+    toward, side = np.array([dx, dz]) / norm, np.array([-dz, dx]) / norm
+    for _ in range(BLOCKER_TRIES):
+        blocker = _blocker(rng)
+        gap = max(pile.sprite.half_extent) + max(blocker.half_extent) + float(rng.uniform(0.05, 0.5))
+        x, z = (np.array([pile.x, pile.z]) + toward * gap + side * float(rng.normal(0, 0.2))).tolist()
+        turn = float(rng.uniform(0, 2 * math.pi))
+        box = ground.screen_box(blocker, ground.footprint(blocker, x, z, turn))
+        if (
+            pile_box is not None
+            and box is not None
+            and PARTLY_HIDDEN[0] <= _share_covered(pile_box, box) <= PARTLY_HIDDEN[1]
+            and ground.take(blocker, x, z, turn, min_px=18)
+        ):
+            return [pile, Placed(blocker, x, z, turn)]
+    return [pile]
+
+
+def _share_covered(box: tuple[float, ...], by: tuple[float, ...]) -> float:
+    w = max(0.0, min(box[2], by[2]) - max(box[0], by[0]))
+    h = max(0.0, min(box[3], by[3]) - max(box[1], by[1]))
+    return w * h / max(1e-6, (box[2] - box[0]) * (box[3] - box[1]))
+
+
+def _blocker(rng: np.random.Generator) -> Sprite:
+    """Furniture put out in front of a pile. Low pieces (stools, tables) come up as often as chairs: over
+    them the pile's top shows like a backrest or a table top, the look the detector must learn apart."""
+    pick = rng.random()
+    if pick < 0.35:
+        return Table.sample(rng)
+    chair = Chair.sample(rng)
+    return replace(chair, style="stool") if pick < 0.7 else chair
 
 
 def _cafe_set(
