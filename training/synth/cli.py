@@ -61,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--hidden-piles",
         type=_non_negative,
         default=0,
-        help="labelled images with 1-3 more piles of goods, each behind a chair or table, to add to OUT/dataset "
-        "(default 0)",
+        help="labelled images with 1-3 more piles of goods, each partly hidden behind a chair, stool or table, "
+        "to add to OUT/dataset (default 0)",
     )
     p.add_argument(
         "--scenarios",

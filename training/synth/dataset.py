@@ -30,7 +30,7 @@ VAL_EVERY = 10  # every tenth image (index 0, 10, 20, ...) and scene goes to val
 JPEG_QUALITY = 92
 FRAMES_PER_SCENE = 12  # few enough that a set of frames spans many streets, cameras and weathers
 HIDDEN_PILE_IMAGES = 0x41DE  # tags the SeedSequence of hidden-pile images
-HIDDEN_PILES = (1, 4)  # piles behind a chair or table in such an image: 1 to 3
+HIDDEN_PILES = (1, 4)  # piles partly behind a chair, stool or table in such an image: 1 to 3
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -44,7 +44,7 @@ def generate_image(seed: int, index: int, size: tuple[int, int]) -> tuple[np.nda
 
 def generate_hidden_pile_image(seed: int, index: int, size: tuple[int, int]) -> tuple[np.ndarray, list[Label]]:
     """Hidden-pile image `index` of the run with `seed`: a street scene with HIDDEN_PILES more piles of goods,
-    each behind a chair or table (a random stream of its own, so the plain images do not change)."""
+    each partly behind a chair, stool or table (a random stream of its own, so the plain images do not change)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, HIDDEN_PILE_IMAGES, index]))
     return render_sample(rng, size, hidden_piles=int(rng.integers(*HIDDEN_PILES)))
 
