@@ -75,6 +75,28 @@ class OccupationRuleSettings(BaseModel):
         "down under a reported table), so it is off unless tuning a model shows it pays.",
     )
 
+    date_revealed: bool = Field(
+        default=True,
+        description="Date an item first named where another followed item stands (crates behind a stool, "
+        "boxed with it as one chair until the stool leaves) from when its box's pixels took their present "
+        "look, rather than from when the detector named it; the rule then keeps a thumbnail history of "
+        "each point's view (pipeline/stillness.py). Off: every item is dated from its first detection.",
+    )
+    pixel_tolerance: int = Field(
+        default=24,
+        ge=1,
+        le=254,
+        description="For date_revealed: a pixel has changed its look when a colour channel (0-255) of the "
+        "reduced view differs by more than this (above codec noise, below a crate against a wall).",
+    )
+    pixel_settle_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="For date_revealed: a new look must hold this long to count (a passer-by crossing an "
+        "item does not change its look; the change is dated from its first frame once it has held).",
+    )
+
     @model_validator(mode="after")
     def _cooldown_covers_occlusion(self) -> OccupationRuleSettings:
         # A zone whose item is merely hidden is not clear; a shorter cooldown would re-report the same item.

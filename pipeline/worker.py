@@ -27,7 +27,7 @@ import supervision as sv
 
 from feixian.config import Category, EvidenceSettings, Point
 from pipeline.bus import FrameBus
-from pipeline.events import ViolationEvent
+from pipeline.events import KeyFrame, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import Frame, decode_jpeg, encode_jpeg
 from pipeline.plates import PlateReader
@@ -167,12 +167,24 @@ class PointWorker:
 
     def _queue(self, events: list[ViolationEvent]) -> None:
         for event in events:
+            self._show_start(event)
             self.stats.events += 1
             if event.category == Category.VEHICLE:
                 start, end = event.started_at, event.ended_at or event.triggered_at
             else:
                 start = end = event.triggered_at
             self._pending.append(_Pending(event, start - self.pre_roll, end + self.post_roll))
+
+    def _show_start(self, event: ViolationEvent) -> None:
+        """An item dated from its pixels (revealed behind another, pipeline.rules.occupation) was put down
+        before the detector named it: its evidence also shows the frame it stood since, while the buffer
+        holds it, with the box it was named in."""
+        if event.details.get("dated_from") != "pixels":
+            return
+        named = event.keyframes[0]
+        shown = self.buffer.between(event.started_at, named.frame.captured_at)
+        if shown:
+            event.keyframes.insert(0, KeyFrame("stood_since", shown[0], named.objects))
 
     def _file_due(self, now: datetime | None) -> None:
         due = [p for p in self._pending if now is None or p.clip_end <= now]

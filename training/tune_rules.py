@@ -3,7 +3,8 @@
 The best rule settings depend on the detector (how steadily it boxes a pile of goods, how often it calls
 a clean truck uncovered), so a bureau that retrains its model re-tunes them. Detection and tracking
 take nearly all of a replay's time and never depend on the rules, so the tracked detections each point's
-rules see are recorded once, in one full-pipeline pass that also yields `feixian eval`'s figures for the
+rules see, with the frame's JPEG (the occupation rule dates an item revealed behind another from its
+pixels), are recorded once, in one full-pipeline pass that also yields `feixian eval`'s figures for the
 current settings. Every candidate setting then re-runs only the rules over that recording: seconds per
 setting instead of minutes. Settings not named in the grid keep their values from `--config`.
 
@@ -51,15 +52,15 @@ from training.evaluate import (
     write_json,
 )
 
-RECORDING_FORMAT = 1
+RECORDING_FORMAT = 2
 
 
 class TuneError(EvalError):
     """A grid, recording or model that cannot be tuned on; the message says which and why."""
 
 
-# What one point's rules saw: (frame seq, capture time, tracked detections), in order.
-Sightings = list[tuple[int, datetime, sv.Detections]]
+# What one point's rules saw: (frame seq, capture time, tracked detections, JPEG), in order.
+Sightings = list[tuple[int, datetime, sv.Detections, bytes]]
 
 
 @dataclass
@@ -101,7 +102,7 @@ class _Recorder:
         self.sightings = sightings
 
     def update(self, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]:
-        self.sightings.append((frame.seq, frame.captured_at, detections))
+        self.sightings.append((frame.seq, frame.captured_at, detections, frame.jpeg))
         return []
 
     def flush(self, at: datetime) -> list[ViolationEvent]:
@@ -164,9 +165,9 @@ def replay_rules(
             point_rules = build_rules(point, rules, start_confidence)
             events = [
                 e
-                for seq, at, detections in sightings
+                for seq, at, detections, jpeg in sightings
                 for rule in point_rules
-                for e in rule.update(Frame(point_id, seq, at, b""), detections)
+                for e in _update(rule, Frame(point_id, seq, at, jpeg), detections)
             ]
             if sightings:
                 events += [e for rule in point_rules for e in rule.flush(sightings[-1][1])]
@@ -175,6 +176,14 @@ def replay_rules(
                     cases.setdefault(e.event_id, _case(e))  # a case per event id, as the case store keeps
         scored.append(score_scenario(_scenario(d), list(cases.values())))
     return summarise(scored)
+
+
+def _update(rule: Rule, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]:
+    """One frame through one rule, its pixels dropped after as the worker drops them."""
+    try:
+        return rule.update(frame, detections)
+    finally:
+        frame.release_image()
 
 
 def _scenario(d: Path) -> dict:

@@ -8,6 +8,7 @@ from feixian.config import Category, Point
 from feixian.rule_settings import OccupationRuleSettings, RuleSettings, VehicleRuleSettings
 from pipeline.rules.occupation import OccupationRule
 from pipeline.rules.vehicle import VehicleRule
+from pipeline.stillness import StillnessMap
 
 __all__ = [
     "OccupationRule",
@@ -28,7 +29,9 @@ def build_rules(
     """
     rules: list[OccupationRule | VehicleRule] = []
     if Category.OCCUPATION in point.categories:
-        rules.append(OccupationRule(point, settings.occupation, start_confidence=start_confidence))
+        occ = settings.occupation
+        stillness = StillnessMap(occ.pixel_tolerance, occ.pixel_settle_s) if occ.date_revealed else None
+        rules.append(OccupationRule(point, occ, start_confidence=start_confidence, stillness=stillness))
     if Category.VEHICLE in point.categories:
         rules.append(VehicleRule(point, settings.vehicle, start_confidence=start_confidence, plate_views=plate_views))
     return rules

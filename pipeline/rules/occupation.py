@@ -25,6 +25,15 @@ seen in at least `min_seen_fraction` of the frames since it appeared (a flickeri
 build up time), and triggers when seen again after the point's dwell time. One event per (zone, subtype)
 episode; the episode ends once the zone has held no item of that subtype for `cooldown_s`.
 
+An item first named where another followed item stands (a stack of crates the detector boxed with the
+stool in front of it as one chair, named only once the stool leaves) has stood since its box took its
+present look, not since the detector named it: given a `StillnessMap`, it is dated from when at least
+half of its box's pixels took the look they have now, if that happened after the item in front appeared
+(what already showed then is that item's) and while it still stood, and if the item in front is not
+seen again while the revealed one is confirmed (a detector flipping a pile from goods to stall and back
+reveals nothing). Such an item needs `confirm_frames` confident sightings before it may trigger, since
+its dwell may be over already.
+
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
 >>> from feixian.config import Point, Source, Zone
@@ -44,7 +53,7 @@ episode; the episode ends once the zone has held no item of that subtype for `co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import supervision as sv
@@ -54,6 +63,7 @@ from feixian.rule_settings import OccupationRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns, match_by_iou
+from pipeline.stillness import StillnessMap
 from pipeline.taxonomy import TRUCK_CLASSES, occupation_subtype
 from pipeline.zones import ZoneTester, zone_testers
 
@@ -66,15 +76,21 @@ class _Candidate:
 
     anchor: np.ndarray
     first_seen: KeyFrame
-    started_at: datetime
+    started_at: datetime  # when it was put there: when first named, or when its pixels took their look
     last_seen_at: datetime
     votes: dict[str, float]
+    in_front: list[_Candidate] = field(default_factory=list)  # items it was revealed behind, if pixel-dated
     frames_alive: int = 1  # frames since it appeared in which it could be seen (not hidden by a vehicle)
     frames_seen: int = 1
     frames_confident: int = 1
     reported_as: str | None = None  # the subtype of the episode it belongs to, once due
     last_hidden_at: datetime | None = None  # when a vehicle last covered its spot while it went unseen
     parts: list[np.ndarray] = field(default_factory=list)  # boxes of other names that came with it, on it
+
+    @property
+    def named_at(self) -> datetime:
+        """When the detector first named it (its first_seen key frame)."""
+        return self.first_seen.frame.captured_at
 
     @property
     def seen_fraction(self) -> float:
@@ -121,6 +137,10 @@ class _ZoneState:
 PART_OF_SHARE = 0.5
 # An item is hidden when at least this share of its box lies inside the box of a vehicle.
 HIDDEN_SHARE = 0.5
+# An item first named may have stood behind a followed item that covers at least this share of its box.
+BEHIND_SHARE = 0.25
+# A revealed item is dated from when this share of its box's pixels had taken their present look.
+REVEALED_SHARE = 0.5
 HIDING_CLASSES = frozenset({"car", *TRUCK_CLASSES})
 
 
@@ -138,15 +158,24 @@ def _arrived_under(
     of a stall that already stands is a new item, as is anything beside it. Only the same frame: on the
     seed-3001 videos a table set's chair put out in front of goods 0.2 s after them was a true item."""
     for c in candidates:
-        if c.subtype == subtype or c.started_at != now:
+        if c.subtype == subtype or c.named_at != now:
             continue
-        x1, y1 = np.maximum(box[:2], c.anchor[:2])
-        x2, y2 = np.minimum(box[2:], c.anchor[2:])
-        inside = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-        own = _area(box[None])[0]
-        if own > 0 and inside / own >= PART_OF_SHARE and _area(c.anchor[None])[0] > own:
+        if _share_inside(box, c.anchor) >= PART_OF_SHARE and _area(c.anchor[None])[0] > _area(box[None])[0]:
             return c
     return None
+
+
+def _in_front(candidates: list[_Candidate], box: np.ndarray, now: datetime) -> list[_Candidate]:
+    """Followed items, named before now, that cover at least BEHIND_SHARE of `box`."""
+    return [c for c in candidates if c.named_at < now and _share_inside(box, c.anchor) >= BEHIND_SHARE]
+
+
+def _share_inside(box: np.ndarray, other: np.ndarray) -> float:
+    """The share of `box`'s area that lies inside `other` (0 for an empty box)."""
+    x1, y1 = np.maximum(box[:2], other[:2])
+    x2, y2 = np.minimum(box[2:], other[2:])
+    own = _area(box[None])[0]
+    return float(max(0.0, x2 - x1) * max(0.0, y2 - y1) / own) if own > 0 else 0.0
 
 
 def _covered(anchors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -175,15 +204,24 @@ class OccupationRule:
         settings: see `OccupationRuleSettings`.
         start_confidence: a detection must score at least this to start a candidate (the model's
             conf_threshold); weaker ones only continue candidates.
+        stillness: fed every frame, it dates an item revealed behind another from its pixels; without
+            one (replaying detections alone) every item is dated from when it was first named.
     """
 
     category = Category.OCCUPATION
 
-    def __init__(self, point: Point, settings: OccupationRuleSettings | None = None, start_confidence: float = 0.0):
+    def __init__(
+        self,
+        point: Point,
+        settings: OccupationRuleSettings | None = None,
+        start_confidence: float = 0.0,
+        stillness: StillnessMap | None = None,
+    ):
         self.point_id = point.id
         self.dwell_s = point.dwell_seconds
         self.settings = settings or OccupationRuleSettings()
         self.start_confidence = start_confidence
+        self.stillness = stillness
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.OCCUPATION])
         self._state: dict[str, _ZoneState] = {}
 
@@ -191,6 +229,8 @@ class OccupationRule:
         """Feed one frame's (tracked) detections; returns the events whose dwell time was crossed."""
         if not self._zones:
             return []
+        if self.stillness is not None:
+            self.stillness.update(frame.image(), frame.captured_at)
         cols = Columns.of(detections)
         subtypes = np.array([occupation_subtype(n) or "" for n in cols.names], dtype=object)
         events = []
@@ -241,6 +281,10 @@ class OccupationRule:
             if c.reported_as is not None:
                 state.episode_seen_at[c.reported_as] = now
             seen.append(c)
+        for c in seen:
+            if c.reported_as is None and c.in_front and any(f.last_seen_at >= c.named_at for f in c.in_front):
+                # What stood in front is still there: nothing was revealed, the item is as old as its name.
+                c.started_at, c.in_front = c.named_at, []
         state.candidates = [c for c in state.candidates if c.survives(now, s)]
         state.episode_seen_at = {
             k: t for k, t in state.episode_seen_at.items() if (now - t).total_seconds() < s.cooldown_s
@@ -262,7 +306,8 @@ class OccupationRule:
                 continue
             first = KeyFrame("first_seen", frame, [cols.object(i)])
             votes = {subtypes[i]: float(cols.confidence[i])}
-            state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, now, now, votes))
+            started, in_front = self._revealed_since(state.candidates, cols.xyxy[i], now)
+            state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, started, now, votes, in_front))
         due = sorted(
             (
                 c
@@ -270,6 +315,7 @@ class OccupationRule:
                 if c.reported_as is None
                 and (now - c.started_at).total_seconds() >= self.dwell_s
                 and c.seen_fraction >= s.min_seen_fraction
+                and (not c.in_front or c.frames_confident >= s.confirm_frames)
             ),
             key=lambda c: c.started_at,
         )
@@ -288,6 +334,24 @@ class OccupationRule:
                 events.append(self._event(item, subtype, zone, frame, cols, subtypes, idx))
             state.episode_seen_at[subtype] = now
         return events
+
+    def _revealed_since(
+        self, candidates: list[_Candidate], box: np.ndarray, now: datetime
+    ) -> tuple[datetime, list[_Candidate]]:
+        """When an item first named now at `box` was put there, and the items it stood behind (none: now)."""
+        in_front = _in_front(candidates, box, now) if self.stillness is not None else []
+        if not in_front:
+            return now, []
+        assert self.stillness is not None
+        since = self.stillness.changed_since(
+            tuple(box), after=max(c.started_at for c in in_front), share=REVEALED_SHARE
+        )
+        # Revealed means it showed while the item in front stood, for longer than a new look takes to
+        # count: what took its look as that item left came with or after its leaving.
+        shown_by = max(c.last_seen_at for c in in_front) - timedelta(seconds=self.stillness.settle_s)
+        if since is None or since > shown_by:
+            return now, []
+        return since, in_front
 
     def _reported_at(self, state: _ZoneState, item: _Candidate) -> _Candidate | None:
         """A reported item, still standing, whose box overlaps `item`'s by stationary_iou."""
@@ -328,6 +392,7 @@ class OccupationRule:
                 "seen_fraction": round(item.seen_fraction, 3),
                 "subtype_votes": {k: round(v, 3) for k, v in sorted(item.votes.items())},
                 "stationary_iou": self.settings.stationary_iou,
+                **({"named_at": item.named_at.isoformat(), "dated_from": "pixels"} if item.in_front else {}),
             },
         )
 
