@@ -67,6 +67,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "case.annotated": ("标注", "Annotated"),
     "keyframe.first_seen": ("首次发现", "First seen"),
     "keyframe.after_dwell": ("超时停留", "After the dwell time"),
+    "keyframe.stood_since": ("最早可见", "In view since"),
     "keyframe.best": ("最佳画面 {n}", "Best view {n}"),
     "case.other_evidence": ("其他证据", "Other evidence"),
     "case.manifest": ("证据清单", "Evidence manifest"),
@@ -170,7 +171,8 @@ class Translator:
         return self(key) if key in _MESSAGES else str(value)
 
     def keyframe(self, label: str) -> str:
-        """A key frame's label: the rules name them `first_seen`, `after_dwell` and `best_<n>`.
+        """A key frame's label: the rules name them `first_seen`, `after_dwell` and `best_<n>`, the worker
+        `stood_since` (an item revealed behind another, dated from its pixels).
 
         >>> Translator("en").keyframe("best_2"), Translator("en").keyframe("custom")
         ('Best view 2', 'custom')

@@ -86,7 +86,12 @@ def test_age(span: timedelta, zh: str, en: str) -> None:
 
 def test_keyframe_labels() -> None:
     t = Translator("zh-CN")
-    assert [t.keyframe(x) for x in ("first_seen", "after_dwell", "best_3")] == ["首次发现", "超时停留", "最佳画面 3"]
+    assert [t.keyframe(x) for x in ("first_seen", "after_dwell", "best_3", "stood_since")] == [
+        "首次发现",
+        "超时停留",
+        "最佳画面 3",
+        "最早可见",
+    ]
 
 
 def test_language_choice() -> None:
