@@ -109,23 +109,24 @@ class StillnessMap:
     def _settle(self, cells: np.ndarray) -> None:
         """The candidate look of `cells` becomes their settled look: an earlier look they return to keeps
         the time it began; the looks before move down a level (the oldest is forgotten)."""
-        levels = len(self._looks)
-        returns_to = np.zeros(cells.shape, dtype=np.intp)  # the level of the earlier look, 0 = a new look
-        for k in range(levels - 1, 0, -1):  # the latest matching look wins
-            returns_to[cells & self._known[k] & ~self._off(self._candidate, self._looks[k])] = k
-        idx = returns_to[None]
-        look = np.where(
-            (returns_to > 0)[..., None], np.take_along_axis(self._looks, idx[..., None], 0)[0], self._candidate
-        )
-        since = np.where(returns_to > 0, np.take_along_axis(self._since, idx, 0)[0], self._candidate_since)
-        deepest = np.where(returns_to > 0, returns_to, levels - 1)
-        for k in range(levels - 1, 0, -1):  # level k takes level k-1, down to the level returned to
-            move = cells & (k <= deepest)
-            np.copyto(self._looks[k], self._looks[k - 1], where=move[..., None])
-            np.copyto(self._since[k], self._since[k - 1], where=move)
-            np.copyto(self._known[k], self._known[k - 1], where=move)
-        np.copyto(self._looks[0], look, where=cells[..., None])
-        np.copyto(self._since[0], since, where=cells)
+        ys, xs = np.nonzero(cells)  # few cells settle at once: work on those alone
+        n, levels = len(ys), len(self._looks)
+        looks, since, known = self._looks[:, ys, xs], self._since[:, ys, xs], self._known[:, ys, xs]
+        candidate = self._candidate[ys, xs].astype(np.int16)
+        same = np.abs(looks[1:].astype(np.int16) - candidate).max(axis=2) <= self.tolerance
+        same &= known[1:]
+        returns = same.any(axis=0)
+        latest = same.argmax(axis=0) if levels > 1 else np.zeros(n, dtype=np.intp)  # the latest match wins
+        level = np.where(returns, latest + 1, levels - 1)
+        cols = np.arange(n)
+        look = np.where(returns[:, None], looks[level, cols], candidate.astype(np.uint8))
+        began = np.where(returns, since[level, cols], self._candidate_since[ys, xs])
+        # Level j takes level j-1 from the top down to the level returned to (or the oldest).
+        j = np.arange(levels)[:, None]
+        src = np.where((j >= 1) & (j <= level), j - 1, j)
+        looks, since, known = looks[src, cols], since[src, cols], known[src, cols]
+        looks[0], since[0], known[0] = look, began, True
+        self._looks[:, ys, xs], self._since[:, ys, xs], self._known[:, ys, xs] = looks, since, known
 
     def _off(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Cells where a colour channel of `a` and `b` differs by more than the tolerance."""
