@@ -28,8 +28,9 @@
 # is out of view (data fingerprint 5f4e9ffe...); this script now generates the relabelled set (50cda447...).
 # v9's seed-2 images were labelled the new way (c464c830...).
 # Training seeds and held-out seeds never overlap: training images come from seeds 1 to 8, the held-out
-# images and scenario videos from seeds 1001 and 2001. The rules in configs/default.yaml were tuned for
-# the shipped model with `feixian tune-rules` on seed 3001 (README), never on these.
+# images and scenario videos from seeds 1001 and 2001 (and a second set of check videos from seed 5001).
+# The rules in configs/default.yaml were tuned for the shipped model with `feixian tune-rules` on seed 3001
+# (README), never on these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
