@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.evaluate import register as register_eval
     from training.plates.evaluate import register as register_plates_eval
     from training.plates.train import register as register_plates_train
+    from training.real_dataset import register as register_real_data
     from training.synth.cli import register as register_synth
     from training.train import register as register_train
     from training.tune_rules import register as register_tune_rules
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_synth(sub)
     register_train(sub)
+    register_real_data(sub)
     register_eval(sub)
     register_tune_rules(sub)
     register_bench(sub)

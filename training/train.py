@@ -154,10 +154,10 @@ def train(
         model = YOLO(str(last), task="detect")
         model.train(resume=True)
     else:
-        if from_export:
-            # The checkpoint is already the network of `model_yaml` with the export's class count, which
-            # a YAML of another count (yolov8n.yaml's 80) would not take: its class outputs would start
-            # afresh.
+        if from_export or _checkpoint_names(weights) == _load_data_yaml(data)["names"]:
+            # The checkpoint is already a network with the dataset's classes (an ONNX export unfolded, or a
+            # COCO checkpoint re-headed by training.coco_init), which a YAML of another count (yolov8n.yaml's
+            # 80) would not take: its class outputs would start afresh.
             model = YOLO(weights, task="detect")
         else:
             model = YOLO(model_yaml, task="detect")
@@ -198,6 +198,16 @@ def export_onnx(checkpoint: str | Path, imgsz: int, out: str | Path, metadata: d
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported, out)
     return gflops
+
+
+def _checkpoint_names(weights: str | None) -> dict | None:
+    """The class names of a .pt checkpoint, as a dataset YAML lists them; None for no or another kind of file."""
+    if weights is None or Path(weights).suffix.lower() != ".pt":
+        return None
+    from ultralytics.nn.tasks import load_checkpoint
+
+    model, _ = load_checkpoint(weights, device="cpu")
+    return dict(enumerate(model.names.values())) if isinstance(model.names, dict) else dict(enumerate(model.names))
 
 
 def _training_seconds(run_dir: Path) -> float:

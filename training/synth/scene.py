@@ -279,6 +279,15 @@ def render(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[Label]]:
     """Paint `placed` (and the street props) far to near over the backdrop, apply conditions, label."""
+    p, labels = paint(cam, layout, backdrop, placed)
+    lit = backdrop.emissive * (p.ids == 0)
+    img = cond.apply(p.img, lit, backdrop.lamps, cam.horizon_y, rng)
+    return img, labels
+
+
+def paint(cam: Camera, layout: StreetLayout, backdrop: Backdrop, placed: list[Placed]) -> tuple[Painter, list[Label]]:
+    """The scene painted before capture conditions: the painter (pixels and the id map that says which
+    object owns each pixel, `Label.index + 1`) and the labels that survive occlusion."""
     if len(placed) >= SCENERY_ID:
         raise ValueError(f"at most {SCENERY_ID - 1} objects per frame, got {len(placed)}")
     p = Painter(backdrop.image.copy(), cam)
@@ -311,9 +320,7 @@ def render(
             continue
         label = visible_label(placed[i].sprite, int(evidence[i + 1]), int(visible[i + 1]))
         labels.append(Label(CLASS_ID[label], stroke.box, i))
-    lit = backdrop.emissive * (p.ids == 0)
-    img = cond.apply(p.img, lit, backdrop.lamps, cam.horizon_y, rng)
-    return img, labels
+    return p, labels
 
 
 def visible_label(sprite: Sprite, evidence_px: int, visible_px: int) -> str:
