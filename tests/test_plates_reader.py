@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from onnx import TensorProto, helper, save_model
 
 from pipeline.plates import (
     PlateReader,
@@ -114,8 +115,23 @@ def test_a_box_outside_the_image_reads_nothing(reader):
     assert reader.read_image(img, box=(600, 400, 700, 500)) is None
 
 
-def test_a_detector_is_not_taken_for_a_plate_reader():
+def tiny_detector(path: Path) -> Path:
+    """An ONNX graph with a detector's input and metadata (as an Ultralytics export writes them), no plate-ocr."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["images"], ["output0"])],
+        "detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, 32, 32])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"task": "detect", "names": "{0: 'truck', 1: 'chair'}"})
+    save_model(model, path)
+    return path
+
+
+def test_a_detector_is_not_taken_for_a_plate_reader(tmp_path):
     with pytest.raises(ValueError, match="not a plate reader"):
-        PlateRecognizer(ROOT / "models" / "feixian-street-v2.onnx")
+        PlateRecognizer(tiny_detector(tmp_path / "detector.onnx"))
     with pytest.raises(FileNotFoundError):
         PlateRecognizer(ROOT / "models" / "missing.onnx")
