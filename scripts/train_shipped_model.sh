@@ -15,22 +15,26 @@
 #   feixian-street-v13: 3 epochs on 6000 of seed 6                               (about 70 min)
 #   feixian-street-v14: 28 epochs on 12000 of seed 7, batch 64, on a GPU          (6 min on one H200)
 #   feixian-street-v15: 27 epochs on 7000 of seed 8, batch 64, on a GPU, shipped  (3.3 min on one H200)
+# Every stage is written to WORK (default data/train); only the last is shipped to models/ (the earlier
+# ones are listed, with the commit to restore each from, in docs/models/README.md).
 # About 10.5 hours to v13 on 2 CPU cores. v14 and v15 were trained on a GPU (DEVICE=0): on 2 cores they
-# would take about 34 hours, so `FROM=models/feixian-street-v13.onnx DEVICE=0 make train` trains just those.
+# would take about 34 hours, so `FROM=data/train/feixian-street-v13.onnx DEVICE=0 make train` trains just
+# those, from v13 as an earlier run left it there or as restored from git history:
+#   mkdir -p data/train && git show 050ac42:models/feixian-street-v13.onnx > data/train/feixian-street-v13.onnx
 # STAGES is "name:imgsz:epochs:close_mosaic[:seed:images[+frames[+hidden]][:model-yaml[:batch[:hyp,...]]]] ..." (the
 # images of seed 1, IMAGES of them, unless a stage names its own; the network of training/models/feixian-v8p.yaml
 # unless a stage names another, which grows out of the stage before, `feixian train --grow`, and holds for
 # the stages after it; batch 32 unless named; extra Ultralytics KEY=VALUE arguments, comma-separated); the
 # last one is shipped to models/. DEVICE (default cpu) is `feixian train --device`.
-# FROM=models/<stage>.onnx fine-tunes the stages after that shipped one instead of retraining the stages
-# up to it.
+# FROM=<path>/<stage>.onnx (e.g. data/train/feixian-street-v13.onnx) fine-tunes the stages after that one,
+# named by its file name, instead of retraining the stages up to it.
 # v1-v6 were trained on seed-1 images labelled before the generator relabelled trucks whose load or mud
 # is out of view (data fingerprint 5f4e9ffe...); this script now generates the relabelled set (50cda447...).
 # v9's seed-2 images were labelled the new way (c464c830...).
 # Training seeds and held-out seeds never overlap: training images come from seeds 1 to 8, the held-out
 # images and scenario videos from seeds 1001 and 2001 (and a second set of check videos from seed 5001).
 # The rules in configs/default.yaml were tuned for the shipped model with `feixian tune-rules` on seed 3001
-# (README), never on these.
+# (docs/experiments.md), never on these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
@@ -97,7 +101,7 @@ $FX eval --model "$WORK/$NAME.onnx" --scenarios "$WORK/heldout-scenarios/scenari
   --out "$WORK/events.json"
 .venv/bin/python -m training.card --name "$NAME" --train "$WORK/$NAME.train.json" \
   --detection "$WORK/detection.json" --events "$WORK/events.json" \
-  --command "make train   # IMAGES=$IMAGES STAGES=\"$STAGES\" [FROM=models/<an earlier stage>.onnx]" \
+  --command "make train   # IMAGES=$IMAGES STAGES=\"$STAGES\" [FROM=data/train/<an earlier stage>.onnx]" \
   --out "models/$NAME.md"
 cp "$WORK/$NAME.onnx" "models/$NAME.onnx"
 cp "$WORK/$NAME.train.json" "models/$NAME.train.json"

@@ -27,8 +27,8 @@ A network may also grow out of an export (`grow=True`), in two ways that combine
   head and the class outputs keep theirs), and interleaved copies survive C2f's split into halves and
   every concatenation, so the wide network first answers exactly as the export did.
 
-    >>> pt = checkpoint_from_onnx("models/feixian-street-v2.onnx", "training/models/feixian-v8p.yaml",
-    ...                           "data/feixian-street-v2.pt", train_images[:64], 480)  # doctest: +SKIP
+    >>> pt = checkpoint_from_onnx("models/feixian-street-v15.onnx", "yolov8n.yaml",
+    ...                           "data/feixian-street-v15.pt", train_images[:64], 640)  # doctest: +SKIP
 """
 
 from __future__ import annotations

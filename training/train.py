@@ -249,7 +249,7 @@ def _gflops(model, imgsz: int) -> float | None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a detector on a YOLO-format dataset and export ONNX")
     p.add_argument("--data", required=True, help="dataset YAML (YOLO format)")
-    p.add_argument("--out", required=True, help="ONNX file to write, e.g. models/feixian-street-v2.onnx")
+    p.add_argument("--out", required=True, help="ONNX file to write, e.g. models/bureau-1.onnx")
     p.add_argument("--model-yaml", default=DEFAULT_MODEL_YAML, help="network definition (no download)")
     p.add_argument(
         "--weights", default=None, help="fine-tune from a local .pt checkpoint or an ONNX export of --model-yaml"

@@ -8,9 +8,9 @@ pixels), are recorded once, in one full-pipeline pass that also yields `feixian 
 current settings. Every candidate setting then re-runs only the rules over that recording: seconds per
 setting instead of minutes. Settings not named in the grid keep their values from `--config`.
 
-    feixian tune-rules --model models/feixian-street-v6.onnx --scenarios data/tune/scenarios \\
+    feixian tune-rules --model models/feixian-street-v15.onnx --scenarios data/tune/scenarios \\
         --config configs/default.yaml --grid vehicle.min_share=0.4,0.5,0.6 --grid vehicle.min_frames=6,8 \\
-        --recording data/tune/v6.rec --out tune.json
+        --recording data/tune/v15.rec --out tune.json
 
 The result ranks the settings by errors (false and missed events over both families); paste the best
 one's `rules` into the settings file's `rules:` section.
