@@ -176,6 +176,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from feixian.detect import register as register_detect
     from training.bench import register as register_bench
     from training.evaluate import register as register_eval
     from training.plates.evaluate import register as register_plates_eval
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_plates_train(plates)
     register_plates_eval(plates)
 
+    register_detect(sub, common)
     register_synth(sub)
     register_train(sub)
     register_real_data(sub)
