@@ -48,6 +48,8 @@ COCO_TO_FEIXIAN: dict[str, str] = {
 }
 # What COCO (and so a COCO teacher) knows of feixian's classes; the rest only the generator can teach.
 COCO_KNOWN: frozenset[str] = frozenset(COCO_TO_FEIXIAN.values())
+# Class maps a foreign detector is evaluated through, by the name `feixian eval --class-map` takes.
+CLASS_MAPS: dict[str, dict[str, str]] = {"coco": COCO_TO_FEIXIAN}
 
 
 @dataclass(frozen=True)
@@ -84,21 +86,23 @@ class RealSet:
                     out.append(img)
         return out
 
-    def labels(self, image: Path) -> list[tuple[str, tuple[float, float, float, float]]]:
-        """The image's boxes mapped onto feixian's classes: (class, normalised cx, cy, w, h); unmapped classes
-        are dropped. A missing label file means no object."""
+    def source_labels(self, image: Path) -> list[tuple[str, tuple[float, float, float, float]]]:
+        """The image's boxes under the set's own class names: (name, normalised cx, cy, w, h). A missing label
+        file means no object."""
         label = image.parent.parent / "labels" / (image.stem + ".txt")
         if not label.is_file():
             return []
         out = []
         for line in label.read_text().splitlines():
             parts = line.split()
-            if len(parts) != 5:
-                continue
-            cls = self.map_class(self.names[int(parts[0])])
-            if cls is not None:
-                out.append((cls, tuple(float(v) for v in parts[1:])))
+            if len(parts) == 5:
+                out.append((self.names[int(parts[0])], tuple(float(v) for v in parts[1:])))
         return out
+
+    def labels(self, image: Path) -> list[tuple[str, tuple[float, float, float, float]]]:
+        """The image's boxes mapped onto feixian's classes: (class, normalised cx, cy, w, h); unmapped classes
+        are dropped."""
+        return [(cls, box) for name, box in self.source_labels(image) if (cls := self.map_class(name)) is not None]
 
 
 REAL_SETS: dict[str, RealSet] = {
