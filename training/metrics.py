@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from pipeline.taxonomy import OCCUPATION_CLASSES
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
@@ -302,3 +305,91 @@ class MissedAs:
             "iou": float(IOU_THRESHOLDS[0]),
             "per_class": {name: dict(self._taken_for[c].most_common()) for c, name in enumerate(self.class_names)},
         }
+
+
+class FootageTally:
+    """What a deployment boxes on real footage, frame by frame, at its operating confidence: boxes per class,
+    the false occupation and dirty/uncovered truck boxes (the ones that would raise false cases), and how
+    objects the taxonomy leaves as background (a bus, a motorbike) are boxed.
+
+    Give it the boxes the deployed detector keeps (at `model.conf_threshold`). An occupation box counts as
+    false unless it lies (IoU 0.5) on a labelled object of its own class; a dirty or uncovered truck box
+    always does, since no real set labels a truck's state. An `unmapped` label (source class name and box)
+    is boxed by every occupation or dirty/uncovered box over it at IoU 0.5.
+
+    >>> t = FootageTally()
+    >>> bus = np.array([[0, 0, 100, 50]], float)
+    >>> t.add(["stall", "chair", "car"], np.array([[2, 0, 100, 50], [200, 0, 220, 40], [0, 0, 99, 50]], float),
+    ...       ["chair"], np.array([[200, 0, 221, 40]], float), ["bus"], bus)
+    >>> t.add([], np.zeros((0, 4)))
+    >>> r = t.result()
+    >>> r["occupation_per_frame"], r["occupation_boxes"], r["boxes_per_frame"]["chair"], r["unmapped"]
+    (0.5, {'stall': 1}, 0.5, {'bus': {'labels': 1, 'boxes': 1, 'as': {'stall': 1}}})
+    """
+
+    def __init__(
+        self,
+        occupation: Iterable[str] = tuple(OCCUPATION_CLASSES),
+        states: Iterable[str] = ("truck_dirty", "truck_uncovered"),
+        iou: float = float(IOU_THRESHOLDS[0]),
+    ):
+        self.occupation, self.states, self.iou = frozenset(occupation), frozenset(states), iou
+        self.frames = 0
+        self._boxes: Counter[str] = Counter()
+        self._false_occupation: Counter[str] = Counter()
+        self._states: Counter[str] = Counter()
+        self._unmapped_labels: Counter[str] = Counter()
+        self._unmapped_as: dict[str, Counter[str]] = {}
+
+    def add(
+        self,
+        names: Sequence[str],
+        boxes: np.ndarray,
+        truth_names: Sequence[str] = (),
+        truth_boxes: np.ndarray | None = None,
+        unmapped_names: Sequence[str] = (),
+        unmapped_boxes: np.ndarray | None = None,
+    ) -> None:
+        """One frame: the kept boxes (class names, xyxy), its labelled objects and its unmapped ones."""
+        names, boxes = np.asarray(names, str), np.asarray(boxes, float).reshape(-1, 4)
+        self.frames += 1
+        self._boxes.update(names.tolist())
+        truth = np.asarray(truth_names, str)
+        on_truth = (box_iou(boxes, _boxes(truth_boxes)) >= self.iou) & (names[:, None] == truth[None, :])
+        occupation = np.isin(names, list(self.occupation))
+        self._false_occupation.update(names[occupation & ~on_truth.any(axis=1)].tolist())
+        state = np.isin(names, list(self.states))
+        self._states.update(names[state].tolist())
+        flagged = occupation | state
+        unmapped = np.asarray(unmapped_names, str)
+        over = box_iou(boxes[flagged], _boxes(unmapped_boxes)) >= self.iou
+        self._unmapped_labels.update(unmapped.tolist())
+        for source in set(unmapped.tolist()):
+            boxed = over[:, unmapped == source].any(axis=1)
+            self._unmapped_as.setdefault(source, Counter()).update(names[flagged][boxed].tolist())
+
+    def result(self) -> dict:
+        def per_frame(n: int) -> float | None:
+            return round(n / self.frames, 4) if self.frames else None
+
+        return {
+            "frames": self.frames,
+            "iou": self.iou,
+            "boxes_per_frame": {c: per_frame(n) for c, n in sorted(self._boxes.items())},
+            "occupation_per_frame": per_frame(self._false_occupation.total()),
+            "occupation_boxes": dict(self._false_occupation.most_common()),
+            "dirty_uncovered_per_frame": per_frame(self._states.total()),
+            "dirty_uncovered_boxes": dict(self._states.most_common()),
+            "unmapped": {
+                source: {
+                    "labels": n,
+                    "boxes": self._unmapped_as[source].total(),
+                    "as": dict(self._unmapped_as[source].most_common()),
+                }
+                for source, n in sorted(self._unmapped_labels.items())
+            },
+        }
+
+
+def _boxes(boxes: np.ndarray | None) -> np.ndarray:
+    return np.zeros((0, 4)) if boxes is None else np.asarray(boxes, float).reshape(-1, 4)
