@@ -229,6 +229,34 @@ class ServerSettings(_Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key_env: str = Field(default="FEIXIAN_SECRET_KEY", description="Env var with the session secret.")
     max_frame_bytes: int = Field(default=4_000_000, ge=10_000, description="Largest pushed JPEG accepted.")
+    max_frame_pixels: int = Field(
+        default=4096 * 4096,
+        ge=64 * 64,
+        le=100_000_000,
+        description="Most pixels a frame's JPEG header may declare; larger frames are refused before any decode "
+        "(a few hundred bytes can declare 60000x60000).",
+    )
+    max_clock_ahead_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="A frame stamped further ahead of the server clock is refused (push API, 422) or dropped (live "
+        "worker): one such frame would otherwise make every later, correctly stamped frame look out of order.",
+    )
+    ready_stale_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="/readyz reports a point's worker stalled when its loop has not come round for this long "
+        "(one frame taking longer than this counts as stalled).",
+    )
+    shutdown_timeout_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="On SIGINT/SIGTERM, how long to wait for sources to stop and workers to drain their queues "
+        "and file pending evidence before giving up (exit 1).",
+    )
 
 
 class Settings(_Strict):

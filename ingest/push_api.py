@@ -2,7 +2,9 @@
 
 A gateway authenticates with its bearer token (only the token's SHA-256 is configured), may push only
 for its own points, and gets 503 + Retry-After when the point's queue on the frame bus is full, so a
-slow pipeline pushes back on the camera side instead of buffering without bound.
+slow pipeline pushes back on the camera side instead of buffering without bound. A frame stamped ahead of
+the server clock, before the point's announcement or before the point's last accepted frame, and a JPEG
+declaring more pixels than allowed, are refused with the reason (`ingest.frame_checks`) and counted.
 
 >>> from fastapi import FastAPI
 >>> frames = []
@@ -15,17 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from feixian.config import Gateway
+from ingest.frame_checks import FrameRejected, RejectionCounts, check_capture_time, check_image
 from ingest.sources import Publish
-from pipeline.frames import Frame, FrameDecodeError, decode_jpeg
+from pipeline.frames import Frame, FrameLimits
+
+log = logging.getLogger(__name__)
 
 PUSH_PATH = "/api/v1/points/{point_id}/frames"
 
@@ -62,7 +68,9 @@ class GatewayAuth:
 class PointSequencer:
     """Numbers a point's frames and publishes them under that point's lock, so sequence order and bus
     order agree even when a gateway pushes concurrently. A gateway's own numbers are kept; frames
-    without one continue after the highest number seen, and a refused publish uses up no number.
+    without one continue after the highest number seen, and a refused publish uses up no number. A frame
+    captured before the point's last accepted one is refused (`FrameRejected`), so the worker sees time
+    go forward only.
 
     >>> sent = []
     >>> s = PointSequencer(sent.append)
@@ -74,6 +82,7 @@ class PointSequencer:
     def __init__(self, publish: Publish):
         self._publish = publish
         self._next: dict[str, int] = {}
+        self._last_at: dict[str, datetime] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -81,10 +90,18 @@ class PointSequencer:
         with self._guard:
             lock = self._locks.setdefault(point_id, threading.Lock())
         with lock:
+            last_at = self._last_at.get(point_id)
+            if last_at is not None and captured_at < last_at:
+                raise FrameRejected(
+                    "out_of_order",
+                    f"capture time {captured_at.isoformat()} is before the point's last accepted frame "
+                    f"({last_at.isoformat()})",
+                )
             following = self._next.get(point_id, 0)
             frame = Frame(point_id, following if sent_seq is None else sent_seq, captured_at, jpeg)
             self._publish(frame)
             self._next[point_id] = max(following, frame.seq + 1)
+            self._last_at[point_id] = captured_at
             return frame
 
 
@@ -110,24 +127,35 @@ def _bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def _too_large(limit: int) -> FrameRejected:
+    return FrameRejected("too_large", f"frame larger than {limit} bytes", status.HTTP_413_CONTENT_TOO_LARGE)
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
     # Content-Length can be absent (chunked) or lie, so the body itself is counted as it arrives.
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"frame larger than {limit} bytes")
+            raise _too_large(limit)
     return bytes(body)
 
 
 _RESPONSES: dict[int | str, dict] = {
     202: {"description": "Queued for the point's pipeline worker."},
     401: {"description": "Missing or unknown bearer token."},
-    403: {"description": "The token's gateway may not push for this point."},
-    404: {"description": "No point with this id takes pushed frames."},
-    413: {"description": "The body is larger than `server.max_frame_bytes`."},
+    403: {"description": "The token's gateway may not push for this point, or the point takes no pushed frames."},
+    404: {"description": "No point with this id is registered."},
+    413: {
+        "description": "The body is larger than `server.max_frame_bytes`, or its JPEG header declares more "
+        "pixels than `server.max_frame_pixels`."
+    },
     415: {"description": "Content-Type is not image/jpeg."},
-    422: {"description": "The body is not a decodable JPEG, or X-Capture-Time / X-Frame-Seq is invalid."},
+    422: {
+        "description": "The body is not a decodable JPEG; X-Frame-Seq or X-Capture-Time is invalid; or the capture "
+        "time is ahead of the server clock (beyond `server.max_clock_ahead_s`), before the point's announcement "
+        "or before the point's last accepted frame. The detail names the reason."
+    },
     503: {
         "description": "The point's queue is full; retry after the number of seconds in Retry-After.",
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
@@ -143,16 +171,27 @@ def make_push_router(
     publish: Publish,
     full_errors: tuple[type[Exception], ...] = (),
     retry_after_s: int = 1,
+    registered: Collection[str] = (),
+    announced_on: Mapping[str, date | None] | None = None,
+    limits: FrameLimits | None = None,
+    rejections: RejectionCounts | None = None,
 ) -> APIRouter:
     """The push endpoint as a router to mount on the web app.
 
-    `point_ids` are the points that take pushed frames; `publish` queues a frame (the frame bus) and
+    `point_ids` are the points that take pushed frames, `registered` every other point of the registry
+    (pushing for one answers 403, an id in neither 404); `publish` queues a frame (the frame bus) and
     raises one of `full_errors` when the point's queue is full, which becomes 503 + Retry-After.
+    `announced_on` holds the points' announcement dates, `limits` the pixel and clock bounds, and
+    `rejections` counts refused frames per point and reason.
     """
     if max_frame_bytes < 1:
         raise ValueError("max_frame_bytes must be positive")
     auth = GatewayAuth(gateways)
-    known = frozenset(point_ids)
+    pushed = frozenset(point_ids)
+    known = pushed | frozenset(registered)
+    announced = dict(announced_on or {})
+    limits = limits or FrameLimits()
+    rejections = rejections if rejections is not None else RejectionCounts()
     sequencer = PointSequencer(publish)
     router = APIRouter(tags=["ingest"])
 
@@ -170,10 +209,41 @@ def make_push_router(
                 {"WWW-Authenticate": "Bearer"},
             )
         if point_id not in known:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no point {point_id!r} takes pushed frames")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no point {point_id!r} is registered")
         if point_id not in gateway.points:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"gateway {gateway.id!r} may not push for {point_id!r}")
+        if point_id not in pushed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"point {point_id!r} takes no pushed frames")
         return point_id
+
+    async def accept(
+        request: Request, point_id: str, x_capture_time: str, x_frame_seq: int | None, content_type: str | None
+    ) -> Frame:
+        """Check and queue one frame, cheapest checks first; raises `FrameRejected` with the reason."""
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        if media_type != "image/jpeg":
+            raise FrameRejected(
+                "content_type", "Content-Type must be image/jpeg", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_frame_bytes:
+            raise _too_large(max_frame_bytes)
+        try:
+            captured_at = parse_capture_time(x_capture_time)
+        except ValueError as e:
+            raise FrameRejected("bad_time", str(e)) from e
+        check_capture_time(captured_at, limits, announced.get(point_id))
+        jpeg = await _read_limited(request, max_frame_bytes)
+        await run_in_threadpool(check_image, jpeg, limits)
+        try:
+            return await run_in_threadpool(sequencer.publish, point_id, x_frame_seq, captured_at, jpeg)
+        except full_errors as e:
+            raise FrameRejected(
+                "busy",
+                f"point {point_id!r} is busy: {e}",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                {"Retry-After": str(retry_after_s)},
+            ) from e
 
     @router.post(
         PUSH_PATH,
@@ -184,11 +254,13 @@ def make_push_router(
         description="The body is one JPEG image (`Content-Type: image/jpeg`) captured at `X-Capture-Time` "
         "(ISO 8601 with offset). Authenticate with `Authorization: Bearer <gateway token>`; a gateway "
         "may push only for its own points. `X-Frame-Seq` is the gateway's per-point frame number; "
-        "without it the server numbers the point's frames in arrival order.",
+        "without it the server numbers the point's frames in arrival order. Capture times must not run "
+        "backwards, lie ahead of the server clock or before the point's announcement.",
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "description": "One JPEG image, at most `server.max_frame_bytes` bytes.",
+                "description": "One JPEG image, at most `server.max_frame_bytes` bytes and "
+                "`server.max_frame_pixels` pixels.",
                 "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
             }
         },
@@ -200,29 +272,15 @@ def make_push_router(
         x_frame_seq: int | None = Header(default=None, ge=0, description="Gateway's per-point frame number."),
         content_type: str | None = Header(default=None, include_in_schema=False),
     ) -> PushAccepted:
-        media_type = (content_type or "").partition(";")[0].strip().lower()
-        if media_type != "image/jpeg":
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be image/jpeg")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_frame_bytes:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"frame larger than {max_frame_bytes} bytes")
         try:
-            captured_at = parse_capture_time(x_capture_time)
-        except ValueError as e:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from e
-        jpeg = await _read_limited(request, max_frame_bytes)
-        try:
-            await run_in_threadpool(decode_jpeg, jpeg)
-        except FrameDecodeError as e:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from e
-        try:
-            frame = await run_in_threadpool(sequencer.publish, point_id, x_frame_seq, captured_at, jpeg)
-        except full_errors as e:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"point {point_id!r} is busy: {e}",
-                {"Retry-After": str(retry_after_s)},
-            ) from e
+            frame = await accept(request, point_id, x_capture_time, x_frame_seq, content_type)
+        except FrameRejected as e:
+            n = rejections.add(point_id, e.reason)
+            # Logged the 1st, 2nd, 4th, 8th... time per point and reason: a gateway with a wrong clock
+            # pushes several frames a second, and the counters (/readyz) keep the exact figures.
+            if n & (n - 1) == 0:
+                log.warning("point %s: frame refused (%s, %d so far): %s", point_id, e.reason, n, e)
+            raise HTTPException(e.status_code, str(e), e.headers) from e
         return PushAccepted(point_id=frame.point_id, seq=frame.seq, captured_at=frame.captured_at)
 
     return router

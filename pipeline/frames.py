@@ -12,21 +12,94 @@ can carry) and decodes lazily.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
+
+# 4096x4096: above a 4K camera's 3840x2160, and its decoded BGR image (48 MiB) is still affordable.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+# Start-of-frame markers carry the image size; C4 (DHT), C8 (JPG extension) and CC (DAC) share the range
+# but are tables, not frames.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM and the restart markers RST0-7.
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
 class FrameDecodeError(ValueError):
     """The bytes are not a decodable JPEG."""
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    if len(data) < 4 or data[:2] != b"\xff\xd8":
+class ImageTooLargeError(FrameDecodeError):
+    """The JPEG declares more pixels than the limit; it is refused before it is decoded."""
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the JPEG's frame header declares them, read without decoding anything.
+
+    A few hundred bytes can declare 60000x60000 pixels, so this is what an edge checks before a decode.
+
+    >>> ok, buf = cv2.imencode(".jpg", np.zeros((4, 6, 3), np.uint8))
+    >>> jpeg_size(buf.tobytes())
+    (6, 4)
+    >>> jpeg_size(b"\\xff\\xd8\\xff\\xc0\\x00\\x11\\x08\\x4e\\x20\\x4e\\x20")
+    (20000, 20000)
+    """
+    if data[:2] != b"\xff\xd8":
         raise FrameDecodeError("not a JPEG (missing SOI marker)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    i = 2
+    while True:
+        # A marker is 0xFF and a code; any number of 0xFF fill bytes may come between.
+        start = i
+        while i < len(data) and data[i] == 0xFF:
+            i += 1
+        if i == start or i >= len(data):
+            raise FrameDecodeError("truncated or corrupt JPEG header (no frame header found)")
+        marker = data[i]
+        i += 1
+        if marker in _STANDALONE_MARKERS:
+            continue
+        if marker in (0xD9, 0xDA):
+            raise FrameDecodeError("JPEG has no frame header before its image data")
+        if i + 2 > len(data):
+            raise FrameDecodeError("truncated JPEG header")
+        length = int.from_bytes(data[i : i + 2], "big")
+        if length < 2:
+            raise FrameDecodeError(f"corrupt JPEG header: segment length {length}")
+        if marker in _SOF_MARKERS:
+            if length < 7 or i + 7 > len(data):
+                raise FrameDecodeError("truncated JPEG frame header")
+            height = int.from_bytes(data[i + 3 : i + 5], "big")
+            width = int.from_bytes(data[i + 5 : i + 7], "big")
+            if width == 0 or height == 0:
+                # Height 0 defers it to a DNL marker after the scan: unknowable without decoding.
+                raise FrameDecodeError(f"JPEG declares no usable size ({width}x{height})")
+            return width, height
+        i += length
+
+
+def check_jpeg_size(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """The declared (width, height), or `ImageTooLargeError` when they exceed `max_pixels`."""
+    width, height = jpeg_size(data)
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"JPEG declares {width}x{height} pixels, more than the {max_pixels} allowed (frames are not decoded "
+            "beyond that)"
+        )
+    return width, height
+
+
+def decode_jpeg(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The BGR image; its declared size is checked against `max_pixels` first, so a decompression bomb costs
+    a header parse, not gigabytes."""
+    check_jpeg_size(data, max_pixels)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        raise FrameDecodeError(f"JPEG could not be decoded: {e.err or e}") from e
     if img is None:
         raise FrameDecodeError("JPEG could not be decoded")
     return img
@@ -54,12 +127,33 @@ class Frame:
             raise ValueError("captured_at must be timezone-aware")
         self.captured_at = self.captured_at.astimezone(UTC)
 
-    def image(self) -> np.ndarray:
-        """The decoded BGR image (decoded once, then cached)."""
+    def image(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """The decoded BGR image (decoded once, then cached); `FrameDecodeError` if it cannot or may not be."""
         if self._image is None:
-            self._image = decode_jpeg(self.jpeg)
+            self._image = decode_jpeg(self.jpeg, max_pixels)
         return self._image
 
     def release_image(self) -> None:
         """Drop the decoded pixels (buffers keep only the JPEG; a 640x360 image is ~20x its JPEG)."""
         self._image = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What a frame must satisfy before work is spent on it, at the push API and in the worker alike."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    # None: no clock check (a replay runs on its video's own clock, which may be any date).
+    max_ahead: timedelta | None = timedelta(minutes=5)
+    clock: Callable[[], datetime] = utc_now
+
+    def ahead_of_clock(self, captured_at: datetime) -> timedelta | None:
+        """How far `captured_at` lies beyond the clock plus the allowed skew; None when it does not."""
+        if self.max_ahead is None:
+            return None
+        excess = captured_at - (self.clock() + self.max_ahead)
+        return excess if excess > timedelta(0) else None

@@ -3,7 +3,9 @@
 A `PointWorker` sees every frame of its point in order, so all per-point state (tracks, dwell timers,
 the pre-roll buffer) lives here without locks. Events wait until their post-roll has been seen, then
 become evidence and, if the point and category may raise cases (legal requirements 1 and 2), a case;
-otherwise they are logged as advisory.
+otherwise they are logged as advisory. A frame that cannot be judged (stamped before the last one or
+ahead of the clock, undecodable or too large to decode) is dropped, counted and logged, and the point
+goes on with the next: no single frame can stop a camera being analysed.
 
 >>> buf = RingBuffer(seconds=1.0)
 >>> from datetime import datetime, timedelta, timezone
@@ -29,7 +31,7 @@ from feixian.config import Category, EvidenceSettings, Point
 from pipeline.bus import FrameBus
 from pipeline.events import KeyFrame, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
-from pipeline.frames import Frame, decode_jpeg, encode_jpeg
+from pipeline.frames import Frame, FrameDecodeError, FrameLimits, decode_jpeg, encode_jpeg
 from pipeline.plates import PlateReader
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,10 @@ class RingBuffer:
 @dataclass
 class WorkerStats:
     frames: int = 0
-    skipped: int = 0
+    skipped: int = 0  # closer to the previous frame than the detect rate asks for
+    out_of_order: int = 0  # captured before the previous frame
+    future: int = 0  # captured further ahead of the clock than FrameLimits.max_ahead
+    undecodable: int = 0  # not a JPEG, or declaring more pixels than FrameLimits.max_pixels
     detections: int = 0
     events: int = 0
     cases: int = 0
@@ -115,6 +120,7 @@ class PointWorker:
         evidence_settings: EvidenceSettings,
         published_categories: Sequence[Category],
         plate_reader: PlateReader | None = None,
+        limits: FrameLimits | None = None,
     ):
         self.point = point
         self.detector = detector
@@ -126,6 +132,7 @@ class PointWorker:
         self.post_roll = timedelta(seconds=evidence_settings.post_roll_s)
         self.published = set(published_categories)
         self.plate_reader = plate_reader
+        self.limits = limits or FrameLimits(max_ahead=None)
         self.buffer = RingBuffer(evidence_settings.pre_roll_s + MAX_PASSAGE_S + evidence_settings.post_roll_s)
         self.stats = WorkerStats()
         self._pending: list[_Pending] = []
@@ -135,12 +142,23 @@ class PointWorker:
     def process(self, frame: Frame) -> None:
         if frame.point_id != self.point.id:
             raise ValueError(f"worker for {self.point.id} got a frame of {frame.point_id}")
+        refusal = self._refusal(frame)
+        if refusal is not None:
+            self._drop(frame, *refusal)
+            return
         if self._last_at is not None and frame.captured_at - self._last_at < self._min_gap:
-            # Pushed or out-of-order frames beyond the detect rate cost CPU and change nothing.
+            # Frames beyond the detect rate cost CPU and change nothing.
             self.stats.skipped += 1
             return
+        try:
+            image = frame.image(self.limits.max_pixels)
+        except FrameDecodeError as e:
+            self._drop(frame, "undecodable", str(e))
+            return
+        # Set only once a frame is taken: a frame stamped far ahead never becomes the point's "last" time,
+        # so it cannot make every later, correctly stamped frame look out of order.
         self._last_at = frame.captured_at
-        detections = self.tracker.update(self.detector.detect(frame.image()), frame.captured_at)
+        detections = self.tracker.update(self.detector.detect(image), frame.captured_at)
         self.stats.frames += 1
         self.stats.detections += len(detections)
         events = [e for rule in self.rules for e in rule.update(frame, detections)]
@@ -148,6 +166,30 @@ class PointWorker:
         self.buffer.add(frame)
         self._queue(events)
         self._file_due(frame.captured_at)
+
+    def _refusal(self, frame: Frame) -> tuple[str, str] | None:
+        ahead = self.limits.ahead_of_clock(frame.captured_at)
+        if ahead is not None:
+            return "future", f"{ahead.total_seconds():.0f} s beyond the allowed clock skew"
+        if self._last_at is not None and frame.captured_at < self._last_at:
+            return "out_of_order", f"before the previous frame at {self._last_at.isoformat()}"
+        return None
+
+    def _drop(self, frame: Frame, reason: str, detail: str) -> None:
+        count = getattr(self.stats, reason) + 1
+        setattr(self.stats, reason, count)
+        # Logged the 1st, 2nd, 4th, 8th... time per reason, so a source stuck on bad frames cannot flood the
+        # log; the stats (and /readyz) keep the exact counts.
+        if count & (count - 1) == 0:
+            log.warning(
+                "point %s: frame %s at %s dropped (%s, %d so far): %s",
+                self.point.id,
+                frame.seq,
+                frame.captured_at.isoformat(),
+                reason,
+                count,
+                detail,
+            )
 
     def flush(self) -> None:
         """End of stream: close open episodes and file everything pending with the frames we have."""
