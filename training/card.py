@@ -53,10 +53,16 @@ def lineage(train: dict, train_json: Path) -> list[dict]:
 
 
 def render_card(
-    name: str, train: dict, det: dict, events: dict | None, command: str, ancestors: list[dict] = ()
+    name: str,
+    train: dict,
+    det: dict,
+    events: dict | None,
+    command: str,
+    ancestors: list[dict] = (),
+    real: dict | None = None,
 ) -> str:
     """The card's Markdown; `ancestors` are the summaries of the models `train` was fine-tuned from,
-    nearest first (see `lineage`)."""
+    nearest first (see `lineage`); `real` is the JSON of `feixian eval --data real:...` (and/or `--video`)."""
     model = det["model"]
     rows = "\n".join(
         f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
@@ -124,6 +130,7 @@ def render_card(
                 f"| {_fmt(f['start_error_s']['max'], 1)} |"
             )
         lines += ["", f"Events raised by decoys: {events['decoy_events']}.", ""]
+    lines += real_footage_lines(real)
     weak = [c for c, ap in det["per_class_ap50"].items() if ap is not None and ap < WEAK_AP50]
     lines += [
         "## Limits",
@@ -182,6 +189,68 @@ def _missed_lines(missed: dict | None) -> list[str]:
     ]
 
 
+def real_footage_lines(real: dict | None) -> list[str]:
+    """The "Real footage" section: AP50 per class on each real set's held-out part and the false boxes a
+    frame at the deployment's threshold, one column or row per model scored in the same run."""
+    if not real:
+        return []
+    models = list(real["models"])
+    lines = ["## Real footage (held-out real photos and video, never trained on)", ""]
+    if real["sets"]:
+        lines += [
+            "AP50 per class on the test part of each real set (`training/real_sets.py`); only the classes a set",
+            "labels are scored there, and `truck` counts a truck boxed in any state.",
+            "",
+            f"| set (images) | class | instances | {' | '.join(models)} |",
+            "|---|---|---|" + "---|" * len(models),
+        ]
+        for name, s in real["sets"].items():
+            first = next(iter(s["models"].values()))
+            for c in s["labelled"]:
+                aps = " | ".join(_fmt(s["models"][m]["per_class_ap50"].get(c)) for m in models)
+                lines.append(f"| {name} ({s['images']}) | {c} | {first['instances'].get(c, 0)} | {aps} |")
+        lines.append("")
+    lines += [
+        f"At the deployment's conf_threshold {real['conf_threshold']}: occupation boxes a frame (not on a labelled",
+        "object of their class), dirty or uncovered truck boxes a frame, car and truck boxes a frame, and the",
+        "objects of classes mapped to nothing (bus, motorbike ...) boxed as occupation items or dirty/uncovered.",
+        "",
+        "| footage | frames | model | occupation / frame | dirty or uncovered / frame | cars, trucks / frame "
+        "| unmapped objects boxed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    footage = [(n, s["models"], "") for n, s in real["sets"].items()]
+    footage += [(n, v["models"], _sampling(v["every"])) for n, v in real["videos"].items()]
+    for name, per_model, note in footage:
+        for m in models:
+            f = per_model[m]["footage"]
+            lines.append(
+                f"| {name}{note} | {f['frames']} | {m} | {_fmt(f['occupation_per_frame'], 2)} "
+                f"| {_fmt(f['dirty_uncovered_per_frame'], 2)} | {_vehicles_per_frame(f)} | {_unmapped(f)} |"
+            )
+    return [*lines, ""]
+
+
+def _sampling(every: int) -> str:
+    return " (every frame)" if every == 1 else f" (one frame in {every})"
+
+
+def _vehicles_per_frame(footage: dict) -> str:
+    per_frame = footage["boxes_per_frame"]
+    trucks = sum(per_frame.get(c, 0.0) for c in ("truck", "truck_dirty", "truck_uncovered"))
+    return f"{per_frame.get('car', 0.0):.2f}, {trucks:.2f}"
+
+
+def _unmapped(footage: dict) -> str:
+    """`boxed of labelled`, and the source classes boxed; `-` without unmapped labels."""
+    unmapped = footage["unmapped"]
+    if not unmapped:
+        return "-"
+    boxed = {s: u["boxes"] for s, u in unmapped.items() if u["boxes"]}
+    total = f"{sum(boxed.values())} boxes on {sum(u['labels'] for u in unmapped.values())} objects"
+    return total + (f" ({', '.join(f'{s} {n}' for s, n in boxed.items())})" if boxed else "")
+
+
 def _rules_line(rules: dict) -> str:
     """The rule settings the events were raised with, as their differences from the defaults."""
     from feixian.rule_settings import RuleSettings
@@ -198,6 +267,7 @@ def main() -> int:
     p.add_argument("--train", required=True, help="JSON from feixian train --summary")
     p.add_argument("--detection", required=True, help="JSON from feixian eval --data")
     p.add_argument("--events", default=None, help="JSON from feixian eval --scenarios")
+    p.add_argument("--real", default=None, help="JSON from feixian eval --data real:... (and/or --video)")
     p.add_argument("--command", required=True, help="the command that reproduces the model")
     p.add_argument("--out", required=True)
     a = p.parse_args()
@@ -207,7 +277,13 @@ def main() -> int:
 
     train = load(a.train)
     card = render_card(
-        a.name, train, load(a.detection), load(a.events), a.command, ancestors=lineage(train, Path(a.train))
+        a.name,
+        train,
+        load(a.detection),
+        load(a.events),
+        a.command,
+        ancestors=lineage(train, Path(a.train)),
+        real=load(a.real),
     )
     Path(a.out).write_text(card, encoding="utf-8")
     return 0

@@ -24,7 +24,10 @@ import numpy as np
 import yaml
 
 from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
+from pipeline.detector import DetectorError
 from training.metrics import APAccumulator, MissedAs, OverlapRecall, SizeRecall
+from training.real_eval import Detector, RealEvalError, evaluate_real, export_ultralytics_onnx, resolve_sets
+from training.real_sets import CLASS_MAPS, COCO_TO_FEIXIAN
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 DEFAULT_CONF = ModelSettings.model_fields["conf_threshold"].default
@@ -386,10 +389,16 @@ def evaluate_scenarios(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="detection mAP (--data) or event precision/recall (--scenarios)")
+    p = subparsers.add_parser(
+        "eval", help="detection mAP (--data), real footage (--data real:SETS, --video) or events (--scenarios)"
+    )
     p.add_argument("--model", required=True, help="ONNX detector")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--data", help="YOLO dataset YAML: detection mAP on its test split, else its val split")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--data",
+        help="YOLO dataset YAML: detection mAP on its test split, else its val split; or real:SET[,SET] / real:all: "
+        "the held-out parts of the real photo sets (training/real_sets.py) under --data-root",
+    )
     g.add_argument("--scenarios", help="folder of scenario folders: event precision/recall")
     p.add_argument(
         "--split",
@@ -403,9 +412,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="settings YAML (e.g. configs/default.yaml); with --scenarios its model thresholds, class map, plate "
         "reader and rules are run with, with --data its confidence threshold sets recall_by_height's, "
-        "recall_by_overlap's and missed_as'; default: the built-in ones",
+        "recall_by_overlap's and missed_as', with real footage its thresholds and class map are the deployment's; "
+        "default: the built-in ones",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
+    real = p.add_argument_group("real footage (--data real:SETS and/or --video)")
+    real.add_argument("--data-root", default="../shared/data", help="folder holding real/ (default ../shared/data)")
+    real.add_argument("--video", action="append", default=[], help="a real video: boxes a class a frame (repeatable)")
+    real.add_argument("--every", type=int, default=1, help="look at every N-th video frame (default 1)")
+    real.add_argument(
+        "--class-map", default=None, choices=sorted(CLASS_MAPS), help="map --model's classes (default: the settings')"
+    )
+    real.add_argument(
+        "--baseline",
+        default=None,
+        help="a COCO detector scored beside --model through the COCO class map: an Ultralytics .pt (exported to "
+        "ONNX in a temporary folder) or its ONNX export, e.g. ../shared/models/yolov8n.pt",
+    )
     p.set_defaults(func=_run)
 
 
@@ -428,17 +451,40 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if not Path(args.model).is_file():
             raise EvalError(f"model not found: {args.model}")
-        if args.data:
-            settings = deployment_settings(args.config)
+        settings = deployment_settings(args.config)
+        if (args.data or "").startswith("real:") or args.video:
+            result = _run_real(args, settings)
+        elif args.data:
             conf = settings.model.conf_threshold if settings else DEFAULT_CONF
             result = evaluate_detection(args.model, args.data, args.split, args.limit, conf)
+        elif args.scenarios:
+            result = evaluate_scenarios(args.model, args.scenarios, settings=settings)
         else:
-            result = evaluate_scenarios(args.model, args.scenarios, settings=deployment_settings(args.config))
-    except (EvalError, ConfigError) as e:
+            raise EvalError("give --data, --scenarios or --video")
+    except (EvalError, ConfigError, RealEvalError, DetectorError) as e:
         print(f"feixian eval: {e}", file=sys.stderr)
         return 2
     write_json(result, args.out)
     return 0
+
+
+def _run_real(args: argparse.Namespace, settings: Settings | None) -> dict:
+    """`--data real:SETS` and/or `--video`: --model (and --baseline) on real footage at the deployment's thresholds."""
+    model = settings.model if settings else ModelSettings(path=args.model)
+    class_map = CLASS_MAPS[args.class_map] if args.class_map else model.class_map
+    detectors = [Detector(Path(args.model).stem, Path(args.model), class_map)]
+    sets = resolve_sets(args.data) if args.data else []
+    with tempfile.TemporaryDirectory(prefix="feixian-eval-") as tmp:
+        if args.baseline:
+            baseline = Path(args.baseline)
+            if not baseline.is_file():
+                raise EvalError(f"baseline not found: {baseline}")
+            onnx = baseline if baseline.suffix == ".onnx" else export_ultralytics_onnx(baseline, Path(tmp))
+            detectors.append(Detector(baseline.stem, onnx, COCO_TO_FEIXIAN))
+        videos = [Path(v) for v in args.video]
+        return evaluate_real(
+            detectors, sets, Path(args.data_root), model.conf_threshold, model.iou_threshold, videos, args.every
+        )
 
 
 def write_json(result: dict, out: str | None) -> None:
