@@ -186,7 +186,8 @@ def run_detect(config: Config, paths: list[str], every: int, annotate: str | Non
     return 2 if failed else 0
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
@@ -198,7 +199,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "detect", parents=[common], help="what the deployed detector sees in photos or video, JSON lines"
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="images, videos, or folders of them")
-    p.add_argument("--every", type=_positive, default=1, help="look at every N-th video frame (default 1: all)")
+    p.add_argument("--every", type=positive_int, default=1, help="look at every N-th video frame (default 1: all)")
     p.add_argument("--annotate", default=None, metavar="DIR", help="write annotated JPEG copies here")
     p.set_defaults(
         func=lambda args: run_detect(load_config(args.config, args.data_dir), args.paths, args.every, args.annotate)

@@ -157,6 +157,8 @@ def test_cli_names_a_class_map_the_model_cannot_take(tiny, ours, monkeypatch, ca
     assert "class_map names classes the model does not have" in capsys.readouterr().err
     assert main(["eval", "--model", str(ours), "--data", "real:nowhere"]) == 2
     assert "unknown real sets ['nowhere']" in capsys.readouterr().err
+    assert main(["eval", "--model", str(ours), "--data", "data.yaml", "--video", "road.avi"]) == 2
+    assert "real footage is scored on --data real:SETS, not 'data.yaml'" in capsys.readouterr().err
 
 
 def test_real_video_through_the_shipped_settings_and_a_coco_model(tmp_path, capsys):

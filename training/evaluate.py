@@ -3,7 +3,8 @@
 Detection: the runtime `OnnxDetector` (not the training framework) runs on a YOLO-format split, so
 mAP and latency describe production. Events: every scenario video is replayed through the same
 pipeline `feixian replay` uses, into a throw-away data dir, and the cases are matched against the
-scenario's ground truth (category, subtype and zone agree, times overlap).
+scenario's ground truth (category, subtype and zone agree, times overlap). Real footage (`--data real:SETS`,
+`--video`): a model and a COCO baseline on held-out real photos and video, see `training.real_eval`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import yaml
 
 from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
+from feixian.detect import positive_int
 from pipeline.detector import DetectorError
 from training.metrics import APAccumulator, MissedAs, OverlapRecall, SizeRecall
 from training.real_eval import Detector, RealEvalError, evaluate_real, export_ultralytics_onnx, resolve_sets
@@ -419,7 +421,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     real = p.add_argument_group("real footage (--data real:SETS and/or --video)")
     real.add_argument("--data-root", default="../shared/data", help="folder holding real/ (default ../shared/data)")
     real.add_argument("--video", action="append", default=[], help="a real video: boxes a class a frame (repeatable)")
-    real.add_argument("--every", type=int, default=1, help="look at every N-th video frame (default 1)")
+    real.add_argument("--every", type=positive_int, default=1, help="look at every N-th video frame (default 1)")
     real.add_argument(
         "--class-map", default=None, choices=sorted(CLASS_MAPS), help="map --model's classes (default: the settings')"
     )

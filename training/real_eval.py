@@ -59,6 +59,8 @@ def resolve_sets(spec: str) -> list[str]:
     >>> resolve_sets("real:highway_night,coco128"), len(resolve_sets("real:all")) == len(REAL_SETS)
     (['highway_night', 'coco128'], True)
     """
+    if not spec.startswith("real:"):
+        raise RealEvalError(f"real footage is scored on --data real:SETS, not {spec!r}")
     names = spec.removeprefix("real:")
     chosen = list(REAL_SETS) if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in REAL_SETS]
