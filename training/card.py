@@ -206,7 +206,7 @@ def real_footage_lines(real: dict | None) -> list[str]:
         ]
         for name, s in real["sets"].items():
             first = next(iter(s["models"].values()))
-            for c in s["labelled"]:
+            for c in (c for c in s["labelled"] if first["instances"].get(c)):  # no instance: no AP to show
                 aps = " | ".join(_fmt(s["models"][m]["per_class_ap50"].get(c)) for m in models)
                 lines.append(f"| {name} ({s['images']}) | {c} | {first['instances'].get(c, 0)} | {aps} |")
         lines.append("")
