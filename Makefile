@@ -48,8 +48,8 @@ $(DEMO_DIR)/.complete: $(VENV)/.runtime
 demo: $(DEMO_DIR)/.complete
 
 run: $(VENV)/.runtime $(DEMO_DIR)/.complete
-	$(FEIXIAN) users add $(DEMO_USER) --password $(DEMO_PASSWORD) --role reviewer --display-name 演示审核员 \
-	  --exist-ok --config configs/default.yaml --data-dir $(RUN_DIR)
+	printf '%s\n' '$(DEMO_PASSWORD)' | $(FEIXIAN) users add $(DEMO_USER) --password-stdin --role reviewer \
+	  --display-name 演示审核员 --exist-ok --config configs/default.yaml --data-dir $(RUN_DIR)
 	@echo "feixian review UI: http://127.0.0.1:8000  login: $(DEMO_USER) / $(DEMO_PASSWORD)"
 	$(FEIXIAN) run --config configs/default.yaml --data-dir $(RUN_DIR)
 

@@ -127,6 +127,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised by a password reset; a session signed in under an older value has ended.
+    session_generation: Mapped[int] = mapped_column(default=0)
 
 
 class AccessLog(Base):

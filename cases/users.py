@@ -9,6 +9,8 @@
 'reviewer'
 >>> users.authenticate("li", "s3cret-pass").display_name, users.authenticate("li", "nope")
 ('李审核', None)
+>>> users.set_active("li", False).active, users.authenticate("li", "s3cret-pass")
+(False, None)
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class UserExistsError(ValueError):
     """The username is taken."""
 
 
+class UserNotFoundError(LookupError):
+    """No account with that username."""
+
+
 class UserService:
     """Adds accounts and checks passwords (PBKDF2-SHA256, see `cases.passwords`)."""
 
@@ -46,8 +52,7 @@ class UserService:
             role = Role(role)
         except ValueError:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        _check_password(password)
         user = User(
             username=username,
             display_name=display_name or username,
@@ -68,6 +73,32 @@ class UserService:
         with self._sessions() as s:
             return s.scalar(select(User).where(User.username == username))
 
+    def list_users(self) -> list[User]:
+        """Every account, disabled ones included, by username."""
+        with self._sessions() as s:
+            return list(s.scalars(select(User).order_by(User.username)))
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Enable or disable an account; a disabled one can neither sign in nor act (its open sessions
+        end on their next request, as the review UI reads the account afresh each time)."""
+        with self._sessions() as s:
+            user = _find(s, username)
+            user.active = active
+            s.commit()
+            return user
+
+    def reset_password(self, username: str, password: str) -> User:
+        """Give the account a new password; the old one stops working and the account's open sessions
+        end (`User.session_generation`), in case the old one leaked."""
+        _check_password(password)
+        password_hash = hash_password(password)
+        with self._sessions() as s:
+            user = _find(s, username)
+            user.password_hash = password_hash
+            user.session_generation += 1
+            s.commit()
+            return user
+
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user with this password, else None; as slow for unknown users as for known."""
         user = self.get_user(username)
@@ -77,3 +108,15 @@ class UserService:
         if not verify_password(password, user.password_hash) or not user.active:
             return None
         return user
+
+
+def _find(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserNotFoundError(f"no user {username!r}")
+    return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")

@@ -123,16 +123,6 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
-    rt = _runtime(args)
-    if args.exist_ok and rt.users.get_user(args.username) is not None:
-        print(f"user {args.username} exists")
-        return 0
-    rt.users.add_user(args.username, args.password, args.role, args.display_name or args.username)
-    print(f"user {args.username} added with role {args.role}")
-    return 0
-
-
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from cases.db import upgrade
 
@@ -177,6 +167,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from feixian.detect import register as register_detect
+    from feixian.users_cli import register as register_users
     from training.bench import register as register_bench
     from training.evaluate import register as register_eval
     from training.plates.evaluate import register as register_plates_eval
@@ -215,14 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("case", nargs="?", type=int, help="case id")
     p.set_defaults(func=cmd_evidence_verify)
 
-    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_cmd", required=True)
-    p = users.add_parser("add", parents=[common], help="add a user")
-    p.add_argument("username")
-    p.add_argument("--password", required=True)
-    p.add_argument("--role", required=True, choices=["reviewer", "legal", "supervisor", "ops", "admin"])
-    p.add_argument("--display-name", default=None)
-    p.add_argument("--exist-ok", action="store_true", help="succeed if the user already exists")
-    p.set_defaults(func=cmd_users_add)
+    register_users(sub, common)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     p = db.add_parser("upgrade", parents=[common], help="run migrations to head")

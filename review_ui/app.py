@@ -36,7 +36,16 @@ from cases.models import Case, User
 from cases.service import CaseNotFoundError, CaseService
 from cases.store import ObjectNotFoundError, ObjectStore
 from cases.users import UserService
-from review_ui.auth import SESSION_LANG, csrf_token, csrf_valid, safe_next, session_username, sign_in, sign_out
+from review_ui.auth import (
+    SESSION_LANG,
+    csrf_token,
+    csrf_valid,
+    safe_next,
+    session_generation,
+    session_username,
+    sign_in,
+    sign_out,
+)
 from review_ui.casepage import MANIFEST, EvidenceLayout, keyframe_times, neighbours
 from review_ui.i18n import LANGUAGES, Translator, pick_language
 from review_ui.ranges import range_response
@@ -122,7 +131,8 @@ def create_app(services: ReviewServices) -> FastAPI:
     def signed_in(request: Request) -> User | None:
         username = session_username(request)
         user = services.users.get_user(username) if username else None
-        if user is None or not user.active:
+        # A disabled account, or one whose password was reset after this session began, is signed out.
+        if user is None or not user.active or session_generation(request) != user.session_generation:
             return None
         return user
 
@@ -239,7 +249,7 @@ def create_app(services: ReviewServices) -> FastAPI:
         user = services.users.authenticate(username, password)
         if user is None:
             return render(request, "login.html", None, status_code=401, next=safe_next(next), problem="login.failed")
-        sign_in(request, user.username)
+        sign_in(request, user.username, user.session_generation)
         return RedirectResponse(safe_next(next), status_code=303)
 
     @app.post("/logout", include_in_schema=False)

@@ -1,8 +1,9 @@
 """The signed-in session and the per-session CSRF token.
 
-The session is Starlette's signed cookie. It carries only the username (the account, its role and
-whether it is still active are read afresh on every request), the chosen language and the CSRF token
-that every POST form must echo back.
+The session is Starlette's signed cookie. It carries only the username and the account's session
+generation at sign-in (the account, its role, whether it is still active and whether its password has
+been reset since are read afresh on every request), the chosen language and the CSRF token that every
+POST form must echo back.
 
 >>> safe_next("/cases/3"), safe_next("//evil.example/x")
 ('/cases/3', '/queue')
@@ -16,6 +17,7 @@ import secrets
 from starlette.requests import Request
 
 _USER = "username"
+_GENERATION = "generation"
 _CSRF = "csrf"
 SESSION_LANG = "lang"  # the chosen language, kept across sign-in and sign-out
 
@@ -34,9 +36,15 @@ def _restart(request: Request) -> None:
         request.session[SESSION_LANG] = lang
 
 
-def sign_in(request: Request, username: str) -> None:
+def session_generation(request: Request) -> int | None:
+    generation = request.session.get(_GENERATION)
+    return generation if isinstance(generation, int) else None
+
+
+def sign_in(request: Request, username: str, generation: int) -> None:
     _restart(request)
     request.session[_USER] = username
+    request.session[_GENERATION] = generation
     request.session[_CSRF] = secrets.token_urlsafe(32)
 
 

@@ -42,7 +42,9 @@ def test_run_brings_up_the_queue_with_both_families_within_three_minutes(tmp_pat
     data = tmp_path / "run"
     common = ["--config", str(REPO / "configs" / "default.yaml"), "--data-dir", str(data)]
     subprocess.run(
-        [*FEIXIAN, "users", "add", "demo", "--password", "feixian-demo", "--role", "reviewer", *common],
+        [*FEIXIAN, "users", "add", "demo", "--password-stdin", "--role", "reviewer", *common],
+        input="feixian-demo\n",
+        text=True,
         check=True,
         cwd=REPO,
     )
