@@ -14,7 +14,9 @@ boxes drawn for each line: `DIR/<stem>.jpg` for an image, `DIR/<stem>_<frame, 6 
 sampled video frame (a name already written in the run gets `-2`, `-3` ... appended). An input that cannot
 be read is reported on stderr by name, the others are still processed, and the exit code is 2.
 
->>> main(["detect", "street.jpg", "../footage/", "--every", "25"])  # doctest: +SKIP
+>>> run_detect(load_config("configs/default.yaml"), ["street.jpg", "footage/"], 25, None)  # doctest: +SKIP
+{"source": "street.jpg", "frame": null, "detections": [...]}
+0
 """
 
 from __future__ import annotations
