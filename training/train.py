@@ -104,8 +104,9 @@ def train(
     from ultralytics import YOLO
 
     # Ultralytics trains on cpu_count - 1 threads to leave a core free; on a 2-core machine that halves
-    # the speed of the only job the machine has.
-    torch_utils.NUM_THREADS = os.cpu_count() or 1
+    # the speed of the only job the machine has. OMP_NUM_THREADS still rules where it is set: on a shared
+    # machine two threads that wait for each other at every layer ran 8x slower than one (seen here).
+    torch_utils.NUM_THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     data = Path(data).resolve()
     _load_data_yaml(data)
     fingerprint = dataset_fingerprint(data)
