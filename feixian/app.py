@@ -1,17 +1,31 @@
-"""The web app of `feixian run` / `feixian serve`: the review UI with the push API mounted on it."""
+"""The web app of `feixian run` / `feixian serve`: the review UI with the push API, `/readyz` and `/docs`
+mounted on it, and `serve`, which runs it beside the live pipeline and stops both in order on SIGINT or
+SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
+import signal
+import threading
+from datetime import timedelta
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI
 
-from feixian.runtime import Runtime
+from feixian.api_docs import make_docs_router
+from feixian.health import database_probe, make_health_router, store_probe
+from feixian.runtime import LivePipeline, Runtime
+from ingest.frame_checks import RejectionCounts
 from ingest.push_api import make_push_router
-from pipeline.bus import BusClosed, BusFull, FrameBus
+from pipeline.bus import BusClosed, BusFull, FrameBus, MemoryBus
+from pipeline.frames import FrameLimits
 from review_ui.app import ReviewServices, create_app
+
+log = logging.getLogger(__name__)
 
 
 def session_secret(runtime: Runtime) -> str:
@@ -27,8 +41,10 @@ def session_secret(runtime: Runtime) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def build_app(runtime: Runtime, bus: FrameBus) -> FastAPI:
+def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None) -> FastAPI:
+    """The app for `runtime`; `live` is the pipeline whose workers `/readyz` reports."""
     cfg = runtime.config
+    server = cfg.settings.server
     app = create_app(
         ReviewServices(
             cases=runtime.cases,
@@ -38,13 +54,69 @@ def build_app(runtime: Runtime, bus: FrameBus) -> FastAPI:
             points={p.id: p for p in cfg.points},
         )
     )
+    rejections = RejectionCounts()
+    pushed = [p for p in cfg.points if p.source.kind == "push"]
     app.include_router(
         make_push_router(
             gateways=cfg.settings.gateways,
-            point_ids=[p.id for p in cfg.points if p.source.kind == "push"],
-            max_frame_bytes=cfg.settings.server.max_frame_bytes,
+            point_ids=[p.id for p in pushed],
+            registered=[p.id for p in cfg.points],
+            announced_on={p.id: p.announced_on for p in pushed},
+            max_frame_bytes=server.max_frame_bytes,
+            limits=FrameLimits(
+                max_pixels=server.max_frame_pixels, max_ahead=timedelta(seconds=server.max_clock_ahead_s)
+            ),
             publish=bus.publish,
             full_errors=(BusFull, BusClosed),
+            rejections=rejections,
         )
     )
+    app.include_router(
+        make_health_router(
+            probes={"database": database_probe(runtime.sessions), "storage": store_probe(runtime.store)},
+            live=live,
+            stale_after_s=server.ready_stale_s,
+            rejections=rejections,
+        )
+    )
+    app.include_router(make_docs_router(app))
     return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, except that a stop signal only ends the server and returns to `serve`: uvicorn re-raises the
+    signal once it has shut down, which kills the process before the pipeline is drained."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only; whoever runs us there handles them
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def serve(runtime: Runtime, *, with_sources: bool, host: str | None = None, port: int | None = None) -> int:
+    """`feixian run` (pull sources too) / `feixian serve` (push points only) until SIGINT or SIGTERM; then
+    sources stop, workers drain their queues and file pending evidence. 0 when everything ended in time."""
+    cfg = runtime.config
+    server = cfg.settings.server
+    bus = MemoryBus(cfg.settings.bus.max_pending)
+    points = cfg.points if with_sources else [p for p in cfg.points if p.source.kind == "push"]
+    live = LivePipeline(runtime, bus, points, with_sources=with_sources)
+    app = build_app(runtime, bus, live)
+    live.start()
+    try:
+        _Server(uvicorn.Config(app, host=host or server.host, port=port or server.port, log_level="info")).run()
+    finally:
+        log.info("stopping: draining %d points (at most %.0f s)", len(points), server.shutdown_timeout_s)
+        stuck = live.stop(server.shutdown_timeout_s)
+    if stuck:
+        log.error("stopped with threads still running after %.0f s: %s", server.shutdown_timeout_s, ", ".join(stuck))
+        return 1
+    log.info("stopped cleanly")
+    return 0

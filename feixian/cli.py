@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import threading
 from pathlib import Path
 
 from feixian.config import ConfigError, load_config
@@ -47,25 +46,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, with_sources: bool) -> int:
-    import uvicorn
+    from feixian.app import serve
 
-    from feixian.app import build_app
-    from feixian.runtime import start_live
-    from pipeline.bus import MemoryBus
-
-    rt = _runtime(args)
-    bus = MemoryBus(rt.config.settings.bus.max_pending)
-    stop = threading.Event()
-    points = rt.config.points if with_sources else [p for p in rt.config.points if p.source.kind == "push"]
-    start_live(rt, bus, stop, points=points, with_sources=with_sources)
-    app = build_app(rt, bus)
-    host = args.host or rt.config.settings.server.host
-    port = args.port or rt.config.settings.server.port
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
-    finally:
-        stop.set()
-    return 0
+    return serve(_runtime(args), with_sources=with_sources, host=args.host, port=args.port)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -120,6 +103,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     else:
         report = verify_case(rt.sessions, rt.store, args.case)
     print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    for p in report.problems:  # the JSON is for tools; a person reads these
+        print(f"feixian evidence verify: case {p.case_id}: {p.reason}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

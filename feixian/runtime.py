@@ -1,15 +1,17 @@
 """Composition root: builds the services from a `Config` and runs points through the pipeline.
 
 `Runtime` owns the long-lived pieces (database, object store, detector, frame bus) and makes one
-`PointWorker` per point. `replay` and `run` (CLI) are thin loops over it, and `feixian eval` uses the
-same `replay` so the figures it reports describe the code that runs in production.
+`PointWorker` per point. `replay` and `LivePipeline` (`feixian run` / `serve`) are thin loops over it, and
+`feixian eval` uses the same `replay` so the figures it reports describe the code that runs in production.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from cases.db import make_engine, session_factory, upgrade
@@ -18,10 +20,11 @@ from cases.store import ObjectStore, make_store
 from cases.users import UserService
 from feixian.config import Config, Point
 from ingest.sources import FileSource, RtspSource
-from pipeline.bus import FrameBus, MemoryBus
+from pipeline.bus import BusClosed, FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
+from pipeline.frames import FrameLimits
 from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
@@ -87,7 +90,13 @@ class Runtime:
         views = self.config.settings.plates.views if self.plate_reader is not None else 0
         return build_rules(point, self.config.settings.rules, self.config.settings.model.conf_threshold, views)
 
-    def make_worker(self, point: Point) -> PointWorker:
+    def frame_limits(self, live: bool) -> FrameLimits:
+        """The pixel bound, and in live runs the clock bound (a replay runs on its video's own clock)."""
+        server = self.config.settings.server
+        ahead = timedelta(seconds=server.max_clock_ahead_s) if live else None
+        return FrameLimits(max_pixels=server.max_frame_pixels, max_ahead=ahead)
+
+    def make_worker(self, point: Point, live: bool = False) -> PointWorker:
         conf = self.config.settings.model.conf_threshold
         return PointWorker(
             point,
@@ -99,6 +108,7 @@ class Runtime:
             self.config.settings.evidence,
             self.config.settings.published_categories,
             self.plate_reader,
+            self.frame_limits(live),
         )
 
     def _open_case(self, event: ViolationEvent, bundle: EvidenceBundle) -> None:
@@ -163,44 +173,91 @@ def replay(runtime: Runtime, points: list[Point] | None = None) -> ReplayResult:
     return result
 
 
-def start_live(
-    runtime: Runtime,
-    bus: FrameBus,
-    stop: threading.Event,
-    points: list[Point] | None = None,
-    with_sources: bool = True,
-) -> list[threading.Thread]:
-    """Start one worker per point and, with `with_sources`, their pull sources paced like cameras;
-    they run until `stop` is set. Push points are fed by the HTTP API through the same bus."""
-    threads = []
-    for point in points if points is not None else runtime.config.points:
-        worker = runtime.make_worker(point)
-        source = runtime.source_for(point, realtime=True) if with_sources else None
-        if source is not None:
-            threads.append(threading.Thread(target=_feed_live, args=(source, bus, stop), daemon=True))
-        threads.append(threading.Thread(target=_work_live, args=(worker, bus, stop), daemon=True))
-    for t in threads:
-        t.start()
-    return threads
+@dataclass
+class PointStatus:
+    """One point of a live run as /readyz reports it."""
+
+    alive: bool
+    idle_s: float  # since the worker's loop last came round (PointWorker.run: at least every 0.5 s when idle)
+    pending: int
+    stats: WorkerStats
 
 
-def _feed_live(source: FileSource | RtspSource, bus: FrameBus, stop: threading.Event) -> None:
-    def publish(frame) -> None:
-        bus.publish(frame, block=True, timeout=None)
-
-    threading.Thread(target=lambda: (stop.wait(), source.stop()), daemon=True).start()
-    try:
-        source.run(publish)
-    except Exception as e:
-        log.error("point %s: source stopped: %s", source.point_id, e)
+class _LivePoint:
+    def __init__(self, worker: PointWorker, source: FileSource | RtspSource | None):
+        self.worker = worker
+        self.source = source
+        self.source_thread: threading.Thread | None = None
+        self.worker_thread: threading.Thread | None = None
 
 
-def _work_live(worker: PointWorker, bus: FrameBus, stop: threading.Event) -> None:
-    while not stop.is_set():
-        frame = bus.consume(worker.point.id, timeout=0.5)
-        if frame is not None:
-            try:
-                worker.process(frame)
-            except Exception:  # keep the point alive; the frame is lost, the next one is processed
-                log.exception("point %s: frame %s failed", worker.point.id, frame.seq)
-    worker.flush()
+class LivePipeline:
+    """What `feixian run` / `serve` keep running: each point's pull source (if any) and its worker, on threads
+    of their own. `stop` ends it in order: sources stop, every point's queue is closed and drained, workers
+    file their pending evidence, and every thread is joined, so no native decoder or inference call is still
+    running when the interpreter exits (that ended in `terminate called without an active exception`)."""
+
+    def __init__(self, runtime: Runtime, bus: FrameBus, points: list[Point], with_sources: bool = True):
+        self.bus = bus
+        self._points = {
+            p.id: _LivePoint(
+                runtime.make_worker(p, live=True), runtime.source_for(p, realtime=True) if with_sources else None
+            )
+            for p in points
+        }
+
+    def start(self) -> None:
+        for pid, lp in self._points.items():
+            if lp.source is not None:
+                lp.source_thread = threading.Thread(target=self._feed, args=(lp,), name=f"src-{pid}", daemon=True)
+                lp.source_thread.start()
+            # Daemon threads, so a worker stuck in native code cannot keep the process up forever; `stop`
+            # joins them, and gives up only after its timeout.
+            lp.worker_thread = threading.Thread(target=self._work, args=(lp,), name=f"wrk-{pid}", daemon=True)
+            lp.worker_thread.start()
+
+    def stop(self, timeout: float) -> list[str]:
+        """Stop sources, drain and flush every point; returns the names of threads still running after
+        `timeout` seconds (empty when all ended)."""
+        deadline = time.monotonic() + timeout
+        for lp in self._points.values():
+            if lp.source is not None:
+                lp.source.stop()
+        stuck = self._join([lp.source_thread for lp in self._points.values()], deadline)
+        for pid in self._points:
+            self.bus.close_point(pid)
+        return stuck + self._join([lp.worker_thread for lp in self._points.values()], deadline)
+
+    def status(self) -> dict[str, PointStatus]:
+        now = time.monotonic()
+        return {
+            pid: PointStatus(
+                alive=lp.worker_thread is not None and lp.worker_thread.is_alive(),
+                idle_s=now - lp.worker.last_turn,
+                pending=self.bus.pending(pid),
+                stats=lp.worker.stats,
+            )
+            for pid, lp in self._points.items()
+        }
+
+    @staticmethod
+    def _join(threads: list[threading.Thread | None], deadline: float) -> list[str]:
+        for t in threads:
+            if t is not None:
+                t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in threads if t is not None and t.is_alive()]
+
+    def _feed(self, lp: _LivePoint) -> None:
+        assert lp.source is not None
+        try:
+            lp.source.run(lambda frame: self.bus.publish(frame, block=True, timeout=None))
+        except BusClosed:
+            pass  # the run is stopping
+        except Exception as e:
+            log.error("point %s: source stopped: %s", lp.source.point_id, e)
+
+    def _work(self, lp: _LivePoint) -> None:
+        try:
+            lp.worker.run(self.bus)
+        except Exception:
+            log.exception("point %s: pending evidence could not be filed at the end of the run", lp.worker.point.id)

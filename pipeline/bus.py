@@ -42,6 +42,10 @@ class FrameBus(Protocol):
 
     def is_drained(self, point_id: str) -> bool: ...
 
+    def pending(self, point_id: str) -> int:
+        """Frames of the point queued and not yet consumed (readiness reports it)."""
+        ...
+
 
 class _PointQueue:
     def __init__(self, max_pending: int):

@@ -19,6 +19,7 @@ goes on with the next: no single frame can stop a camera being analysed.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +138,7 @@ class PointWorker:
         self.stats = WorkerStats()
         self._pending: list[_Pending] = []
         self._last_at: datetime | None = None
+        self.last_turn = time.monotonic()
         self._min_gap = timedelta(seconds=1.0 / point.detect_fps) * 0.95
 
     def process(self, frame: Frame) -> None:
@@ -198,11 +200,18 @@ class PointWorker:
         self._file_due(None)
 
     def run(self, bus: FrameBus, idle_timeout: float = 0.5) -> None:
-        """Consume the point's frames until the bus closes the point."""
+        """Consume the point's frames until the bus closes the point and it is drained, then flush.
+
+        `last_turn` (monotonic) is when the loop last came round: at least every `idle_timeout` while idle,
+        so a loop that has not come round for much longer is held by one frame (readiness reports it)."""
         while True:
+            self.last_turn = time.monotonic()
             frame = bus.consume(self.point.id, timeout=idle_timeout)
             if frame is not None:
-                self.process(frame)
+                try:
+                    self.process(frame)
+                except Exception:  # keep the point alive; the frame is lost, the next one is processed
+                    log.exception("point %s: frame %s failed", self.point.id, frame.seq)
             elif bus.is_drained(self.point.id):
                 break
         self.flush()

@@ -55,20 +55,18 @@ def postgres_database() -> Iterator[str]:
 def push_frames(config: Path, data_dir: Path, point_id: str, frames: list, token: str) -> None:
     """Run `config`'s workers (no sources) and POST `frames` to the push API as a camera gateway would,
     then let the point's worker finish: its cases are in `data_dir` afterwards."""
-    import threading
-
     from fastapi.testclient import TestClient
 
     from feixian.app import build_app
     from feixian.config import load_config
-    from feixian.runtime import Runtime, start_live
+    from feixian.runtime import LivePipeline, Runtime
     from pipeline.bus import MemoryBus
 
     rt = Runtime(load_config(config, data_dir))
     bus = MemoryBus(max_pending=100_000)  # the test pushes faster than a camera; nothing may be refused
-    stop = threading.Event()
-    threads = start_live(rt, bus, stop, with_sources=False)
-    client = TestClient(build_app(rt, bus))
+    live = LivePipeline(rt, bus, rt.config.points, with_sources=False)
+    live.start()
+    client = TestClient(build_app(rt, bus, live))
     for f in frames:
         r = client.post(
             f"/api/v1/points/{point_id}/frames",
@@ -80,9 +78,4 @@ def push_frames(config: Path, data_dir: Path, point_id: str, frames: list, token
             },
         )
         assert r.status_code == 202, r.text
-    bus.close_point(point_id)
-    for t in threads:
-        t.join(timeout=120)
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
+    assert live.stop(timeout=120) == []
