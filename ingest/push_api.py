@@ -163,6 +163,83 @@ _RESPONSES: dict[int | str, dict] = {
 }
 
 
+def _point_guard(auth: GatewayAuth, pushed: frozenset[str], registered: frozenset[str]):
+    """The dependency that admits a request for a point: 401 without a known token, 404 for an id not in
+    the registry, 403 for a point not this gateway's or not taking pushed frames."""
+    known = pushed | registered
+
+    # A dependency runs before the endpoint's headers are validated, so a caller without a valid token
+    # learns nothing about the request format.
+    async def allowed_point(
+        point_id: str, authorization: str | None = Header(default=None, include_in_schema=False)
+    ) -> str:
+        token = _bearer_token(authorization)
+        gateway = auth.gateway_for(token) if token else None
+        if gateway is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or unknown bearer token",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if point_id not in known:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no point {point_id!r} is registered")
+        if point_id not in gateway.points:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"gateway {gateway.id!r} may not push for {point_id!r}")
+        if point_id not in pushed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"point {point_id!r} takes no pushed frames")
+        return point_id
+
+    return allowed_point
+
+
+class _Intake:
+    """Checks and queues one pushed frame, cheapest checks first; raises `FrameRejected` with the reason."""
+
+    def __init__(
+        self,
+        sequencer: PointSequencer,
+        max_frame_bytes: int,
+        limits: FrameLimits,
+        announced_on: Mapping[str, date | None],
+        full_errors: tuple[type[Exception], ...],
+        retry_after_s: int,
+    ):
+        self.sequencer = sequencer
+        self.max_frame_bytes = max_frame_bytes
+        self.limits = limits
+        self.announced_on = dict(announced_on)
+        self.full_errors = full_errors
+        self.retry_after_s = retry_after_s
+
+    async def accept(
+        self, request: Request, point_id: str, x_capture_time: str, x_frame_seq: int | None, content_type: str | None
+    ) -> Frame:
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        if media_type != "image/jpeg":
+            raise FrameRejected(
+                "content_type", "Content-Type must be image/jpeg", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_frame_bytes:
+            raise _too_large(self.max_frame_bytes)
+        try:
+            captured_at = parse_capture_time(x_capture_time)
+        except ValueError as e:
+            raise FrameRejected("bad_time", str(e)) from e
+        check_capture_time(captured_at, self.limits, self.announced_on.get(point_id))
+        jpeg = await _read_limited(request, self.max_frame_bytes)
+        await run_in_threadpool(check_image, jpeg, self.limits)
+        try:
+            return await run_in_threadpool(self.sequencer.publish, point_id, x_frame_seq, captured_at, jpeg)
+        except self.full_errors as e:
+            raise FrameRejected(
+                "busy",
+                f"point {point_id!r} is busy: {e}",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                {"Retry-After": str(self.retry_after_s)},
+            ) from e
+
+
 def make_push_router(
     *,
     gateways: Sequence[Gateway],
@@ -186,64 +263,17 @@ def make_push_router(
     """
     if max_frame_bytes < 1:
         raise ValueError("max_frame_bytes must be positive")
-    auth = GatewayAuth(gateways)
-    pushed = frozenset(point_ids)
-    known = pushed | frozenset(registered)
-    announced = dict(announced_on or {})
-    limits = limits or FrameLimits()
+    allowed_point = _point_guard(GatewayAuth(gateways), frozenset(point_ids), frozenset(registered))
+    intake = _Intake(
+        PointSequencer(publish),
+        max_frame_bytes,
+        limits or FrameLimits(),
+        announced_on or {},
+        full_errors,
+        retry_after_s,
+    )
     rejections = rejections if rejections is not None else RejectionCounts()
-    sequencer = PointSequencer(publish)
     router = APIRouter(tags=["ingest"])
-
-    # A dependency runs before the endpoint's headers are validated, so a caller without a valid token
-    # learns nothing about the request format.
-    async def allowed_point(
-        point_id: str, authorization: str | None = Header(default=None, include_in_schema=False)
-    ) -> str:
-        token = _bearer_token(authorization)
-        gateway = auth.gateway_for(token) if token else None
-        if gateway is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or unknown bearer token",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if point_id not in known:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no point {point_id!r} is registered")
-        if point_id not in gateway.points:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"gateway {gateway.id!r} may not push for {point_id!r}")
-        if point_id not in pushed:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"point {point_id!r} takes no pushed frames")
-        return point_id
-
-    async def accept(
-        request: Request, point_id: str, x_capture_time: str, x_frame_seq: int | None, content_type: str | None
-    ) -> Frame:
-        """Check and queue one frame, cheapest checks first; raises `FrameRejected` with the reason."""
-        media_type = (content_type or "").partition(";")[0].strip().lower()
-        if media_type != "image/jpeg":
-            raise FrameRejected(
-                "content_type", "Content-Type must be image/jpeg", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-            )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_frame_bytes:
-            raise _too_large(max_frame_bytes)
-        try:
-            captured_at = parse_capture_time(x_capture_time)
-        except ValueError as e:
-            raise FrameRejected("bad_time", str(e)) from e
-        check_capture_time(captured_at, limits, announced.get(point_id))
-        jpeg = await _read_limited(request, max_frame_bytes)
-        await run_in_threadpool(check_image, jpeg, limits)
-        try:
-            return await run_in_threadpool(sequencer.publish, point_id, x_frame_seq, captured_at, jpeg)
-        except full_errors as e:
-            raise FrameRejected(
-                "busy",
-                f"point {point_id!r} is busy: {e}",
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                {"Retry-After": str(retry_after_s)},
-            ) from e
 
     @router.post(
         PUSH_PATH,
@@ -273,7 +303,7 @@ def make_push_router(
         content_type: str | None = Header(default=None, include_in_schema=False),
     ) -> PushAccepted:
         try:
-            frame = await accept(request, point_id, x_capture_time, x_frame_seq, content_type)
+            frame = await intake.accept(request, point_id, x_capture_time, x_frame_seq, content_type)
         except FrameRejected as e:
             n = rejections.add(point_id, e.reason)
             # Logged the 1st, 2nd, 4th, 8th... time per point and reason: a gateway with a wrong clock
