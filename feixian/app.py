@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from feixian.api_docs import make_docs_router
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.runtime import LivePipeline, Runtime
+from ingest.disk_space import MB, FreeSpaceGuard
 from ingest.frame_checks import RejectionCounts
 from ingest.push_api import make_push_router
 from pipeline.bus import BusClosed, BusFull, FrameBus, MemoryBus
@@ -55,6 +56,7 @@ def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None)
         )
     )
     rejections = RejectionCounts()
+    free_space = FreeSpaceGuard(cfg.evidence_dir, cfg.settings.evidence.min_free_mb * MB)
     pushed = [p for p in cfg.points if p.source.kind == "push"]
     app.include_router(
         make_push_router(
@@ -69,11 +71,12 @@ def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None)
             publish=bus.publish,
             full_errors=(BusFull, BusClosed),
             rejections=rejections,
+            free_space=free_space,
         )
     )
     app.include_router(
         make_health_router(
-            probes={"database": database_probe(runtime.sessions), "storage": store_probe(runtime.store)},
+            probes={"database": database_probe(runtime.sessions), "storage": store_probe(runtime.store, free_space)},
             live=live,
             stale_after_s=server.ready_stale_s,
             rejections=rejections,

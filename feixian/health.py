@@ -2,7 +2,8 @@
 
 Ready means every point's worker thread is alive and its loop comes round (a worker held by one frame for
 longer than `server.ready_stale_s` is stalled: its camera is no longer analysed), the database answers and
-the evidence store is reachable. Otherwise the answer is 503 and `failing` names each part and why. The
+the evidence store is reachable with room to spare (the evidence disk above its free-space floor, below which
+the push API refuses frames with 507). Otherwise the answer is 503 and `failing` names each part and why. The
 per-point figures (frames analysed, dropped by reason, refused at the push API) come along either way, so
 a camera whose frames are all refused is visible here too.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import text
 
 from cases.store import LocalObjectStore, ObjectStore
 from feixian.runtime import LivePipeline, PointStatus
+from ingest.disk_space import FreeSpaceGuard
 from ingest.frame_checks import RejectionCounts
 
 # Raises, with a message worth showing, when its part is unreachable.
@@ -33,8 +35,11 @@ def database_probe(sessions) -> Probe:
     return probe
 
 
-def store_probe(store: ObjectStore) -> Probe:
+def store_probe(store: ObjectStore, free_space: FreeSpaceGuard | None = None) -> Probe:
     def probe() -> None:
+        shortage = free_space.shortage() if free_space is not None else None
+        if shortage is not None:
+            raise OSError(f"{shortage}: pushed frames are refused (507)")
         if isinstance(store, LocalObjectStore):
             # exists() on a missing or read-only folder just answers False; evidence could not be written.
             if not store.root.is_dir() or not os.access(store.root, os.W_OK | os.X_OK):

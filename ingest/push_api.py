@@ -2,7 +2,9 @@
 
 A gateway authenticates with its bearer token (only the token's SHA-256 is configured), may push only
 for its own points, and gets 503 + Retry-After when the point's queue on the frame bus is full, so a
-slow pipeline pushes back on the camera side instead of buffering without bound. A frame stamped ahead of
+slow pipeline pushes back on the camera side instead of buffering without bound. A gateway pushing faster
+than its `max_fps` gets 429 + Retry-After (`ingest.rate_limit`), and every frame gets 507 while the
+evidence disk is below its free-space floor (`ingest.disk_space`). A frame stamped ahead of
 the server clock, before the point's announcement or before the point's last accepted frame, and a JPEG
 declaring more pixels than allowed, are refused with the reason (`ingest.frame_checks`) and counted.
 
@@ -20,6 +22,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
@@ -27,7 +30,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from feixian.config import Gateway
+from ingest.disk_space import FreeSpaceGuard
 from ingest.frame_checks import FrameRejected, RejectionCounts, check_capture_time, check_image
+from ingest.rate_limit import GatewayRateLimits
 from ingest.sources import Publish
 from pipeline.frames import Frame, FrameLimits
 
@@ -141,6 +146,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 _RESPONSES: dict[int | str, dict] = {
     202: {"description": "Queued for the point's pipeline worker."},
     401: {"description": "Missing or unknown bearer token."},
@@ -156,11 +162,28 @@ _RESPONSES: dict[int | str, dict] = {
         "time is ahead of the server clock (beyond `server.max_clock_ahead_s`), before the point's announcement "
         "or before the point's last accepted frame. The detail names the reason."
     },
+    429: {
+        "description": "The gateway pushes faster than its `gateways[].max_fps`; retry after the number of seconds "
+        "in Retry-After.",
+        "headers": _RETRY_AFTER,
+    },
     503: {
         "description": "The point's queue is full; retry after the number of seconds in Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+        "headers": _RETRY_AFTER,
+    },
+    507: {
+        "description": "The evidence folder's disk has less free space than `evidence.min_free_mb`: no frame is "
+        "taken until space is freed (nothing stored is touched)."
     },
 }
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request the point guard let through: which point, pushed by which gateway."""
+
+    point_id: str
+    gateway_id: str
 
 
 def _point_guard(auth: GatewayAuth, pushed: frozenset[str], registered: frozenset[str]):
@@ -172,7 +195,7 @@ def _point_guard(auth: GatewayAuth, pushed: frozenset[str], registered: frozense
     # learns nothing about the request format.
     async def allowed_point(
         point_id: str, authorization: str | None = Header(default=None, include_in_schema=False)
-    ) -> str:
+    ) -> Admitted:
         token = _bearer_token(authorization)
         gateway = auth.gateway_for(token) if token else None
         if gateway is None:
@@ -187,9 +210,33 @@ def _point_guard(auth: GatewayAuth, pushed: frozenset[str], registered: frozense
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"gateway {gateway.id!r} may not push for {point_id!r}")
         if point_id not in pushed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"point {point_id!r} takes no pushed frames")
-        return point_id
+        return Admitted(point_id, gateway.id)
 
     return allowed_point
+
+
+class _Capacity:
+    """The refusals that protect the server rather than judge the frame: the gateway's rate and the
+    evidence disk's free space. They come first, before any byte of the body is read."""
+
+    def __init__(self, rate_limits: GatewayRateLimits, free_space: FreeSpaceGuard | None):
+        self.rate_limits = rate_limits
+        self.free_space = free_space
+
+    def check(self, gateway_id: str) -> None:
+        wait_s = self.rate_limits.retry_after(gateway_id)
+        if wait_s is not None:
+            raise FrameRejected(
+                "rate_limited",
+                f"gateway {gateway_id!r} pushes faster than its max_fps; retry after {wait_s} s",
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                {"Retry-After": str(wait_s)},
+            )
+        shortage = self.free_space.shortage() if self.free_space is not None else None
+        if shortage is not None:
+            raise FrameRejected(
+                "disk_full", f"{shortage}: no frame is taken until space is freed", status.HTTP_507_INSUFFICIENT_STORAGE
+            )
 
 
 class _Intake:
@@ -197,6 +244,7 @@ class _Intake:
 
     def __init__(
         self,
+        capacity: _Capacity,
         sequencer: PointSequencer,
         max_frame_bytes: int,
         limits: FrameLimits,
@@ -204,6 +252,7 @@ class _Intake:
         full_errors: tuple[type[Exception], ...],
         retry_after_s: int,
     ):
+        self.capacity = capacity
         self.sequencer = sequencer
         self.max_frame_bytes = max_frame_bytes
         self.limits = limits
@@ -212,8 +261,15 @@ class _Intake:
         self.retry_after_s = retry_after_s
 
     async def accept(
-        self, request: Request, point_id: str, x_capture_time: str, x_frame_seq: int | None, content_type: str | None
+        self,
+        request: Request,
+        admitted: Admitted,
+        x_capture_time: str,
+        x_frame_seq: int | None,
+        content_type: str | None,
     ) -> Frame:
+        point_id = admitted.point_id
+        self.capacity.check(admitted.gateway_id)
         media_type = (content_type or "").partition(";")[0].strip().lower()
         if media_type != "image/jpeg":
             raise FrameRejected(
@@ -252,6 +308,7 @@ def make_push_router(
     announced_on: Mapping[str, date | None] | None = None,
     limits: FrameLimits | None = None,
     rejections: RejectionCounts | None = None,
+    free_space: FreeSpaceGuard | None = None,
 ) -> APIRouter:
     """The push endpoint as a router to mount on the web app.
 
@@ -259,12 +316,14 @@ def make_push_router(
     (pushing for one answers 403, an id in neither 404); `publish` queues a frame (the frame bus) and
     raises one of `full_errors` when the point's queue is full, which becomes 503 + Retry-After.
     `announced_on` holds the points' announcement dates, `limits` the pixel and clock bounds, and
-    `rejections` counts refused frames per point and reason.
+    `rejections` counts refused frames per point and reason. Each gateway's `max_fps` limits its pushes
+    (429), and `free_space` refuses every frame while the evidence disk is below its floor (507).
     """
     if max_frame_bytes < 1:
         raise ValueError("max_frame_bytes must be positive")
     allowed_point = _point_guard(GatewayAuth(gateways), frozenset(point_ids), frozenset(registered))
     intake = _Intake(
+        _Capacity(GatewayRateLimits(gateways), free_space),
         PointSequencer(publish),
         max_frame_bytes,
         limits or FrameLimits(),
@@ -297,14 +356,16 @@ def make_push_router(
     )
     async def push_frame(
         request: Request,
-        point_id: str = Depends(allowed_point),
+        # Not Annotated[...]: under postponed annotations FastAPI could not see this router's own dependency.
+        admitted: Admitted = Depends(allowed_point),  # noqa: B008
         x_capture_time: str = Header(description="Capture time, ISO 8601 with timezone offset."),
         x_frame_seq: int | None = Header(default=None, ge=0, description="Gateway's per-point frame number."),
         content_type: str | None = Header(default=None, include_in_schema=False),
     ) -> PushAccepted:
         try:
-            frame = await intake.accept(request, point_id, x_capture_time, x_frame_seq, content_type)
+            frame = await intake.accept(request, admitted, x_capture_time, x_frame_seq, content_type)
         except FrameRejected as e:
+            point_id = admitted.point_id
             n = rejections.add(point_id, e.reason)
             # Logged the 1st, 2nd, 4th, 8th... time per point and reason: a gateway with a wrong clock
             # pushes several frames a second, and the counters (/readyz) keep the exact figures.
