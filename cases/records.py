@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cases.timeline import check_times
+
 
 @dataclass(frozen=True)
 class NewCase:
@@ -39,6 +41,7 @@ class NewCase:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"NewCase.{name} must be timezone-aware")
+        check_times(self.started_at, self.triggered_at, self.ended_at, what=f"event {self.event_id}")
         if not self.manifest_key or len(self.manifest_sha256) != 64:
             raise ValueError("NewCase needs the evidence manifest's key and its SHA-256 (64 hex digits)")
         if not 0.0 <= self.confidence <= 1.0:

@@ -42,7 +42,7 @@ class ObjectSeen:
 class KeyFrame:
     """A frame chosen as evidence, with the objects that make it so."""
 
-    label: str  # e.g. "first_seen", "after_dwell", "best"
+    label: str  # e.g. "first_seen", "after_dwell", "best_1"; an event lists its key frames in time order
     frame: Frame
     objects: list[ObjectSeen]
 
@@ -56,8 +56,8 @@ class ViolationEvent:
     subtype: str
     zone_id: str
     started_at: datetime  # object first seen in the zone
-    triggered_at: datetime  # dwell crossed (occupation) / passage judged (vehicle)
-    ended_at: datetime | None
+    triggered_at: datetime  # dwell crossed (occupation) / last sighting judged (vehicle); >= started_at
+    ended_at: datetime | None  # >= triggered_at; None while it goes on
     objects: list[ObjectSeen]
     keyframes: list[KeyFrame]
     plate: str | None = None

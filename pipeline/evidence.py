@@ -27,9 +27,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cases.manifest import FileEntry, parse_manifest, read_files, sha256_hex
+from cases.manifest import FileEntry, iso_ms, parse_manifest, read_files, sha256_hex
 from cases.records import NewCase
 from cases.store import ObjectExistsError, ObjectNotFoundError, ObjectStore, validate_key
+from cases.timeline import check_times
 from feixian.config import Point, Zone
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame, decode_jpeg, encode_jpeg
@@ -164,9 +165,9 @@ class EvidenceBuilder:
             "subtype_label": SUBTYPE_LABELS.get(event.subtype, {}),
             "zone": {"id": zone.id, "kind": zone.kind.value, "polygon": [list(p) for p in zone.polygon]},
             "times": {
-                "started_at": _iso(event.started_at),
-                "triggered_at": _iso(event.triggered_at),
-                "ended_at": _iso(event.ended_at) if event.ended_at else None,
+                "started_at": iso_ms(event.started_at),
+                "triggered_at": iso_ms(event.triggered_at),
+                "ended_at": iso_ms(event.ended_at) if event.ended_at else None,
             },
             "party": {"plate": event.plate},
             "model": self.model_info,
@@ -177,7 +178,7 @@ class EvidenceBuilder:
                 {
                     "label": kf.label,
                     "seq": kf.frame.seq,
-                    "captured_at": _iso(kf.frame.captured_at),
+                    "captured_at": iso_ms(kf.frame.captured_at),
                     "objects": [_object_json(o) for o in kf.objects],
                 }
                 for kf in event.keyframes
@@ -186,8 +187,8 @@ class EvidenceBuilder:
             "clip": {
                 "frames": len(clip_frames),
                 "fps": fps,
-                "first_frame_at": _iso(first),
-                "last_frame_at": _iso(last),
+                "first_frame_at": iso_ms(first),
+                "last_frame_at": iso_ms(last),
                 "duration_s": round((last - first).total_seconds(), 3),
             },
             "files": {name: entry.to_json() for name, entry in files.items()},
@@ -215,6 +216,8 @@ def _check_inputs(event: ViolationEvent, point: Point, clip_frames: Sequence[Fra
         raise ValueError(f"event {event.event_id}: duplicate key frame labels {labels}")
     for label in labels:
         validate_key(label)  # labels name files; a bad one must fail before the clip is stored
+    keyframe_times = [kf.frame.captured_at for kf in event.keyframes]
+    check_times(event.started_at, event.triggered_at, event.ended_at, keyframe_times, what=f"event {event.event_id}")
     _to_json(event.details)  # fail before any file is stored, not at the manifest
     return zone
 
@@ -244,7 +247,7 @@ def _annotate(kf: KeyFrame, zone: Zone, point: Point) -> bytes:
         cv2.rectangle(image, (x1, y1), (x2, y2), _BOX_COLOUR, line)
         label = f"{obj.class_name} {obj.confidence:.2f}" + (f" #{obj.track_id}" if obj.track_id is not None else "")
         _text(image, label, (x1, max(10, y1 - 4)), scale, _BOX_COLOUR)
-    _text(image, f"{point.id} {_iso(kf.frame.captured_at)}", (4, image.shape[0] - 6), scale, (255, 255, 255))
+    _text(image, f"{point.id} {iso_ms(kf.frame.captured_at)}", (4, image.shape[0] - 6), scale, (255, 255, 255))
     return encode_jpeg(image)
 
 
@@ -264,10 +267,6 @@ def _object_json(obj: ObjectSeen) -> dict[str, Any]:
     }
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _to_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default).encode()
 
@@ -279,7 +278,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso_ms(value)
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"rule detail of type {type(value).__name__} cannot go into the evidence manifest")

@@ -234,7 +234,8 @@ class PointWorker:
             return
         named = event.keyframes[0]
         shown = self.buffer.between(event.started_at, named.frame.captured_at)
-        if shown:
+        # The named frame itself is no earlier view: key frames are at distinct times (cases.timeline).
+        if shown and shown[0].captured_at < named.frame.captured_at:
             event.keyframes.insert(0, KeyFrame("stood_since", shown[0], named.objects))
 
     def _file_due(self, now: datetime | None) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from cases import NewCase
 from cases.db import make_engine, session_factory, upgrade
-from cases.manifest import FileEntry, sha256_hex
+from cases.manifest import FileEntry, iso_ms, sha256_hex
 from cases.models import Case, CaseTransition
 from cases.service import CaseNotFoundError, CaseService
 from cases.store import LocalObjectStore
@@ -38,8 +38,24 @@ def service(sessions) -> CaseService:
     return CaseService(sessions)
 
 
-def file_case(service: CaseService, store: LocalObjectStore, event_id: str) -> Case:
-    """Store a small bundle (two files and a manifest) and open its case."""
+def facts(event_id: str) -> dict:
+    """The facts an evidence manifest records, matching the case `file_case` opens."""
+    at = iso_ms(T0)
+    return {
+        "event_id": event_id,
+        "point": {"id": "P1", "device_id": "cam", "gps": {"lat": 31.0, "lon": 121.0}},
+        "category": "vehicle",
+        "subtype": "dirty",
+        "zone": {"id": "road"},
+        "times": {"started_at": at, "triggered_at": at, "ended_at": None},
+        "party": {"plate": "沪A12345"},
+        "confidence": 0.9,
+        "keyframes": [{"label": "best", "captured_at": at}],
+    }
+
+
+def file_case(service: CaseService, store: LocalObjectStore, event_id: str, **changed) -> Case:
+    """Store a small bundle (two files and a manifest, its facts `changed` as given) and open its case."""
     prefix = f"evidence/P1/2026/03/02/{event_id}"
     files = {
         "clip": (f"{prefix}/clip.mp4", b"fake mp4 " * 50),
@@ -49,7 +65,7 @@ def file_case(service: CaseService, store: LocalObjectStore, event_id: str) -> C
     for name, (key, data) in files.items():
         store.put(key, data, "application/octet-stream")
         entries[name] = FileEntry.of(key, data).to_json()
-    raw = json.dumps({"event_id": event_id, "files": entries}).encode()
+    raw = json.dumps(facts(event_id) | changed | {"files": entries}).encode()
     store.put(f"{prefix}/manifest.json", raw, "application/json")
     record = NewCase(
         event_id,
@@ -152,3 +168,22 @@ def test_unknown_case_raises(sessions, store):
     with pytest.raises(CaseNotFoundError):
         verify_case(sessions, store, 99)
     assert verify_all(sessions, store).cases_checked == 0
+
+
+def test_manifest_key_frames_at_one_time_are_reported(service, store, sessions):
+    at = iso_ms(T0)
+    frames = [{"label": "best_1", "captured_at": at}, {"label": "best_2", "captured_at": at}]
+    case = file_case(service, store, "ev-a", keyframes=frames)
+    [problem] = verify_case(sessions, store, case.id).problems
+    assert (problem.key, problem.reason) == (
+        case.manifest_key,
+        "manifest times: key frame 2 is not after key frame 1 (both 2026-03-02T01:30:00+00:00)",
+    )
+
+
+def test_manifest_without_the_facts_is_reported(service, store, sessions):
+    case = file_case(service, store, "ev-a", party="沪A12345", times=None)
+    reasons = [p.reason for p in verify_case(sessions, store, case.id).problems]
+    # An old-style party (a bare string) and no times: both named in one problem.
+    assert len(reasons) == 1 and reasons[0].startswith("manifest facts unreadable: ")
+    assert "times: " in reasons[0] and "party: " in reasons[0]

@@ -96,11 +96,14 @@ def test_dirty_truck_passage_gives_one_event_after_it_leaves():
         "road",
         None,
     )
-    assert e.started_at == at(2) and e.ended_at == at(11)
-    assert at(11) + timedelta(seconds=2) < e.triggered_at <= at(11) + timedelta(seconds=2.2)
+    # Judged once the truck has been gone lost_after_s, but the passage's times are its own: the trigger is
+    # its last sighting, never after its end.
+    assert (e.started_at, e.triggered_at, e.ended_at) == (at(2), at(11), at(11))
+    # The most confident view, and the most confident one a second or more away from it (frame 6, 0.85,
+    # is 0.4 s away: the same moment twice), in time order.
     assert [(k.label, k.frame.seq, k.objects[0].confidence) for k in e.keyframes] == [
         ("best_1", 4, pytest.approx(0.9)),
-        ("best_2", 6, pytest.approx(0.85)),
+        ("best_2", 9, pytest.approx(0.6)),
     ]
     assert e.objects == e.keyframes[0].objects and e.objects[0].track_id == 7
     assert e.objects[0].box == (80.0, 220.0, 200.0, 300.0)
@@ -181,8 +184,22 @@ def test_flush_judges_open_passages():
     assert events == []
     end = at(8)
     flushed = rule.flush(end)
-    assert [(e.subtype, e.triggered_at, e.ended_at) for e in flushed] == [("dirty", end, at(7))]
+    assert [(e.subtype, e.triggered_at, e.ended_at) for e in flushed] == [("dirty", at(7), at(7))]
     assert rule.flush(end) == []
+
+
+def test_key_frames_are_a_second_apart_in_time_order_and_the_trigger_not_after_the_end():
+    # The strongest views come in adjacent frames late in the passage: the demo's road truck showed two
+    # key frames at one displayed second, and its end before its trigger.
+    confs = [0.5, 0.55, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5, 0.9, 0.95, 0.92, 0.5]
+    _, events = play(passage(1, ["truck_dirty"] * 12, confs=confs), 40)
+    [e] = events
+    times = [k.frame.captured_at for k in e.keyframes]
+    assert [k.label for k in e.keyframes] == ["best_1", "best_2"]
+    assert times == sorted(times) and (times[1] - times[0]).total_seconds() >= 1.0
+    assert [k.frame.seq for k in e.keyframes] == [2, 9]
+    assert e.objects == e.keyframes[1].objects  # the most confident view names the truck
+    assert e.started_at <= e.triggered_at <= e.ended_at
 
 
 def test_settings_are_validated():

@@ -10,6 +10,11 @@ gives one event whose subtype is the heavier of the two. A tracker id switch mus
 passages: a new track that starts, shortly after another went missing, where that one was heading joins
 its passage.
 
+The event's times are the passage's own: started at its first sighting, triggered and ended at its last
+(the last evidence judged; waiting `lost_after_s` only makes sure no more is coming, and must not put the
+trigger after the end). Its key frames are the most confident views of the attribute at least
+`KEYFRAME_GAP_S` apart, in time order: two views a frame apart show one moment twice.
+
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
 >>> from feixian.config import Point, Source, Zone
@@ -45,6 +50,7 @@ from pipeline.zones import ZoneTester, zone_testers
 
 ATTRIBUTES = ("dirty", "uncovered")
 KEYFRAMES = 2
+KEYFRAME_GAP_S = 1.0  # also gives the key frames distinct times to the second, as the case page shows them
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,22 @@ class _Votes:
         attribute = vehicle_subtype(seen.class_name) if seen.class_name in TRUCK_CLASSES else None
         if attribute is not None:
             self.weight[attribute] += seen.confidence
-            # Only the few most confident sightings are evidence; the rest of the history is not kept.
-            best = self.best[attribute]
-            best.append(_Sighting(frame, seen))
-            best.sort(key=lambda s: -s.seen.confidence)
-            del best[KEYFRAMES:]
+            _keep_best(self.best[attribute], _Sighting(frame, seen))
 
     def share(self, attribute: str) -> float:
         return self.weight[attribute] / self.total_weight if self.total_weight > 0 else 0.0
+
+
+def _keep_best(best: list[_Sighting], new: _Sighting) -> None:
+    """Keep in `best` the `KEYFRAMES` most confident sightings at least `KEYFRAME_GAP_S` apart.
+
+    Only these few are evidence; the rest of the history is not kept. A new sighting displaces those too
+    close to it only when it is more confident than each of them (greedy, so memory stays bounded)."""
+    at = new.frame.captured_at
+    close = [s for s in best if abs((s.frame.captured_at - at).total_seconds()) < KEYFRAME_GAP_S]
+    if any(s.seen.confidence >= new.seen.confidence for s in close):
+        return
+    best[:] = sorted([s for s in best if s not in close] + [new], key=lambda s: -s.seen.confidence)[:KEYFRAMES]
 
 
 @dataclass(eq=False)
@@ -161,7 +175,7 @@ class VehicleRule:
             for i in np.flatnonzero((cols.tracker_id >= 0) & in_zone.any(axis=0)):
                 self._observe(frame, cols, int(i), self._zones[int(in_zone[:, i].argmax())].id)
         ended = [p for p in self._open() if (now - p.last_seen_at).total_seconds() > self.settings.lost_after_s]
-        return self._close(ended, now)
+        return self._close(ended)
 
     def _open(self) -> list[_Passage]:
         """Open passages, oldest first (several track ids may share one)."""
@@ -196,17 +210,17 @@ class VehicleRule:
         best = int(score.argmax())
         return recent[best] if score[best] > 0 else None
 
-    def _close(self, passages: list[_Passage], at: datetime) -> list[ViolationEvent]:
+    def _close(self, passages: list[_Passage]) -> list[ViolationEvent]:
         events = []
         for p in passages:
             for tid in p.track_ids:
                 del self._by_track[tid]
-            event = self._judge(p, at)
+            event = self._judge(p)
             if event is not None:
                 events.append(event)
         return events
 
-    def _judge(self, p: _Passage, at: datetime) -> ViolationEvent | None:
+    def _judge(self, p: _Passage) -> ViolationEvent | None:
         s = self.settings
         if p.whole.frames >= s.min_frames:
             view, votes = "whole", p.whole
@@ -218,16 +232,17 @@ class VehicleRule:
         if votes.share(attribute) < s.min_share:
             return None
         best = votes.best[attribute]
+        in_time = sorted(best, key=lambda b: b.frame.captured_at)
         return ViolationEvent(
             point_id=self.point_id,
             category=Category.VEHICLE,
             subtype=attribute,
             zone_id=p.zone_id,
             started_at=p.started_at,
-            triggered_at=at,
+            triggered_at=p.last_seen_at,
             ended_at=p.last_seen_at,
             objects=[best[0].seen],
-            keyframes=[KeyFrame(f"best_{k + 1}", b.frame, [b.seen]) for k, b in enumerate(best)],
+            keyframes=[KeyFrame(f"best_{k + 1}", b.frame, [b.seen]) for k, b in enumerate(in_time)],
             plate_views=[KeyFrame(f"largest_{k + 1}", v.frame, [v.seen]) for k, v in enumerate(p.largest)],
             details={
                 "view": view,
@@ -240,5 +255,5 @@ class VehicleRule:
         )
 
     def flush(self, at: datetime) -> list[ViolationEvent]:
-        """End of stream: judge every passage still open, at `at`."""
-        return self._close(self._open(), at)
+        """End of stream (at `at`): judge every passage still open, on the sightings it has."""
+        return self._close(self._open())
