@@ -27,6 +27,10 @@ DEFAULT_MAX_PIXELS = 4096 * 4096
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers without a length field: TEM and the restart markers RST0-7.
 _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+# Codes libjpeg never reads as a segment. 0x00 (a "stuffed zero") it skips, scanning on for the next marker,
+# where a length-following parser would jump: bytes hiding a small frame header from libjpeg inside an APP
+# segment while showing it to us made a 5000x5000 image pass as 8x8. The reserved 0x02-0xBF it refuses.
+_NOT_SEGMENTS = frozenset(range(0x00, 0xC0)) - _STANDALONE_MARKERS
 
 
 class FrameDecodeError(ValueError):
@@ -64,6 +68,8 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
             continue
         if marker in (0xD9, 0xDA):
             raise FrameDecodeError("JPEG has no frame header before its image data")
+        if marker in _NOT_SEGMENTS:
+            raise FrameDecodeError(f"corrupt JPEG header: 0xFF{marker:02X} is no marker before the frame header")
         if i + 2 > len(data):
             raise FrameDecodeError("truncated JPEG header")
         length = int.from_bytes(data[i : i + 2], "big")
