@@ -148,7 +148,7 @@ def _check_evidence_keys(case: Case, files: dict[str, FileEntry], problem: _Repo
         if key != case.manifest_key and (name not in files or files[name].key != key):
             problem(key, f"case evidence {name!r} is not the manifest's")
     # A file dropped from the case row would hide it from the review page while the manifest lists it.
-    for name in files.keys() - case.evidence.keys():
+    for name in sorted(files.keys() - case.evidence.keys()):
         problem(files[name].key, f"manifest file {name!r} is missing from the case's evidence")
 
 
