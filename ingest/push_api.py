@@ -24,8 +24,10 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -125,11 +127,9 @@ def parse_capture_time(value: str) -> datetime:
     return at
 
 
-def _bearer_token(authorization: str | None) -> str | None:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
+# Declared as the operation's security scheme, so the schema tells gateway authors (and tools) how to sign in.
+# auto_error off: a missing or non-bearer Authorization is answered by the guard, with WWW-Authenticate.
+_BEARER = HTTPBearer(auto_error=False, description="The gateway's token (only its SHA-256 is configured).")
 
 
 def _too_large(limit: int) -> FrameRejected:
@@ -146,34 +146,59 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+class Refusal(BaseModel):
+    """Why a request was refused."""
+
+    detail: str = Field(description="The reason, in words a gateway's operator can act on.")
+
+
+class Unprocessable(BaseModel):
+    """A frame or header refused as invalid: the reason in words, or the invalid parameters as FastAPI lists them
+    (a missing X-Capture-Time, an X-Frame-Seq that is no number)."""
+
+    detail: str | list[dict[str, Any]] = Field(description="The reason, or one entry per invalid parameter.")
+
+
+_RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "Seconds to wait."}}
 _RESPONSES: dict[int | str, dict] = {
     202: {"description": "Queued for the point's pipeline worker."},
-    401: {"description": "Missing or unknown bearer token."},
-    403: {"description": "The token's gateway may not push for this point, or the point takes no pushed frames."},
-    404: {"description": "No point with this id is registered."},
-    413: {
-        "description": "The body is larger than `server.max_frame_bytes`, or its JPEG header declares more "
-        "pixels than `server.max_frame_pixels`."
+    401: {
+        "model": Refusal,
+        "description": "Missing or unknown bearer token.",
+        "headers": {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": "Bearer"}},
     },
-    415: {"description": "Content-Type is not image/jpeg."},
+    403: {
+        "model": Refusal,
+        "description": "The token's gateway may not push for this point, or the point takes no pushed frames.",
+    },
+    404: {"model": Refusal, "description": "No point with this id is registered."},
+    413: {
+        "model": Refusal,
+        "description": "The body is larger than `server.max_frame_bytes`, or its JPEG header declares more "
+        "pixels than `server.max_frame_pixels`.",
+    },
+    415: {"model": Refusal, "description": "Content-Type is not image/jpeg."},
     422: {
+        "model": Unprocessable,
         "description": "The body is not a decodable JPEG; X-Frame-Seq or X-Capture-Time is invalid; or the capture "
         "time is ahead of the server clock (beyond `server.max_clock_ahead_s`), before the point's announcement "
-        "or before the point's last accepted frame. The detail names the reason."
+        "or before the point's last accepted frame. The detail names the reason.",
     },
     429: {
+        "model": Refusal,
         "description": "The gateway pushes faster than its `gateways[].max_fps`; retry after the number of seconds "
         "in Retry-After.",
         "headers": _RETRY_AFTER,
     },
     503: {
+        "model": Refusal,
         "description": "The point's queue is full; retry after the number of seconds in Retry-After.",
         "headers": _RETRY_AFTER,
     },
     507: {
+        "model": Refusal,
         "description": "The evidence folder's disk has less free space than `evidence.min_free_mb`: no frame is "
-        "taken until space is freed (nothing stored is touched)."
+        "taken until space is freed (nothing stored is touched).",
     },
 }
 
@@ -194,9 +219,9 @@ def _point_guard(auth: GatewayAuth, pushed: frozenset[str], registered: frozense
     # A dependency runs before the endpoint's headers are validated, so a caller without a valid token
     # learns nothing about the request format.
     async def allowed_point(
-        point_id: str, authorization: str | None = Header(default=None, include_in_schema=False)
+        point_id: str, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
     ) -> Admitted:
-        token = _bearer_token(authorization)
+        token = credentials.credentials.strip() if credentials is not None else None
         gateway = auth.gateway_for(token) if token else None
         if gateway is None:
             raise HTTPException(
@@ -358,7 +383,10 @@ def make_push_router(
         request: Request,
         # Not Annotated[...]: under postponed annotations FastAPI could not see this router's own dependency.
         admitted: Admitted = Depends(allowed_point),  # noqa: B008
-        x_capture_time: str = Header(description="Capture time, ISO 8601 with timezone offset."),
+        x_capture_time: str = Header(
+            description="Capture time, ISO 8601 with timezone offset.",
+            json_schema_extra={"format": "date-time", "examples": ["2026-03-01T08:00:00.250+08:00"]},
+        ),
         x_frame_seq: int | None = Header(default=None, ge=0, description="Gateway's per-point frame number."),
         content_type: str | None = Header(default=None, include_in_schema=False),
     ) -> PushAccepted:
