@@ -129,7 +129,8 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
     if model is None:
         print("feixian plates read: no plate reader (give --model or set plates.model in the config)", file=sys.stderr)
         return 2
-    reader = PlateReader(PlateRecognizer(model), cfg.settings.plates.min_confidence)
+    plates = cfg.settings.plates
+    reader = PlateReader(PlateRecognizer(model), plates.min_confidence, plates.province_confidence)
     failed = 0
     for path in args.images:
         image = cv2.imread(path) if Path(path).is_file() else None

@@ -68,7 +68,8 @@ class Runtime:
         if path is None:
             return None
         plates = self.config.settings.plates
-        return PlateReader(PlateRecognizer(path, self.config.settings.model.threads), plates.min_confidence)
+        recognizer = PlateRecognizer(path, self.config.settings.model.threads)
+        return PlateReader(recognizer, plates.min_confidence, plates.province_confidence)
 
     @cached_property
     def evidence(self) -> EvidenceBuilder:

@@ -1,17 +1,19 @@
-"""Licence-plate reading: find blue or yellow plates by colour, read them with a small CTC network
-(ONNX Runtime), and agree on one plate over several views of a truck.
+"""Licence-plate reading: find blue, yellow or green plates by colour, read them with a CTC text
+recogniser (ONNX Runtime), and agree on one plate over several views of a truck.
 
-Localising by colour is what mainland plates allow cheaply: a blue (cars) or yellow (trucks, buses) field
-of plate proportions. Every candidate is read, and a read counts only if it has the shape of a plate
-(province, issuing-office letter, five letters or digits) and every character is confident, so a yellow
-stripe on a cab that happens to have plate proportions reads as nothing. The reader network is trained by
-`feixian plates train`; its ONNX file carries the character set.
+Localising by colour is what mainland plates allow cheaply: a blue (cars), yellow (trucks, buses) or green
+(new-energy) field of plate proportions. Every candidate is read, and a read counts only if it has the shape
+of a plate (province, issuing-office letter, five or six letters or digits), every character is confident
+and the province character is more confident still, so a yellow stripe on a cab that happens to have plate
+proportions reads as nothing. Unread is acceptable, wrong is not: a wrong plate names the wrong party.
+The recogniser's ONNX file carries its character set and input format (`training/plates/ppocr.py` writes
+the shipped one, `feixian plates train` the older rendered-only one).
 
->>> reader = PlateReader(PlateRecognizer("models/feixian-plate-v1.onnx"))  # doctest: +SKIP
+>>> reader = PlateReader(PlateRecognizer("models/feixian-plate-v2.onnx"))  # doctest: +SKIP
 >>> reader.read_image(cv2.imread("car.jpg")).text  # doctest: +SKIP
 '皖A·195K9'
->>> is_plate_text("皖A195K9"), is_plate_text("A195K9"), format_plate("皖A195K9")
-(True, False, '皖A·195K9')
+>>> is_plate_text("皖A195K9"), is_plate_text("A195K9"), is_plate_text("沪AD12345"), format_plate("皖A195K9")
+(True, False, True, '皖A·195K9')
 """
 
 from __future__ import annotations
@@ -27,10 +29,20 @@ import numpy as np
 import onnxruntime as ort
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_PLATE_RE = re.compile(f"^[{PROVINCES}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9学警挂]$")
+_PLATE_RE = re.compile(
+    f"^[{PROVINCES}][A-HJ-NP-Z]"
+    # five letters or digits (the last possibly 学/警/挂); or new-energy: D/F (electric/hybrid) and a letter
+    # or digit then four digits (cars), or five digits then D/F (large vehicles)
+    "(?:[A-HJ-NP-Z0-9]{4}[A-HJ-NP-Z0-9学警挂]|[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF])$"
+)
+# Printed between characters or read off the plate's dot and rim: not part of the plate's text.
+_SEPARATORS = frozenset("·.:- ")
+# I and O are never issued (GB 36-2018), so a general text reader's O or I on a plate is its 0 or 1.
+_NEVER_ISSUED = str.maketrans("OI", "01")
 
-# OpenCV HSV (H in 0-180, S and V 0-255): the hue and saturation of blue and of yellow plate paint.
-_HUE_SAT = {"blue": ((100, 90), (130, 255)), "yellow": ((17, 90), (34, 255))}  # orange bodies are under 17
+# OpenCV HSV (H in 0-180, S and V 0-255): the hue and saturation of blue, yellow and green plate paint.
+# Orange bodies are under 17; a new-energy plate fades to near white at the top, hence its lower saturation.
+_HUE_SAT = {"blue": ((100, 90), (130, 255)), "yellow": ((17, 90), (34, 255)), "green": ((40, 40), (85, 255))}
 # The plate is lit and painted brighter than most car bodies of its colour: a blue plate on a blue car
 # separates from the body only above some brightness, so fields are cut at several.
 _MIN_VALUES = (50, 110, 170)
@@ -40,7 +52,8 @@ _MAX_SHARE = 0.5  # of the searched region's area: a larger field is a car body,
 
 
 def is_plate_text(text: str) -> bool:
-    """Seven characters in the order a mainland single-row plate has them (no separator dot)."""
+    """Seven (eight on a new-energy plate) characters in the order a mainland single-row plate has them (no
+    separator dot)."""
     return bool(_PLATE_RE.match(text))
 
 
@@ -62,10 +75,14 @@ class PlateRead:
 
 
 class PlateRecognizer:
-    """Runs the plate-reading network on rectified grey crops.
+    """Runs a CTC text recogniser on plate crops.
+
+    Its ONNX metadata says what it reads: `task: plate-ocr`, `charset` (output class k is charset[k - 1],
+    0 the CTC blank) and `input` ("HxW grey" or "HxW bgr"). The network takes 0-255 pixels and returns
+    log-probabilities, (batch, columns, classes).
 
     Args:
-        model_path: an ONNX file written by `feixian plates train` (its metadata holds the character set).
+        model_path: an ONNX file written by `training/plates/ppocr.py` or `feixian plates train`.
         threads: ONNX Runtime intra-op threads; 0 = runtime default.
     """
 
@@ -81,21 +98,43 @@ class PlateRecognizer:
             raise ValueError(f"{path} is not a plate reader (no plate-ocr task and charset in its metadata)")
         self.charset = meta["charset"]
         self.version = meta.get("version", "")
-        _, _, self.height, self.width = self.session.get_inputs()[0].shape
+        size, _, colours = meta.get("input", "32x128 grey").partition(" ")
+        self.height, self.width = (int(v) for v in size.split("x"))
+        self.grey = colours != "bgr"
         self._input = self.session.get_inputs()[0].name
 
-    def read(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """Text (no dot) and weakest-character probability for each grey crop of `height` x `width`."""
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(w, h) to rectify a plate to: the input's height, four times as wide (a plate and its rim)."""
+        return min(self.width, 4 * self.height), self.height
+
+    def read(self, crops: Sequence[np.ndarray]) -> list[tuple[str, list[float]]]:
+        """Text (no separators) and each character's probability, for each BGR crop of any size."""
         if not crops:
             return []
-        batch = np.stack([c.astype(np.float32) for c in crops])[:, None]
+        batch = np.stack([self._fit(c) for c in crops]).astype(np.float32)
+        batch = batch[:, None] if self.grey else batch.transpose(0, 3, 1, 2)
         log_probs = self.session.run(None, {self._input: batch})[0]
         return [self._decode(lp) for lp in log_probs]
 
-    def _decode(self, log_probs: np.ndarray) -> tuple[str, float]:
+    def _fit(self, crop: np.ndarray) -> np.ndarray:
+        """The crop scaled to the input's height, its shape kept up to the input's width, padded on the right
+        with mid grey (the way text recognisers are trained, on lines shorter than the batch's longest)."""
+        if self.grey and crop.ndim == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        if not self.grey and crop.ndim == 2:
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+        h, w = crop.shape[:2]
+        fitted_w = max(1, min(self.width, round(self.height * w / max(h, 1))))
+        crop = cv2.resize(crop, (fitted_w, self.height), interpolation=cv2.INTER_LINEAR)
+        pad = self.width - fitted_w
+        return cv2.copyMakeBorder(crop, 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128)) if pad else crop
+
+    def _decode(self, log_probs: np.ndarray) -> tuple[str, list[float]]:
         best = log_probs.argmax(-1)
         probs = np.exp(log_probs.max(-1))
-        chars, confidences = [], []
+        chars: list[str] = []
+        confidences: list[float] = []
         for k, cls in enumerate(best):
             if cls == 0:
                 continue
@@ -104,7 +143,8 @@ class PlateRecognizer:
                 continue
             chars.append(self.charset[cls - 1])
             confidences.append(float(probs[k]))
-        return "".join(chars), min(confidences, default=0.0)
+        kept = [(c, p) for c, p in zip(chars, confidences, strict=True) if c not in _SEPARATORS]
+        return "".join(c for c, _ in kept).translate(_NEVER_ISSUED), [p for _, p in kept]
 
 
 class PlateReader:
@@ -112,14 +152,35 @@ class PlateReader:
 
     Args:
         recognizer: the network that reads a rectified crop.
-        min_confidence: a read whose weakest character scores below this is discarded.
+        min_confidence: a read whose weakest character scores below this is withheld.
+        province_confidence: a read whose province character scores below this is withheld: the province
+            glyph is the one most often misread on real plates, and a wrong one names another party.
         max_candidates: coloured fields read per image, largest first.
     """
 
-    def __init__(self, recognizer: PlateRecognizer, min_confidence: float = 0.8, max_candidates: int = 8):
+    def __init__(
+        self,
+        recognizer: PlateRecognizer,
+        min_confidence: float = 0.8,
+        province_confidence: float = 0.0,
+        max_candidates: int = 8,
+    ):
         self.recognizer = recognizer
         self.min_confidence = min_confidence
+        self.province_confidence = province_confidence
         self.max_candidates = max_candidates
+
+    def accept(self, text: str, confidences: Sequence[float]) -> float | None:
+        """The read's weakest-character confidence if it may name a party, else None (withheld)."""
+        if not is_plate_text(text) or confidences[0] < self.province_confidence:
+            return None
+        weakest = min(confidences)
+        return weakest if weakest >= self.min_confidence else None
+
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float] | None]:
+        """Each plate crop's (text, confidence), or None where the read is withheld."""
+        reads = self.recognizer.read(crops)
+        return [(text, conf) if (conf := self.accept(text, chars)) is not None else None for text, chars in reads]
 
     def read_image(self, image: np.ndarray, box: Sequence[float] | None = None) -> PlateRead | None:
         """The most confident plate in `image` (within `box`, x1 y1 x2 y2, if given), or None."""
@@ -134,12 +195,11 @@ class PlateReader:
         candidates = find_plate_quads(image)[: self.max_candidates]
         if not candidates:
             return None
-        crops = [rectify(image, quad, (self.recognizer.width, self.recognizer.height)) for quad, _ in candidates]
-        reads = self.recognizer.read([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])
+        crops = [rectify(image, quad, self.recognizer.crop_size) for quad, _ in candidates]
         best = None
-        for (quad, colour), crop, (text, conf) in zip(candidates, crops, reads, strict=True):
-            if conf >= self.min_confidence and is_plate_text(text) and (best is None or conf > best.confidence):
-                best = PlateRead(format_plate(text), conf, quad + np.float32([x0, y0]), crop, colour)
+        for (quad, colour), crop, read in zip(candidates, crops, self.read_crops(crops), strict=True):
+            if read is not None and (best is None or read[1] > best.confidence):
+                best = PlateRead(format_plate(read[0]), read[1], quad + np.float32([x0, y0]), crop, colour)
         return best
 
     def read_views(self, views: Sequence[tuple[np.ndarray, Sequence[float] | None]]) -> tuple[PlateRead, int] | None:

@@ -12,7 +12,7 @@ import numpy as np
 import supervision as sv
 
 from cases.store import LocalObjectStore
-from feixian.config import Category, EvidenceSettings, Point, Source, Zone
+from feixian.config import Category, EvidenceSettings, PlateSettings, Point, Source, Zone
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg
 from pipeline.plates import PlateReader, PlateRecognizer
@@ -22,6 +22,7 @@ from pipeline.worker import PointWorker
 from training.plates.render import render_plate
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = PlateSettings()
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 POINT = Point(
     id="JD-EXIT-02",
@@ -91,7 +92,11 @@ def run_passage(tmp_path: Path, plate: str | None) -> list:
         lambda event, bundle: filed.append((event, bundle)),
         EvidenceSettings(pre_roll_s=1, post_roll_s=1),
         [Category.VEHICLE],
-        PlateReader(PlateRecognizer(ROOT / "models" / "feixian-plate-v1.onnx")),
+        PlateReader(
+            PlateRecognizer(ROOT / "models" / "feixian-plate-v2.onnx"),
+            SHIPPED.min_confidence,
+            SHIPPED.province_confidence,
+        ),
     )
     for f in frames:
         worker.process(f)

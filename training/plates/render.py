@@ -16,6 +16,7 @@ off-centre, perspective-warped, small, blurred, noisy and JPEG-compressed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -31,12 +32,34 @@ CHARSET = PROVINCES + PLATE_LETTERS + "0123456789" + SUFFIX_CHARS
 
 HEIGHT, WIDTH = 32, 128  # the reader's input, grey
 
-# Plate colours (BGR): blue with white characters (small cars), yellow with black (trucks, buses).
-_KINDS = {"blue": ((165, 75, 15), (240, 240, 240)), "yellow": ((25, 185, 235), (25, 25, 25))}
-# GB 36-2018 single-row plate, millimetres: character boxes' left edges, the dot's centre.
-_CHAR_X = (15.5, 72.5, 151.5, 208.5, 265.5, 322.5, 379.5)
-_DOT_X = 134.5
-_CHAR_W, _CHAR_H, _CHAR_TOP = 45, 90, 25
+# Plate colours (BGR): blue with white characters (small cars), yellow with black (trucks, buses), green
+# with black (new-energy cars; the field fades from near white at the top to green at the bottom).
+_KINDS = {
+    "blue": ((165, 75, 15), (240, 240, 240)),
+    "yellow": ((25, 185, 235), (25, 25, 25)),
+    "green": ((70, 190, 60), (20, 20, 20)),
+}
+_GREEN_TOP = (185, 240, 175)  # pale green: the fade stays saturated enough to be found by colour
+KINDS = tuple(_KINDS)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A single-row plate's geometry in millimetres: size, character boxes' left edges and width, the dot."""
+
+    width: int
+    char_x: tuple[float, ...]
+    char_w: int
+    dot_x: float
+
+
+# GB 36-2018: the 440x140 mm plate of 7 characters, and the 480x140 mm new-energy plate of 8 (narrower
+# characters, a wider gap after the second one).
+_LAYOUTS = {
+    7: _Layout(440, (15.5, 72.5, 151.5, 208.5, 265.5, 322.5, 379.5), 45, 134.5),
+    8: _Layout(480, (15.5, 67.5, 161.5, 213.5, 265.5, 317.5, 369.5, 421.5), 43, 136.0),
+}
+_CHAR_H, _CHAR_TOP = 90, 25
 
 
 def random_text(rng: np.random.Generator) -> str:
@@ -51,6 +74,18 @@ def random_text(rng: np.random.Generator) -> str:
     if rng.random() < 0.03:
         text = text[:6] + SUFFIX_CHARS[rng.integers(len(SUFFIX_CHARS))]
     return text
+
+
+def random_green_text(rng: np.random.Generator) -> str:
+    """A new-energy plate without the dot: province, office letter, then D or F (electric or hybrid) and five
+    more of which the last four are digits (small cars), or five digits then D or F (large vehicles)."""
+    head = PROVINCES[rng.integers(len(PROVINCES))] + PLATE_LETTERS[rng.integers(len(PLATE_LETTERS))]
+    energy = "DF"[rng.integers(2)]
+    digits = "".join(str(d) for d in rng.integers(0, 10, 5))
+    if rng.random() < 0.8:
+        second = PLATE_LETTERS[rng.integers(len(PLATE_LETTERS))] if rng.random() < 0.5 else digits[0]
+        return head + energy + second + digits[1:]
+    return head + digits + energy
 
 
 @lru_cache(maxsize=256)
@@ -69,28 +104,33 @@ def _glyph(char: str, weight: int) -> np.ndarray:
 
 
 def render_plate(text: str, kind: str, weight: int = 0, scale: float = 2.0) -> np.ndarray:
-    """`text` (7 characters, no dot) on a GB-layout plate of `kind` ("blue" or "yellow"), BGR.
+    """`text` (7 characters, or 8 on a new-energy plate; no dot) on a GB-layout plate of `kind` (one of
+    KINDS), BGR.
 
-    >>> render_plate("沪A12345", "yellow").shape
-    (280, 880, 3)
+    >>> render_plate("沪A12345", "yellow").shape, render_plate("沪AD12345", "green").shape
+    ((280, 880, 3), (280, 960, 3))
     """
-    if len(text) != 7:
-        raise ValueError(f"a single-row plate has 7 characters, got {text!r}")
+    layout = _LAYOUTS.get(len(text))
+    if layout is None:
+        raise ValueError(f"a single-row plate has 7 or 8 characters, got {text!r}")
     bg, fg = _KINDS[kind]
-    w, h = int(440 * scale), int(140 * scale)
-    plate = np.empty((h, w, 3), np.uint8)
+    w, h = int(layout.width * scale), int(140 * scale)
+    plate = np.empty((h, w, 3), np.float32)
     plate[:] = bg
+    if kind == "green":
+        fade = np.clip(np.linspace(1.2, -0.2, h, dtype=np.float32), 0, 1)[:, None, None]
+        plate = plate * (1 - fade) + np.float32(_GREEN_TOP) * fade
     ink = np.zeros((h, w), np.float32)
-    for char, x_mm in zip(text, _CHAR_X, strict=True):
+    box_w, box_h = int(layout.char_w * scale), int(_CHAR_H * scale)
+    for char, x_mm in zip(text, layout.char_x, strict=True):
         glyph = _glyph(char, weight)
-        box_w, box_h = int(_CHAR_W * scale), int(_CHAR_H * scale)
         # Glyphs are squeezed into the box as on the tall plate typeface; narrow ones (1) keep their width.
         gw = max(4, min(box_w, int(glyph.shape[1] * box_h / glyph.shape[0])))
         g = cv2.resize(glyph, (gw, box_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
         x0 = int(x_mm * scale) + (box_w - gw) // 2
         y0 = int(_CHAR_TOP * scale)
         ink[y0 : y0 + box_h, x0 : x0 + gw] = np.maximum(ink[y0 : y0 + box_h, x0 : x0 + gw], g)
-    cv2.circle(ink, (int(_DOT_X * scale), int(70 * scale)), int(5 * scale), 1.0, -1)
+    cv2.circle(ink, (int(layout.dot_x * scale), int(70 * scale)), int(5 * scale), 1.0, -1)
     rim = int(3 * scale)
     cv2.rectangle(ink, (rim, rim), (w - rim - 1, h - rim - 1), 1.0, max(1, int(2 * scale)))
     a = ink[..., None]
@@ -157,14 +197,18 @@ def sample_crop(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     return cv2.resize(grey, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR), text
 
 
-def vehicle_rear(rng: np.random.Generator, plate_width: int) -> tuple[np.ndarray, str, tuple[int, int, int, int]]:
+def vehicle_rear(
+    rng: np.random.Generator, plate_width: int, kind: str | None = None
+) -> tuple[np.ndarray, str, tuple[int, int, int, int]]:
     """A vehicle's rear seen straight on (a shaded body of random colour, a bumper, noise and JPEG),
-    with a random GB plate `plate_width` pixels wide: the image, the plate's text and its box."""
-    text = random_text(rng)
-    ph = round(plate_width * 140 / 440)
+    with a random GB plate `plate_width` pixels wide, of `kind` (None: blue or yellow at random): the image,
+    the plate's text and its box."""
+    if kind is None:
+        kind = "yellow" if rng.random() < 0.5 else "blue"
+    text = random_green_text(rng) if kind == "green" else random_text(rng)
+    ph = round(plate_width * 140 / _LAYOUTS[len(text)].width)
     h, w = max(120, ph * 5), max(200, plate_width * 3)
     img = _context(rng, h, w)
-    kind = "yellow" if rng.random() < 0.5 else "blue"
     plate = render_plate(text, kind, int(rng.integers(-1, 3)))
     plate = cv2.resize(plate, (plate_width, ph), interpolation=cv2.INTER_AREA)
     x, y = int(rng.integers(0, w - plate_width)), int(rng.integers(h // 3, h - ph))
@@ -172,6 +216,20 @@ def vehicle_rear(rng: np.random.Generator, plate_width: int) -> tuple[np.ndarray
     img = np.clip(img * rng.uniform(0.6, 1.1) + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 90))])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR), text, (x, y, x + plate_width, y + ph)
+
+
+def localised_crop(
+    rng: np.random.Generator, plate_width: int, kind: str, crop_size: tuple[int, int]
+) -> tuple[np.ndarray, str]:
+    """A plate of `kind` on a vehicle rear, `plate_width` pixels wide on screen, cut out (BGR, `crop_size`
+    w x h) as the colour localiser hands it to the recogniser: its corners off by up to 4 % of the plate's
+    height and width. Measures the recogniser apart from finding the plate."""
+    from pipeline.plates import rectify
+
+    image, text, (x1, y1, x2, y2) = vehicle_rear(rng, plate_width, kind)
+    quad = np.float32([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+    quad += rng.uniform(-0.04, 0.04, (4, 2)).astype(np.float32) * np.float32([x2 - x1, y2 - y1])
+    return rectify(image, quad, crop_size), text
 
 
 def sample_batch(seed: int, n: int) -> tuple[np.ndarray, list[str]]:
@@ -184,7 +242,10 @@ def sample_batch(seed: int, n: int) -> tuple[np.ndarray, list[str]]:
 __all__ = [
     "CHARSET",
     "HEIGHT",
+    "KINDS",
     "WIDTH",
+    "localised_crop",
+    "random_green_text",
     "random_text",
     "render_plate",
     "sample_batch",
