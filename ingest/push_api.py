@@ -202,6 +202,26 @@ _RESPONSES: dict[int | str, dict] = {
     },
 }
 
+_ROUTE_DOCS: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "response_model": PushAccepted,
+    "responses": _RESPONSES,
+    "summary": "Push one camera frame",
+    "description": "The body is one JPEG image (`Content-Type: image/jpeg`) captured at `X-Capture-Time` "
+    "(ISO 8601 with offset). Authenticate with `Authorization: Bearer <gateway token>`; a gateway "
+    "may push only for its own points. `X-Frame-Seq` is the gateway's per-point frame number; "
+    "without it the server numbers the point's frames in arrival order. Capture times must not run "
+    "backwards, lie ahead of the server clock or before the point's announcement.",
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "description": "One JPEG image, at most `server.max_frame_bytes` bytes and `server.max_frame_pixels` "
+            "pixels.",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+}
+
 
 @dataclass(frozen=True)
 class Admitted:
@@ -359,26 +379,7 @@ def make_push_router(
     rejections = rejections if rejections is not None else RejectionCounts()
     router = APIRouter(tags=["ingest"])
 
-    @router.post(
-        PUSH_PATH,
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=PushAccepted,
-        responses=_RESPONSES,
-        summary="Push one camera frame",
-        description="The body is one JPEG image (`Content-Type: image/jpeg`) captured at `X-Capture-Time` "
-        "(ISO 8601 with offset). Authenticate with `Authorization: Bearer <gateway token>`; a gateway "
-        "may push only for its own points. `X-Frame-Seq` is the gateway's per-point frame number; "
-        "without it the server numbers the point's frames in arrival order. Capture times must not run "
-        "backwards, lie ahead of the server clock or before the point's announcement.",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "description": "One JPEG image, at most `server.max_frame_bytes` bytes and "
-                "`server.max_frame_pixels` pixels.",
-                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
-    )
+    @router.post(PUSH_PATH, **_ROUTE_DOCS)
     async def push_frame(
         request: Request,
         # Not Annotated[...]: under postponed annotations FastAPI could not see this router's own dependency.
@@ -393,12 +394,11 @@ def make_push_router(
         try:
             frame = await intake.accept(request, admitted, x_capture_time, x_frame_seq, content_type)
         except FrameRejected as e:
-            point_id = admitted.point_id
-            n = rejections.add(point_id, e.reason)
+            n = rejections.add(admitted.point_id, e.reason)
             # Logged the 1st, 2nd, 4th, 8th... time per point and reason: a gateway with a wrong clock
             # pushes several frames a second, and the counters (/readyz) keep the exact figures.
             if n & (n - 1) == 0:
-                log.warning("point %s: frame refused (%s, %d so far): %s", point_id, e.reason, n, e)
+                log.warning("point %s: frame refused (%s, %d so far): %s", admitted.point_id, e.reason, n, e)
             raise HTTPException(e.status_code, str(e), e.headers) from e
         return PushAccepted(point_id=frame.point_id, seq=frame.seq, captured_at=frame.captured_at)
 
