@@ -11,7 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Hashable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -110,12 +112,13 @@ class Point(_Strict):
     )
     detect_fps: float = Field(default=5.0, gt=0, le=30, description="Frames per second sampled for detection.")
 
-    @model_validator(mode="after")
-    def _unique_zones(self) -> Point:
-        ids = [z.id for z in self.zones]
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, zones: list[Zone]) -> list[Zone]:
+        ids = [z.id for z in zones]
         if len(ids) != len(set(ids)):
             raise ValueError(f"zone ids must be unique within a point: {ids}")
-        return self
+        return zones
 
     def may_raise_cases(self, category: Category, on: date) -> tuple[bool, str]:
         """Whether a detection here may become a case (legal requirements 1 and 2), with the reason.
@@ -141,13 +144,15 @@ class Point(_Strict):
 class PointsFile(_Strict):
     points: list[Point]
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> PointsFile:
-        ids = [p.id for p in self.points]
+    # A field validator, so the message names the key (`points`), not the file's root.
+    @field_validator("points")
+    @classmethod
+    def _unique_ids(cls, points: list[Point]) -> list[Point]:
+        ids = [p.id for p in points]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ValueError(f"duplicate point ids: {sorted(dup)}")
-        return self
+        return points
 
 
 class ModelSettings(_Strict):
@@ -214,6 +219,14 @@ class EvidenceSettings(_Strict):
     s3_access_key_env: str = Field(default="FEIXIAN_S3_ACCESS_KEY", description="Env var with the access key.")
     s3_secret_key_env: str = Field(default="FEIXIAN_S3_SECRET_KEY", description="Env var with the secret key.")
     s3_object_lock_days: int = Field(default=0, ge=0, description="Compliance retention; 0 = bucket default.")
+    min_free_mb: int = Field(
+        default=512,
+        ge=0,
+        le=1_000_000,
+        description="The push API refuses frames (507) and /readyz reports the disk while the filesystem of the "
+        "evidence folder (under the data dir) has less free space than this; 0 = no check. Evidence half-written "
+        "to a full disk would lose the case it belongs to.",
+    )
 
 
 class BusSettings(_Strict):
@@ -229,6 +242,13 @@ class Gateway(_Strict):
     id: str = Field(min_length=1)
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the bearer token.")
     points: list[str] = Field(min_length=1, description="Point ids this gateway may push for.")
+    max_fps: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="Frames a second this gateway may push, over all its points (bursts of up to one second's "
+        "worth); faster pushes are answered 429 with Retry-After. None = no limit.",
+    )
 
 
 class ServerSettings(_Strict):
@@ -351,8 +371,36 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid configuration"]
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {loc}: {e['msg']}")
+        # The value given, when it is short enough to read in one line (never a whole section).
+        given = e.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) and len(repr(given)) <= 60 else ""
+        lines.append(f"  {loc}: {e['msg']}{shown}")
     return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a second `server:` section would silently
+    replace the first, so it is refused. And a date-like scalar that is no date (2024-13-45) made PyYAML raise a
+    bare ValueError, a traceback; it stays a string here, and validation names its key."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            # An unhashable key is left to PyYAML, which refuses it with its own message.
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -361,7 +409,9 @@ def _read_yaml(path: Path) -> dict:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
     try:
-        data = yaml.safe_load(text)
+        stream = io.StringIO(text)
+        stream.name = path.name  # PyYAML's marks then say "in points.yaml, line 8", not "<unicode string>"
+        data = yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -386,10 +436,15 @@ def load_config(path: str | Path, data_dir: str | Path | None = None) -> Config:
         raise ConfigError(_format_errors(path, e)) from e
     base = path.parent.resolve()
     points_path = (base / settings.points_file).resolve()
+    if not points_path.is_file():
+        raise ConfigError(f"{path}: points_file: {points_path} does not exist or is not a file")
     points = load_points(points_path)
     known = {p.id for p in points}
-    for gw in settings.gateways:
+    for i, gw in enumerate(settings.gateways):
         unknown = set(gw.points) - known
         if unknown:
-            raise ConfigError(f"{path}: gateways.{gw.id}.points: unknown point ids {sorted(unknown)}")
+            raise ConfigError(
+                f"{path}: gateways.{i}.points: gateway {gw.id!r} names unknown point ids (not in {points_path.name}): "
+                f"{sorted(unknown)}"
+            )
     return Config(settings, points, base, points_path.parent, Path(data_dir or "data/run"))
