@@ -20,19 +20,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
-from minio.error import S3Error
+from minio.error import MinioException, S3Error, ServerError
 from minio.retention import Retention
 
 from feixian.config import EvidenceSettings
+
+log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 512
 # Segments start with a letter or digit, so no key can name a hidden file (the local store's temp
@@ -61,6 +69,20 @@ class InvalidKeyError(StoreError, ValueError):
 
 class StoreConfigError(StoreError, ValueError):
     """The evidence settings cannot make a store (e.g. a missing S3 credential)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store did not answer (connection refused, timed out, a 5xx): a fault of the moment, worth retrying."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    stored_at: datetime  # when the store received it (file mtime, S3 LastModified), UTC
+
+
+def _by_key(obj: StoredObject) -> str:
+    return obj.key
 
 
 def validate_key(key: str) -> str:
@@ -113,6 +135,15 @@ class ObjectStore(Protocol):
         """Keys starting with `prefix`, sorted."""
         ...
 
+    def list_stored(self, prefix: str = "") -> list[StoredObject]:
+        """Like `list`, with when each object was stored."""
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`; False if it was not there. Only retention (`cases.retention`) deletes, and never
+        an object a case refers to; write-once means no object is ever replaced."""
+        ...
+
 
 class LocalObjectStore:
     """Objects as read-only files under `root`, written atomically and never replaced.
@@ -162,13 +193,16 @@ class LocalObjectStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> list[str]:
+        return [o.key for o in self.list_stored(prefix)]
+
+    def list_stored(self, prefix: str = "") -> list[StoredObject]:
         _validate_prefix(prefix)
         # Walk only the deepest folder the prefix names fully, not the whole store.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self.root / folder
         if not start.is_dir():
             return []
-        keys = []
+        found = []
         for dirpath, _dirs, files in os.walk(start):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in files:
@@ -176,8 +210,25 @@ class LocalObjectStore:
                     continue  # in-flight temp files
                 key = name if rel == "." else f"{rel}/{name}"
                 if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+                    mtime = os.stat(os.path.join(dirpath, name)).st_mtime
+                    found.append(StoredObject(key, datetime.fromtimestamp(mtime, UTC)))
+        return sorted(found, key=_by_key)
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        # Empty folders left behind go too, up to the store's root.
+        for folder in path.parents:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        return True
 
     def path(self, key: str) -> Path:
         """The file holding `key` (for streaming it with range requests); raises if absent."""
@@ -196,13 +247,31 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# A store that does not answer must fail within seconds, so evidence is spooled (`cases.spool`) instead of
+# holding the point's worker: minio's default waits 5 minutes to connect and retries 5 times.
+_S3_TIMEOUT = urllib3.Timeout(connect=3.0, read=60.0)
+_S3_RETRIES = urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
+
+
+@contextmanager
+def _answering(endpoint: str) -> Iterator[None]:
+    """Turn "the store did not answer" into `StoreUnavailableError`; S3 error replies pass unchanged."""
+    try:
+        yield
+    except S3Error:
+        raise
+    except (urllib3.exceptions.HTTPError, ServerError, MinioException, OSError) as e:
+        raise StoreUnavailableError(f"S3 store at {endpoint} unavailable: {type(e).__name__}: {e}") from e
+
+
 class S3ObjectStore:
     """Objects in an S3 bucket (MinIO in production), write-once by a stat before each put.
 
     With `object_lock_days > 0` the bucket is created with object lock and every object is written
     with a COMPLIANCE retention of that many days, so not even the bucket owner can delete an object before then (an
     overwrite only adds a version; the original stays). The stat check keeps the store's own
-    write-once contract on buckets without lock.
+    write-once contract on buckets without lock. A store that does not answer raises `StoreUnavailableError`;
+    one that does not answer at start is set up (bucket, lock check) at its first answer.
 
     >>> store = S3ObjectStore("127.0.0.1:9000", "key", "secret", "feixian-evidence", secure=False)  # doctest: +SKIP
     """
@@ -219,13 +288,35 @@ class S3ObjectStore:
     ):
         if object_lock_days < 0:
             raise StoreConfigError(f"object_lock_days must be >= 0, got {object_lock_days}")
+        self.endpoint = endpoint
         self.bucket = bucket
-        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
-        if not self._client.bucket_exists(bucket):
-            self._client.make_bucket(bucket, object_lock=object_lock_days > 0)
-        if object_lock_days:
-            self._require_object_lock()
         self.object_lock_days = object_lock_days
+        http = urllib3.PoolManager(
+            timeout=_S3_TIMEOUT,
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=_S3_RETRIES,
+        )
+        self._client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http
+        )
+        self._ready = False
+        try:
+            self._setup()
+        except StoreUnavailableError as e:
+            log.warning("%s; evidence is spooled until it answers", e)
+
+    def _setup(self) -> None:
+        """Make the bucket and check its lock, once, at the first moment the store answers."""
+        if self._ready:
+            return
+        with _answering(self.endpoint):
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket, object_lock=self.object_lock_days > 0)
+            if self.object_lock_days:
+                self._require_object_lock()
+        self._ready = True
 
     def _require_object_lock(self) -> None:
         try:
@@ -240,6 +331,7 @@ class S3ObjectStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         validate_key(key)
+        self._setup()
         if self.exists(key):
             raise ObjectExistsError(f"object already exists: {key}")
         retention = None
@@ -251,44 +343,62 @@ class S3ObjectStore:
             "x-amz-sdk-checksum-algorithm": "SHA256",
             "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
         }
-        self._client.put_object(
-            self.bucket,
-            key,
-            io.BytesIO(data),
-            len(data),
-            content_type=content_type,
-            metadata=checksum,
-            retention=retention,
-        )
+        with _answering(self.endpoint):
+            self._client.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                metadata=checksum,
+                retention=retention,
+            )
 
     def get(self, key: str) -> bytes:
         validate_key(key)
-        try:
-            response = self._client.get_object(self.bucket, key)
-        except S3Error as e:
-            if e.code in ("NoSuchKey", "NoSuchObject"):
-                raise ObjectNotFoundError(f"object not found: {key}") from None
-            raise
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+        with _answering(self.endpoint):
+            try:
+                response = self._client.get_object(self.bucket, key)
+            except S3Error as e:
+                if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
+                    raise ObjectNotFoundError(f"object not found: {key}") from None
+                raise
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
 
     def exists(self, key: str) -> bool:
         validate_key(key)
-        try:
-            self._client.stat_object(self.bucket, key)
-        except S3Error as e:
-            if e.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return False
-            raise
+        with _answering(self.endpoint):
+            try:
+                self._client.stat_object(self.bucket, key)
+            except S3Error as e:
+                if e.code in ("NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"):
+                    return False
+                raise
         return True
 
     def list(self, prefix: str = "") -> list[str]:
+        return [o.key for o in self.list_stored(prefix)]
+
+    def list_stored(self, prefix: str = "") -> list[StoredObject]:
         _validate_prefix(prefix)
-        objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
-        return sorted(o.object_name for o in objects)
+        with _answering(self.endpoint):
+            objects = list(self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True))
+        return sorted((StoredObject(o.object_name, o.last_modified.astimezone(UTC)) for o in objects), key=_by_key)
+
+    def delete(self, key: str) -> bool:
+        """Remove the current version; an object under compliance lock refuses (S3Error AccessDenied)."""
+        if not self.exists(key):
+            return False
+        with _answering(self.endpoint):
+            try:
+                self._client.remove_object(self.bucket, key)
+            except S3Error as e:
+                raise StoreError(f"{key} not deleted: {e.code}: {e.message}") from e
+        return True
 
 
 def make_store(settings: EvidenceSettings, data_dir: str | Path) -> ObjectStore:
