@@ -89,6 +89,9 @@ class Case(Base):
     evidence: Mapped[dict[str, str]] = mapped_column(JSON)
     manifest_key: Mapped[str] = mapped_column(String(512))
     manifest_sha256: Mapped[str] = mapped_column(String(64))
+    # Some evidence file still waits in the local spool for the object store (cases.spool); the review UI shows
+    # it, and the upload clears it. Not a lifecycle state: the case can be reviewed from the spooled copy.
+    evidence_pending: Mapped[bool] = mapped_column(default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

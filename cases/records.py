@@ -35,6 +35,7 @@ class NewCase:
     evidence: dict[str, str]  # name -> object key
     manifest_key: str
     manifest_sha256: str
+    evidence_pending: bool = False  # some evidence file waits in the spool (cases.spool)
 
     def __post_init__(self) -> None:
         for name in ("started_at", "triggered_at", "ended_at"):

@@ -17,8 +17,12 @@ hash-chained audit trail, list the review queue and log evidence access.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Iterator
+
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.audit import GENESIS, Link, link_hash
@@ -26,7 +30,13 @@ from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError,
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
 from cases.records import NewCase
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PAGE = 100
+# Opening a case rides out a database restart (a few seconds; a failover takes longer): the waits double from the
+# first, 0.25 + 0.5 + ... + 16 s, about 32 s in all, before the error reaches the worker.
+RECONNECT_ATTEMPTS = 8
+RECONNECT_FIRST_WAIT_S = 0.25
 
 
 class CaseNotFoundError(LookupError):
@@ -40,16 +50,35 @@ class ConcurrentChangeError(TransitionError):
 class CaseService:
     """Case persistence and lifecycle over a SQLAlchemy session factory (see the module example)."""
 
-    def __init__(self, sessions: sessionmaker[Session], lifecycle: Lifecycle = LIFECYCLE):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        lifecycle: Lifecycle = LIFECYCLE,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
+    ):
         self._sessions = sessions
         self.lifecycle = lifecycle
+        self.reconnect_attempts = reconnect_attempts
 
     def open_case(self, record: NewCase) -> tuple[Case, bool]:
         """Create the case for `record` in `detected`, or return the existing one for its event id.
 
         Returns (case, created). Idempotent even when two workers race: the unique event id decides,
-        and the loser reads the winner's case.
+        and the loser reads the winner's case. A connection the database dropped (a restart, a terminated
+        backend) is retried on a new one; a commit that reached the database before its connection dropped
+        is found by its event id on the retry, so the case is never doubled.
         """
+        for wait in _reconnect_waits(self.reconnect_attempts):
+            try:
+                return self._open_case(record)
+            except DBAPIError as e:
+                if not e.connection_invalidated or wait is None:
+                    raise
+                log.warning("case %s: database connection lost (%s); retrying in %.2f s", record.event_id, e.orig, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def _open_case(self, record: NewCase) -> tuple[Case, bool]:
         now = utcnow()
         case = Case(
             event_id=record.event_id,
@@ -70,6 +99,7 @@ class CaseService:
             evidence=dict(record.evidence),
             manifest_key=record.manifest_key,
             manifest_sha256=record.manifest_sha256,
+            evidence_pending=record.evidence_pending,
             created_at=now,
             updated_at=now,
         )
@@ -169,11 +199,43 @@ class CaseService:
             query = select(CaseTransition).where(CaseTransition.case_id == case_id).order_by(CaseTransition.seq)
             return list(s.scalars(query))
 
+    def settle_evidence(self, still_spooled: Callable[[list[str]], bool]) -> int:
+        """Clear "evidence pending" on each case none of whose evidence keys `still_spooled`; returns how many."""
+        with self._sessions() as s:
+            pending = list(s.scalars(select(Case).where(Case.evidence_pending.is_(True))))
+            settled = [c.id for c in pending if not still_spooled([c.manifest_key, *c.evidence.values()])]
+            if settled:
+                s.execute(update(Case).where(Case.id.in_(settled)).values(evidence_pending=False))
+                s.commit()
+                log.info("evidence of %d cases now all in the object store: %s", len(settled), settled)
+            return len(settled)
+
+    def evidence_keys(self) -> Iterator[str]:
+        """Every object key some case refers to (its manifest and evidence files), page by page."""
+        last = 0
+        while True:
+            with self._sessions() as s:
+                query = select(Case.id, Case.manifest_key, Case.evidence).where(Case.id > last).order_by(Case.id)
+                rows = s.execute(query.limit(DEFAULT_PAGE)).all()
+            for case_id, manifest_key, evidence in rows:
+                last = case_id
+                yield manifest_key
+                yield from (evidence or {}).values()
+            if len(rows) < DEFAULT_PAGE:
+                return
+
     def log_access(self, username: str, key: str, case_id: int | None = None) -> None:
         """Record that `username` read evidence object `key` (legal requirement 5)."""
         with self._sessions() as s:
             s.add(AccessLog(username=username, key=key, case_id=case_id, at=utcnow()))
             s.commit()
+
+
+def _reconnect_waits(attempts: int) -> Iterator[float | None]:
+    """The wait after each failed attempt; None after the last."""
+    for i in range(attempts - 1):
+        yield RECONNECT_FIRST_WAIT_S * 2**i
+    yield None
 
 
 def _append(s: Session, case: Case, source: State | None, target: State, actor: str, reason: str | None) -> None:

@@ -110,7 +110,7 @@ def serve(runtime: Runtime, *, with_sources: bool, host: str | None = None, port
     server = cfg.settings.server
     bus = MemoryBus(cfg.settings.bus.max_pending)
     points = cfg.points if with_sources else [p for p in cfg.points if p.source.kind == "push"]
-    live = LivePipeline(runtime, bus, points, with_sources=with_sources)
+    live = LivePipeline(runtime, bus, points, with_sources=with_sources, jobs=runtime.background_jobs())
     app = build_app(runtime, bus, live)
     live.start()
     try:

@@ -80,6 +80,7 @@ def case_to_json(case) -> dict:
         "evidence": dict(case.evidence or {}),
         "manifest_key": case.manifest_key,
         "manifest_sha256": case.manifest_sha256,
+        "evidence_pending": case.evidence_pending,
     }
 
 
@@ -153,6 +154,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from feixian.detect import register as register_detect
+    from feixian.retention_cli import register as register_retention
     from feixian.users_cli import register as register_users
     from training.bench import register as register_bench
     from training.evaluate import register as register_eval
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evidence_verify)
 
     register_users(sub, common)
+    register_retention(sub, common)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     p = db.add_parser("upgrade", parents=[common], help="run migrations to head")

@@ -229,6 +229,35 @@ class EvidenceSettings(_Strict):
     )
 
 
+class SpoolSettings(_Strict):
+    """Evidence kept on local disk while the S3 store is unreachable, uploaded when it answers again."""
+
+    retry_initial_s: float = Field(
+        default=2.0, gt=0, le=600, description="First wait before trying the store again after it failed."
+    )
+    retry_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between tries; each failed try doubles the wait up to this, a success resets it.",
+    )
+
+
+class RetentionSettings(_Strict):
+    """Deleting raw material that no case holds (legal requirement 6: raw video kept at least 30 days)."""
+
+    raw_days: int = Field(
+        default=30,
+        ge=30,
+        le=3650,
+        description="Evidence objects no case refers to are deleted once stored longer than this many days; "
+        "the law asks for at least 30. Case evidence is never deleted by retention.",
+    )
+    interval_h: float = Field(
+        default=24.0, ge=1, le=168, description="`feixian run` / `serve` run the retention job this often."
+    )
+
+
 class BusSettings(_Strict):
     # Redis Streams (scale-out over machines) is the next backend; until it lands only the in-process
     # bus is accepted, so a config cannot silently ask for one that does not exist.
@@ -300,6 +329,8 @@ class Settings(_Strict):
     )
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
+    spool: SpoolSettings = SpoolSettings()
+    retention: RetentionSettings = RetentionSettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(

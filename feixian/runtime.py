@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
 from cases.db import make_engine, session_factory, upgrade
+from cases.periodic import Periodic
+from cases.retention import RetentionReport, run_retention
 from cases.service import CaseService
-from cases.store import ObjectStore, make_store
+from cases.spool import SpoolingStore, SpoolUploader
+from cases.store import LocalObjectStore, ObjectStore, make_store
 from cases.users import UserService
 from feixian.config import Config, Point
 from ingest.sources import FileSource, RtspSource
@@ -55,7 +59,41 @@ class Runtime:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return make_store(self.config.settings.evidence, self.config.data_dir)
+        store = make_store(self.config.settings.evidence, self.config.data_dir)
+        if isinstance(store, LocalObjectStore):
+            return store  # already on the local disk a spool would use
+        return SpoolingStore(store, LocalObjectStore(self.config.data_dir / "spool"))
+
+    @cached_property
+    def spool_uploader(self) -> SpoolUploader | None:
+        store = self.store
+        if not isinstance(store, SpoolingStore):
+            return None
+        spool = self.config.settings.spool
+        return SpoolUploader(
+            store, lambda: self.cases.settle_evidence(store.spooled), spool.retry_initial_s, spool.retry_max_s
+        )
+
+    def retention(self, dry_run: bool = False) -> RetentionReport:
+        return run_retention(self.cases, self.store, self.config.settings.retention.raw_days, dry_run=dry_run)
+
+    @property
+    def _retention_interval_s(self) -> float:
+        return self.config.settings.retention.interval_h * 3600
+
+    def _retention_pass(self) -> float:
+        self.retention()
+        return self._retention_interval_s
+
+    def background_jobs(self) -> list[Periodic]:
+        """What `feixian run` / `serve` keep running beside the points: retention at start and then every
+        `retention.interval_h`, and the upload of spooled evidence when the store is S3."""
+        jobs = [Periodic("retention", self._retention_pass, retry_s=self._retention_interval_s)]
+        uploader = self.spool_uploader
+        if uploader is not None:
+            # The last pass sends what the workers filed as they stopped; what stays spooled waits for a restart.
+            jobs.append(Periodic("spool-upload", uploader.step, uploader.initial_s, last=uploader.run_once))
+        return jobs
 
     @cached_property
     def detector(self) -> OnnxDetector:
@@ -171,6 +209,8 @@ def replay(runtime: Runtime, points: list[Point] | None = None) -> ReplayResult:
         t.join()
     for pid, w in workers.items():
         result.stats[pid] = w.stats
+    if runtime.spool_uploader is not None:
+        runtime.spool_uploader.run_once()  # what the store did not take stays spooled for `run` / `serve`
     return result
 
 
@@ -196,10 +236,19 @@ class LivePipeline:
     """What `feixian run` / `serve` keep running: each point's pull source (if any) and its worker, on threads
     of their own. `stop` ends it in order: sources stop, every point's queue is closed and drained, workers
     file their pending evidence, and every thread is joined, so no native decoder or inference call is still
-    running when the interpreter exits (that ended in `terminate called without an active exception`)."""
+    running when the interpreter exits (that ended in `terminate called without an active exception`). `jobs`
+    (`Runtime.background_jobs`: retention, the spool upload) start with it and stop last."""
 
-    def __init__(self, runtime: Runtime, bus: FrameBus, points: list[Point], with_sources: bool = True):
+    def __init__(
+        self,
+        runtime: Runtime,
+        bus: FrameBus,
+        points: list[Point],
+        with_sources: bool = True,
+        jobs: Sequence[Periodic] = (),
+    ):
         self.bus = bus
+        self._jobs = list(jobs)
         self._points = {
             p.id: _LivePoint(
                 runtime.make_worker(p, live=True), runtime.source_for(p, realtime=True) if with_sources else None
@@ -216,6 +265,8 @@ class LivePipeline:
             # joins them, and gives up only after its timeout.
             lp.worker_thread = threading.Thread(target=self._work, args=(lp,), name=f"wrk-{pid}", daemon=True)
             lp.worker_thread.start()
+        for job in self._jobs:
+            job.start()
 
     def stop(self, timeout: float) -> list[str]:
         """Stop sources, drain and flush every point; returns the names of threads still running after
@@ -227,7 +278,10 @@ class LivePipeline:
         stuck = self._join([lp.source_thread for lp in self._points.values()], deadline)
         for pid in self._points:
             self.bus.close_point(pid)
-        return stuck + self._join([lp.worker_thread for lp in self._points.values()], deadline)
+        stuck += self._join([lp.worker_thread for lp in self._points.values()], deadline)
+        for job in self._jobs:
+            job.stop(max(0.0, deadline - time.monotonic()))
+        return stuck
 
     def status(self) -> dict[str, PointStatus]:
         now = time.monotonic()

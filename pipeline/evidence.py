@@ -29,7 +29,8 @@ import numpy as np
 
 from cases.manifest import FileEntry, iso_ms, parse_manifest, read_files, sha256_hex
 from cases.records import NewCase
-from cases.store import ObjectExistsError, ObjectNotFoundError, ObjectStore, validate_key
+from cases.spool import SpoolingStore
+from cases.store import ObjectExistsError, ObjectNotFoundError, ObjectStore, StoreUnavailableError, validate_key
 from cases.timeline import check_times
 from feixian.config import Point, Zone
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
@@ -52,6 +53,7 @@ class EvidenceBundle:
     keys: dict[str, str]
     manifest_key: str
     manifest_sha256: str
+    pending: bool = False  # some file still waits in the spool for the object store (cases.spool)
 
     def to_new_case(self, event: ViolationEvent, point: Point) -> NewCase:
         """The record `cases.service.CaseService.open_case` takes for this event."""
@@ -71,13 +73,15 @@ class EvidenceBundle:
             evidence=dict(self.keys),
             manifest_key=self.manifest_key,
             manifest_sha256=self.manifest_sha256,
+            evidence_pending=self.pending,
         )
 
     @classmethod
-    def from_manifest(cls, manifest_key: str, raw: bytes) -> EvidenceBundle:
+    def from_manifest(cls, manifest_key: str, raw: bytes, store: ObjectStore) -> EvidenceBundle:
         keys = {name: entry.key for name, entry in read_files(parse_manifest(raw)).items()}
         keys["manifest"] = manifest_key
-        return cls(keys, manifest_key, sha256_hex(raw))
+        pending = isinstance(store, SpoolingStore) and store.spooled(keys.values())
+        return cls(keys, manifest_key, sha256_hex(raw), pending)
 
 
 def event_prefix(event: ViolationEvent) -> str:
@@ -102,9 +106,9 @@ class EvidenceBuilder:
         prefix = event_prefix(event)
         manifest_key = f"{prefix}/manifest.json"
         try:
-            return EvidenceBundle.from_manifest(manifest_key, self.store.get(manifest_key))
-        except ObjectNotFoundError:
-            pass
+            return EvidenceBundle.from_manifest(manifest_key, self.store.get(manifest_key), self.store)
+        except (ObjectNotFoundError, StoreUnavailableError):
+            pass  # unavailable: built again into the spool; its upload settles a copy the store already has
         zone = _check_inputs(event, point, clip_frames, fps)
 
         files = {"clip": self._put(f"{prefix}/clip.mp4", "video/mp4", lambda: _encode_clip(clip_frames, fps))}
@@ -125,13 +129,13 @@ class EvidenceBuilder:
         except ObjectExistsError:
             # Another builder finished the same event first; its manifest is the record.
             raw = self.store.get(manifest_key)
-        return EvidenceBundle.from_manifest(manifest_key, raw)
+        return EvidenceBundle.from_manifest(manifest_key, raw, self.store)
 
     def _put(self, key: str, content_type: str, make: Callable[[], bytes]) -> FileEntry:
         """Store the bytes `make` returns under `key`, unless an earlier, interrupted build already
         stored them: the store is write-once, so the stored object is the evidence and the manifest
         must describe it."""
-        if not self.store.exists(key):
+        if not _known_stored(self.store, key):
             data = make()
             try:
                 self.store.put(key, data, content_type)
@@ -193,6 +197,13 @@ class EvidenceBuilder:
             },
             "files": {name: entry.to_json() for name, entry in files.items()},
         }
+
+
+def _known_stored(store: ObjectStore, key: str) -> bool:
+    try:
+        return store.exists(key)
+    except StoreUnavailableError:
+        return False  # the put spools it (cases.spool)
 
 
 def _check_inputs(event: ViolationEvent, point: Point, clip_frames: Sequence[Frame], fps: float) -> Zone:

@@ -53,6 +53,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "case.category": ("类别", "Category"),
     "case.party": ("当事人", "Party"),
     "case.party_unknown": ("未识别", "Not identified"),
+    "case.evidence_pending": ("证据上传中", "Evidence pending"),
+    "case.evidence_pending_hint": (
+        "证据暂存于本机，存储恢复后自动上传；可先按暂存件审核。",
+        "Evidence is held on this machine and uploaded when the store is back; it can be reviewed meanwhile.",
+    ),
     "case.plate_crop": ("号牌识别图像", "Plate as read"),
     "case.confidence": ("置信度", "Confidence"),
     "case.started_at": ("开始时间", "Started"),
