@@ -390,15 +390,22 @@ class S3ObjectStore:
         return sorted((StoredObject(o.object_name, o.last_modified.astimezone(UTC)) for o in objects), key=_by_key)
 
     def delete(self, key: str) -> bool:
-        """Remove the current version; an object under compliance lock refuses (S3Error AccessDenied)."""
-        if not self.exists(key):
-            return False
+        """Remove every version of `key`. On a bucket with object lock a plain delete would only hide the object
+        behind a delete marker and keep its bytes, so each version is removed by id: a version still under
+        compliance retention refuses (`StoreError`) and stays, and the next run tries again."""
+        validate_key(key)
         with _answering(self.endpoint):
-            try:
-                self._client.remove_object(self.bucket, key)
-            except S3Error as e:
-                raise StoreError(f"{key} not deleted: {e.code}: {e.message}") from e
-        return True
+            versions = [
+                o.version_id
+                for o in self._client.list_objects(self.bucket, prefix=key, include_version=True)
+                if o.object_name == key
+            ]
+            for version_id in versions:
+                try:
+                    self._client.remove_object(self.bucket, key, version_id=version_id)
+                except S3Error as e:
+                    raise StoreError(f"{key} not deleted: {e.code}: {e.message}") from e
+        return bool(versions)
 
 
 def make_store(settings: EvidenceSettings, data_dir: str | Path) -> ObjectStore:
