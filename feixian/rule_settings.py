@@ -2,8 +2,8 @@
 
 The best values depend on the detector (how steadily it boxes an item, how often it calls a clean truck
 uncovered), so a deployment that changes its model re-tunes them (`feixian tune-rules`) and keeps them
-beside the model path. Defaults: tuned for feixian-street-v3 on the seed-3001 scenarios;
-configs/default.yaml sets what the shipped model needs.
+beside the model path. The defaults are a starting point; the settings file holds the values its model
+needs.
 
 Example:
     >>> RuleSettings.model_validate({"vehicle": {"min_share": 0.6}}).vehicle.min_share
@@ -65,14 +65,29 @@ class OccupationRuleSettings(BaseModel):
         description="After an event, the zone must hold no item of that subtype this long before a new "
         "episode (and event) may start.",
     )
+    part_of_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A box of another subtype that comes into view in the same frame as a larger item, with "
+        "at least this share of its own area inside that item's box, is part of the item whenever it is "
+        "seen there (a crate of a pile the detector also boxes as a chair), never an item itself.",
+    )
+    hidden_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A confirmed item goes unseen hidden, not gone, while at least this share of its box lies "
+        "inside the box of a car or truck: that time neither counts against it nor towards its seen "
+        "fraction, up to max_unseen_s.",
+    )
     relabelled_joins: bool = Field(
         default=False,
         description="A candidate that comes due where an already reported item still stands (their boxes "
         "overlap by stationary_iou, the reported one seen within its unseen allowance) is that item under "
         "another name (the detector flipped a pile of goods to stall) and joins its episode instead of "
-        "raising a second event. Off: it is a new item. For feixian-street-v3 it removed one false event on "
-        "the seed-3001 scenarios but lost one true one on the held-out seed-2001 set (a pile of goods put "
-        "down under a reported table), so it is off unless tuning a model shows it pays.",
+        "raising a second event. Off: it is a new item, so a pile of goods put down under a reported table "
+        "raises its own event.",
     )
 
     date_revealed: bool = Field(
@@ -81,6 +96,21 @@ class OccupationRuleSettings(BaseModel):
         "boxed with it as one chair until the stool leaves) from when its box's pixels took their present "
         "look, rather than from when the detector named it; the rule then keeps a thumbnail history of "
         "each point's view (pipeline/stillness.py). Off: every item is dated from its first detection.",
+    )
+    behind_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="For date_revealed: an item first named where followed items cover at least this share "
+        "of its box may have stood behind them, and is dated from its pixels.",
+    )
+    revealed_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="For date_revealed: an item revealed behind another is dated from when this share of its "
+        "box's pixels had taken their present look (and only if at least this share changed after the item "
+        "in front appeared).",
     )
     pixel_tolerance: int = Field(
         default=24,
@@ -118,7 +148,7 @@ class VehicleRuleSettings(BaseModel):
         le=1000,
         description="A passage seen whole (clear of the frame border) in this many frames in the zone is "
         "judged on those frames (8 = 1.6 s at 5 fps); fewer are a glimpse, no evidence (a clean truck "
-        "glimpsed whole for a second was voted uncovered; 8: tuned on the seed-3001 scenarios).",
+        "glimpsed whole for a second can look uncovered).",
     )
     min_share: float = Field(
         default=0.4,
@@ -133,9 +163,9 @@ class VehicleRuleSettings(BaseModel):
         le=1000,
         description="A truck never seen whole in min_frames frames (too close to the camera to fit in the "
         "frame) is judged on its cut-off views when it shows in at least this many (20 = 4 s at 5 fps: "
-        "a part of a body is weaker evidence than the whole, so it takes a longer look; tuned on the "
-        "seed-3001 scenarios); null: never judged. A truck seen whole enough is judged on its whole "
-        "views only: half a clean body can look uncovered from above or dirty in shadow.",
+        "a part of a body is weaker evidence than the whole, so it takes a longer look); null: never judged. "
+        "A truck seen whole enough is judged on its whole views only: half a clean body can look uncovered "
+        "from above or dirty in shadow.",
     )
     lost_after_s: float = Field(
         default=2.0, gt=0, le=60, description="A truck unseen in the zone this long has passed: judge it."
@@ -163,7 +193,7 @@ class VehicleRuleSettings(BaseModel):
         description="Or: minimum share of the smaller of the two boxes that lies inside the other. A truck "
         "too long to fit in the frame is boxed in overlapping parts (cab, body, whole) whose IoU can be "
         "low; a part is mostly inside the whole or half over its neighbour. Two trucks overlapping this "
-        "much in view are judged as one passage (0.5: tuned on the seed-3001 scenarios).",
+        "much in view are judged as one passage.",
     )
 
     @model_validator(mode="after")

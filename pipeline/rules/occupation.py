@@ -7,32 +7,31 @@ class continues a candidate while it overlaps that anchor (IoU >= stationary_iou
 along keeps starting new candidates and never accumulates time. Tracker ids are not used:
 a passer-by walking in front of a stall breaks ByteTrack's id, but the stall comes back at its anchor.
 A box of another class that comes into view in the same frame as an item and lies mostly on it (a crate
-of a pile the detector also boxes as a chair) is part of that item whenever it is seen again there, never
-an item itself.
+of a pile the detector also boxes as a chair; `part_of_share` of its area on it) is part of that item
+whenever it is seen again there, never an item itself.
 
 Only a confident detection (`start_confidence`) starts a candidate; once it has been confidently seen
-`confirm_frames` times, weaker ones continue it too, since an item half hidden by a passer-by scores
-lower (a ghost box that once scores high is not followed on its weak echoes). A candidate may go unseen
-for `young_unseen_s` plus the time it has stood, at most `max_unseen_s`: a cart that paused for a second
-is soon forgotten (goods put down where it paused are a new item), a stall that has stood for minutes
-survives a van parked in front of it. While a passing vehicle covers the spot of a confirmed item it is
-hidden, not gone: that time neither counts against it nor towards its seen fraction, up to `max_unseen_s`
-(a muck truck may hide a table set put out a few seconds before for longer than such a young item may go
-unseen; a box seen once or twice, often a shifted duplicate of an item already followed, is not kept). Once lost (unseen
-longer than `young_unseen_s`) it comes back only as what it was mostly called, so a cart wheeled over
-the spot of a removed box cannot hand the box's time on to goods put down there later. It must have been
-seen in at least `min_seen_fraction` of the frames since it appeared (a flickering false positive cannot
-build up time), and triggers when seen again after the point's dwell time. One event per (zone, subtype)
-episode; the episode ends once the zone has held no item of that subtype for `cooldown_s`.
+`confirm_frames` times, weaker ones continue it too, since an item half hidden by a passer-by scores lower (a
+ghost box that once scores high is not followed on its weak echoes). A candidate may go unseen for
+`young_unseen_s` plus the time it has stood, at most `max_unseen_s`: a cart that paused for a second is soon
+forgotten (goods put down where it paused are a new item), a stall that has stood for minutes survives a van
+parked in front of it. While a passing vehicle covers the spot of a confirmed item (`hidden_share`) it is
+hidden, not gone: that time neither counts against it nor towards its seen fraction, up to `max_unseen_s` (a
+muck truck may hide a table set put out a few seconds before for longer than such a young item may go unseen;
+a box seen once or twice, often a shifted duplicate of an item already followed, is not kept). Once lost
+(unseen longer than `young_unseen_s`) it comes back only as what it was mostly called, so a cart wheeled over
+the spot of a removed box cannot hand the box's time on to goods put down there later. It must have been seen
+in at least `min_seen_fraction` of the frames since it appeared (a flickering false positive cannot build up
+time), and triggers when seen again after the point's dwell time. One event per (zone, subtype) episode; the
+episode ends once the zone has held no item of that subtype for `cooldown_s`.
 
-An item first named where another followed item stands (a stack of crates the detector boxed with the
-stool in front of it as one chair, named only once the stool leaves) has stood since its box took its
-present look, not since the detector named it: given a `StillnessMap`, it is dated from when at least
-half of its box's pixels took the look they have now, if that happened after the item in front appeared
-(what already showed then is that item's) and while it still stood, and if the item in front is not
-seen again while the revealed one is confirmed (a detector flipping a pile from goods to stall and back
-reveals nothing). Such an item needs `confirm_frames` confident sightings before it may trigger, since
-its dwell may be over already.
+An item first named where another followed item stands (a stack of crates the detector boxed with the stool in
+front of it as one chair, named only once the stool leaves) has stood since its box took its present look, not
+since the detector named it: given a `StillnessMap`, it is dated from when `revealed_share` of its box's
+pixels took the look they have now, if that happened after the item in front appeared (what already showed
+then is that item's) and while it still stood, and if the item in front is not seen again while the revealed
+one is confirmed (a detector flipping a pile from goods to stall and back reveals nothing). Such an item needs
+`confirm_frames` confident sightings before it may trigger, since its dwell may be over already.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
@@ -133,14 +132,26 @@ class _ZoneState:
     episode_seen_at: dict[str, datetime] = field(default_factory=dict)
 
 
-# A box lies on an item when at least this share of its own area is inside the item's box.
-PART_OF_SHARE = 0.5
-# An item is hidden when at least this share of its box lies inside the box of a vehicle.
-HIDDEN_SHARE = 0.5
-# An item first named may have stood behind a followed item that covers at least this share of its box.
-BEHIND_SHARE = 0.25
-# A revealed item is dated from when this share of its box's pixels had taken their present look.
-REVEALED_SHARE = 0.5
+@dataclass(frozen=True)
+class _InZone:
+    """One frame's occupation items inside one zone, as the rule's steps read them."""
+
+    frame: Frame
+    cols: Columns
+    subtypes: np.ndarray  # per detection of the frame: its occupation subtype, "" for other classes
+    idx: np.ndarray  # the frame's detections (indices into cols) of occupation items inside the zone
+    confident: np.ndarray  # per entry of idx: scored at least start_confidence, so it may start an item
+
+    @property
+    def now(self) -> datetime:
+        return self.frame.captured_at
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.cols.xyxy[self.idx]
+
+
+# What may stand in front of an item without taking it away.
 HIDING_CLASSES = frozenset({"car", *TRUCK_CLASSES})
 
 
@@ -160,14 +171,14 @@ def _arrived_under(
     for c in candidates:
         if c.subtype == subtype or c.named_at != now:
             continue
-        if _share_inside(box, c.anchor) >= PART_OF_SHARE and _area(c.anchor[None])[0] > _area(box[None])[0]:
+        if _share_inside(box, c.anchor) >= s.part_of_share and _area(c.anchor[None])[0] > _area(box[None])[0]:
             return c
     return None
 
 
-def _in_front(candidates: list[_Candidate], box: np.ndarray, now: datetime) -> list[_Candidate]:
-    """Followed items, named before now, that cover at least BEHIND_SHARE of `box`."""
-    return [c for c in candidates if c.named_at < now and _share_inside(box, c.anchor) >= BEHIND_SHARE]
+def _in_front(candidates: list[_Candidate], box: np.ndarray, now: datetime, share: float) -> list[_Candidate]:
+    """Followed items, named before now, that cover at least `share` of `box`."""
+    return [c for c in candidates if c.named_at < now and _share_inside(box, c.anchor) >= share]
 
 
 def _share_inside(box: np.ndarray, other: np.ndarray) -> float:
@@ -178,14 +189,14 @@ def _share_inside(box: np.ndarray, other: np.ndarray) -> float:
     return float(max(0.0, x2 - x1) * max(0.0, y2 - y1) / own) if own > 0 else 0.0
 
 
-def _covered(anchors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Which `anchors` lie at least HIDDEN_SHARE inside one of `boxes`."""
+def _covered(anchors: np.ndarray, boxes: np.ndarray, share: float) -> np.ndarray:
+    """Which `anchors` lie at least `share` inside one of `boxes`."""
     if not len(anchors) or not len(boxes):
         return np.zeros(len(anchors), dtype=bool)
     lo = np.maximum(anchors[:, None, :2], boxes[None, :, :2])
     hi = np.minimum(anchors[:, None, 2:], boxes[None, :, 2:])
     inside = np.clip(hi - lo, 0, None).prod(axis=2)
-    return (inside >= HIDDEN_SHARE * _area(anchors)[:, None]).any(axis=1)
+    return (inside >= share * _area(anchors)[:, None]).any(axis=1)
 
 
 def _on_parts(candidates: list[_Candidate], boxes: np.ndarray, min_iou: float) -> np.ndarray:
@@ -194,6 +205,14 @@ def _on_parts(candidates: list[_Candidate], boxes: np.ndarray, min_iou: float) -
     if not parts or not len(boxes):
         return np.zeros(len(boxes), dtype=bool)
     return (sv.box_iou_batch(np.array(parts), boxes) >= min_iou).any(axis=0)
+
+
+def _undo_unrevealed(seen: list[_Candidate]) -> None:
+    """Items dated from their pixels whose item in front is seen again: nothing was revealed (the detector
+    flipped a pile's name and back), so each is as old as its name."""
+    for c in seen:
+        if c.reported_as is None and c.in_front and any(f.last_seen_at >= c.named_at for f in c.in_front):
+            c.started_at, c.in_front = c.named_at, []
 
 
 class OccupationRule:
@@ -241,74 +260,108 @@ class OccupationRule:
                 if not len(idx):
                     continue
                 state = self._state[zone.id] = _ZoneState()
-            events += self._step(state, zone, frame, cols, subtypes, idx)
+            confident = cols.confidence[idx] >= self.start_confidence
+            events += self._step(state, zone, _InZone(frame, cols, subtypes, idx, confident))
             if not state.candidates and not state.episode_seen_at:
                 del self._state[zone.id]
         return events
 
-    def _step(
-        self, state: _ZoneState, zone: ZoneTester, frame: Frame, cols: Columns, subtypes: np.ndarray, idx: np.ndarray
-    ) -> list[ViolationEvent]:
-        now = frame.captured_at
-        s = self.settings
+    def _step(self, state: _ZoneState, zone: ZoneTester, here: _InZone) -> list[ViolationEvent]:
+        """One frame in one zone: follow the candidates, forget the gone, start the new, report the due."""
         anchors = np.array([c.anchor for c in state.candidates]).reshape(-1, 4)
-        confident = cols.confidence[idx] >= self.start_confidence
-        allowed = np.array(
+        allowed = self._may_continue(state.candidates, here)
+        pairs = match_by_iou(anchors, here.boxes, self.settings.stationary_iou, allowed)
+        self._age(state.candidates, anchors, {ci for ci, _ in pairs}, here)
+        seen = self._see(state, pairs, here)
+        _undo_unrevealed(seen)
+        self._forget(state, here.now)
+        known = self._known(state.candidates, anchors, allowed, here)
+        self._start(state, here, known | np.isin(np.arange(len(here.idx)), [di for _, di in pairs]))
+        return self._report(state, zone, self._due(seen, here.now), here)
+
+    def _may_continue(self, candidates: list[_Candidate], here: _InZone) -> np.ndarray:
+        """Which detection may continue which candidate (candidates x detections), overlap aside: one of
+        the subtype the candidate may continue as, and confident unless the candidate is confirmed."""
+        s = self.settings
+        return np.array(
             [
                 [
-                    c.continues_as(now, s) in (None, subtypes[i]) and (conf or c.frames_confident >= s.confirm_frames)
-                    for i, conf in zip(idx, confident, strict=True)
+                    c.continues_as(here.now, s) in (None, here.subtypes[i])
+                    and (conf or c.frames_confident >= s.confirm_frames)
+                    for i, conf in zip(here.idx, here.confident, strict=True)
                 ]
-                for c in state.candidates
+                for c in candidates
             ],
             dtype=bool,
-        ).reshape(len(state.candidates), len(idx))
-        pairs = match_by_iou(anchors, cols.xyxy[idx], s.stationary_iou, allowed)
-        matched_candidates = {ci for ci, _ in pairs}
-        vehicles = cols.xyxy[np.isin(cols.names, list(HIDING_CLASSES))]
-        for ci, (c, hidden) in enumerate(zip(state.candidates, _covered(anchors, vehicles), strict=True)):
-            if hidden and ci not in matched_candidates and c.frames_confident >= s.confirm_frames:
-                c.last_hidden_at = now
+        ).reshape(len(candidates), len(here.idx))
+
+    def _age(self, candidates: list[_Candidate], anchors: np.ndarray, matched: set[int], here: _InZone) -> None:
+        """The frame counts towards each candidate's life, unless it is a confirmed item that went unseen
+        while a vehicle covered its spot: then it was hidden, not gone."""
+        s = self.settings
+        vehicles = here.cols.xyxy[np.isin(here.cols.names, list(HIDING_CLASSES))]
+        for ci, (c, hidden) in enumerate(zip(candidates, _covered(anchors, vehicles, s.hidden_share), strict=True)):
+            if hidden and ci not in matched and c.frames_confident >= s.confirm_frames:
+                c.last_hidden_at = here.now
             else:
                 c.frames_alive += 1
+
+    def _see(self, state: _ZoneState, pairs: list[tuple[int, int]], here: _InZone) -> list[_Candidate]:
+        """Candidates seen again (candidate, detection pairs): their counts, last sighting and subtype
+        votes, and their episode kept going; returns them in the order of `pairs`."""
         seen = []
         for ci, di in pairs:
-            c, i = state.candidates[ci], int(idx[di])
+            c, i = state.candidates[ci], int(here.idx[di])
             c.frames_seen += 1
-            c.frames_confident += int(confident[di])
-            c.last_seen_at = now
-            c.votes[subtypes[i]] = c.votes.get(subtypes[i], 0.0) + float(cols.confidence[i])
+            c.frames_confident += int(here.confident[di])
+            c.last_seen_at = here.now
+            c.votes[here.subtypes[i]] = c.votes.get(here.subtypes[i], 0.0) + float(here.cols.confidence[i])
             if c.reported_as is not None:
-                state.episode_seen_at[c.reported_as] = now
+                state.episode_seen_at[c.reported_as] = here.now
             seen.append(c)
-        for c in seen:
-            if c.reported_as is None and c.in_front and any(f.last_seen_at >= c.named_at for f in c.in_front):
-                # What stood in front is still there: nothing was revealed, the item is as old as its name.
-                c.started_at, c.in_front = c.named_at, []
+        return seen
+
+    def _forget(self, state: _ZoneState, now: datetime) -> None:
+        """Candidates unseen beyond their allowance are gone; episodes idle for cooldown_s are over."""
+        s = self.settings
         state.candidates = [c for c in state.candidates if c.survives(now, s)]
         state.episode_seen_at = {
             k: t for k, t in state.episode_seen_at.items() if (now - t).total_seconds() < s.cooldown_s
         }
-        matched = {di for _, di in pairs}
-        # A second box on an item already followed (the detector split a pile in two) is not a new item.
-        known = np.zeros(len(idx), dtype=bool)
-        if len(anchors) and len(idx):
-            known = ((sv.box_iou_batch(anchors, cols.xyxy[idx]) >= s.stationary_iou) & allowed).any(axis=0)
-        known |= _on_parts(state.candidates, cols.xyxy[idx], s.stationary_iou)
-        # Larger boxes first, so that a pile is followed before a box lying on it is judged.
-        for di in np.argsort(-_area(cols.xyxy[idx]), kind="stable"):
-            i = int(idx[di])
-            if di in matched or known[di] or not confident[di]:
+
+    def _known(
+        self, candidates: list[_Candidate], anchors: np.ndarray, allowed: np.ndarray, here: _InZone
+    ) -> np.ndarray:
+        """Which detections are of items already followed though they matched none: a second box on an
+        item (the detector split a pile in two), or one where a part of an item was seen."""
+        s = self.settings
+        known = np.zeros(len(here.idx), dtype=bool)
+        if len(anchors) and len(here.idx):
+            known = ((sv.box_iou_batch(anchors, here.boxes) >= s.stationary_iou) & allowed).any(axis=0)
+        return known | _on_parts(candidates, here.boxes, s.stationary_iou)
+
+    def _start(self, state: _ZoneState, here: _InZone, followed: np.ndarray) -> None:
+        """Confident detections of no followed item start candidates, or become parts of an item that
+        arrived with them; larger boxes first, so that a pile is followed before a box lying on it is judged."""
+        for di in np.argsort(-_area(here.boxes), kind="stable"):
+            i = int(here.idx[di])
+            if followed[di] or not here.confident[di]:
                 continue
-            host = _arrived_under(state.candidates, cols.xyxy[i], subtypes[i], now, s)
+            box = here.cols.xyxy[i]
+            host = _arrived_under(state.candidates, box, here.subtypes[i], here.now, self.settings)
             if host is not None:
-                host.parts.append(cols.xyxy[i].copy())
+                host.parts.append(box.copy())
                 continue
-            first = KeyFrame("first_seen", frame, [cols.object(i)])
-            votes = {subtypes[i]: float(cols.confidence[i])}
-            started, in_front = self._revealed_since(state.candidates, cols.xyxy[i], now)
-            state.candidates.append(_Candidate(cols.xyxy[i].copy(), first, started, now, votes, in_front))
-        due = sorted(
+            first = KeyFrame("first_seen", here.frame, [here.cols.object(i)])
+            votes = {here.subtypes[i]: float(here.cols.confidence[i])}
+            started, in_front = self._revealed_since(state.candidates, box, here.now)
+            state.candidates.append(_Candidate(box.copy(), first, started, here.now, votes, in_front))
+
+    def _due(self, seen: list[_Candidate], now: datetime) -> list[_Candidate]:
+        """Unreported items seen now that have stood the dwell time, were seen often enough and, if dated
+        from their pixels, confirmed; earliest put out first."""
+        s = self.settings
+        return sorted(
             (
                 c
                 for c in seen
@@ -319,32 +372,38 @@ class OccupationRule:
             ),
             key=lambda c: c.started_at,
         )
+
+    def _report(
+        self, state: _ZoneState, zone: ZoneTester, due: list[_Candidate], here: _InZone
+    ) -> list[ViolationEvent]:
+        """Due items join their episode: an event for the first of a (zone, subtype) episode only."""
         events = []
         for item in due:
-            same = self._reported_at(state, item) if s.relabelled_joins else None
+            same = self._reported_at(state, item) if self.settings.relabelled_joins else None
             if same is not None:
                 item.reported_as = same.reported_as
-                state.episode_seen_at[same.reported_as] = now
+                state.episode_seen_at[same.reported_as] = here.now
                 continue
             subtype = item.subtype
             item.reported_as = subtype
             # An item of a subtype whose episode is still going on joins that episode: one event per
             # (zone, subtype) episode, however many chairs are put out.
             if subtype not in state.episode_seen_at:
-                events.append(self._event(item, subtype, zone, frame, cols, subtypes, idx))
-            state.episode_seen_at[subtype] = now
+                events.append(self._event(item, subtype, zone, here))
+            state.episode_seen_at[subtype] = here.now
         return events
 
     def _revealed_since(
         self, candidates: list[_Candidate], box: np.ndarray, now: datetime
     ) -> tuple[datetime, list[_Candidate]]:
         """When an item first named now at `box` was put there, and the items it stood behind (none: now)."""
-        in_front = _in_front(candidates, box, now) if self.stillness is not None else []
+        s = self.settings
+        in_front = _in_front(candidates, box, now, s.behind_share) if self.stillness is not None else []
         if not in_front:
             return now, []
         assert self.stillness is not None
         since = self.stillness.changed_since(
-            tuple(box), after=max(c.started_at for c in in_front), share=REVEALED_SHARE
+            tuple(box), after=max(c.started_at for c in in_front), share=s.revealed_share
         )
         # Revealed means it showed while the item in front stood, for longer than a new look takes to
         # count: what took its look as that item left came with or after its leaving.
@@ -362,18 +421,9 @@ class OccupationRule:
         best = int(np.argmax(iou))
         return reported[best] if iou[best] >= self.settings.stationary_iou else None
 
-    def _event(
-        self,
-        item: _Candidate,
-        subtype: str,
-        zone: ZoneTester,
-        frame: Frame,
-        cols: Columns,
-        subtypes: np.ndarray,
-        idx: np.ndarray,
-    ) -> ViolationEvent:
-        now = frame.captured_at
-        objects = [cols.object(int(i)) for i in idx if subtypes[int(i)] == subtype] or [
+    def _event(self, item: _Candidate, subtype: str, zone: ZoneTester, here: _InZone) -> ViolationEvent:
+        now, frame = here.now, here.frame
+        objects = [here.cols.object(int(i)) for i in here.idx if here.subtypes[int(i)] == subtype] or [
             ObjectSeen(tuple(float(v) for v in item.anchor), subtype, 0.0)
         ]
         return ViolationEvent(
