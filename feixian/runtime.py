@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from cases.db import make_engine, session_factory, upgrade
@@ -222,6 +222,7 @@ class PointStatus:
     idle_s: float  # since the worker's loop last came round (PointWorker.run: at least every 0.5 s when idle)
     pending: int
     stats: WorkerStats
+    last_frame_at: datetime | None = None  # capture time of the last frame analysed (PointWorker.last_frame_at)
 
 
 class _LivePoint:
@@ -283,6 +284,11 @@ class LivePipeline:
             job.stop(max(0.0, deadline - time.monotonic()))
         return stuck
 
+    @property
+    def workers(self) -> dict[str, PointWorker]:
+        """Each point's worker, for the ops metrics' hooks (feixian.metrics)."""
+        return {pid: lp.worker for pid, lp in self._points.items()}
+
     def status(self) -> dict[str, PointStatus]:
         now = time.monotonic()
         return {
@@ -291,6 +297,7 @@ class LivePipeline:
                 idle_s=now - lp.worker.last_turn,
                 pending=self.bus.pending(pid),
                 stats=lp.worker.stats,
+                last_frame_at=lp.worker.last_frame_at,
             )
             for pid, lp in self._points.items()
         }

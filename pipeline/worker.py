@@ -140,6 +140,13 @@ class PointWorker:
         self._last_at: datetime | None = None
         self.last_turn = time.monotonic()
         self._min_gap = timedelta(seconds=1.0 / point.detect_fps) * 0.95
+        # Seconds each detector call took; the composition root points it at the ops metrics (feixian.metrics).
+        self.on_detector_seconds: Callable[[float], None] = lambda seconds: None
+
+    @property
+    def last_frame_at(self) -> datetime | None:
+        """Capture time of the last frame taken for analysis (ops: when the point last delivered)."""
+        return self._last_at
 
     def process(self, frame: Frame) -> None:
         if frame.point_id != self.point.id:
@@ -160,7 +167,10 @@ class PointWorker:
         # Set only once a frame is taken: a frame stamped far ahead never becomes the point's "last" time,
         # so it cannot make every later, correctly stamped frame look out of order.
         self._last_at = frame.captured_at
-        detections = self.tracker.update(self.detector.detect(image), frame.captured_at)
+        started = time.perf_counter()
+        found = self.detector.detect(image)
+        self.on_detector_seconds(time.perf_counter() - started)
+        detections = self.tracker.update(found, frame.captured_at)
         self.stats.frames += 1
         self.stats.detections += len(detections)
         events = [e for rule in self.rules for e in rule.update(frame, detections)]
