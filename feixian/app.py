@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from feixian.api_docs import make_docs_router
 from feixian.health import database_probe, make_health_router, store_probe
+from feixian.metrics import SAMPLE_S, OpsMonitor, make_metrics_router
 from feixian.runtime import LivePipeline, Runtime
 from ingest.disk_space import MB, FreeSpaceGuard
 from ingest.frame_checks import RejectionCounts
@@ -42,10 +43,17 @@ def session_secret(runtime: Runtime) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None) -> FastAPI:
-    """The app for `runtime`; `live` is the pipeline whose workers `/readyz` reports."""
+def build_app(
+    runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None, metrics_interval_s: float = SAMPLE_S
+) -> FastAPI:
+    """The app for `runtime`; `live` is the pipeline whose workers `/readyz`, `/metrics` and the ops page report,
+    sampled every `metrics_interval_s` for the ops page's charts."""
     cfg = runtime.config
     server = cfg.settings.server
+    rejections = RejectionCounts()
+    monitor = OpsMonitor(
+        live, rejections, runtime.sessions, stale_after_s=server.ready_stale_s, interval_s=metrics_interval_s
+    )
     app = create_app(
         ReviewServices(
             cases=runtime.cases,
@@ -53,9 +61,9 @@ def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None)
             store=runtime.store,
             secret_key=session_secret(runtime),
             points={p.id: p for p in cfg.points},
+            ops=monitor.view,
         )
     )
-    rejections = RejectionCounts()
     free_space = FreeSpaceGuard(cfg.evidence_dir, cfg.settings.evidence.min_free_mb * MB)
     pushed = [p for p in cfg.points if p.source.kind == "push"]
     app.include_router(
@@ -82,6 +90,7 @@ def build_app(runtime: Runtime, bus: FrameBus, live: LivePipeline | None = None)
             rejections=rejections,
         )
     )
+    app.include_router(make_metrics_router(monitor))
     app.include_router(make_docs_router(app))
     return app
 

@@ -48,6 +48,7 @@ from review_ui.auth import (
 )
 from review_ui.casepage import MANIFEST, EvidenceLayout, keyframe_times, neighbours
 from review_ui.i18n import LANGUAGES, Translator, pick_language
+from review_ui.ops import OpsFeed, make_ops_router
 from review_ui.ranges import range_response
 from review_ui.security import SecurityHeaders
 
@@ -83,6 +84,7 @@ class ReviewServices:
     https_only: bool = False
     queue_limit: int = 500
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ops: OpsFeed | None = None  # the live figures of the ops page (`review_ui.ops`); without them there is none
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
@@ -342,4 +344,6 @@ def create_app(services: ReviewServices) -> FastAPI:
         headers = {"Cache-Control": "private, no-store"}
         return range_response(data, media_type, request.headers.get("range"), headers)
 
+    if services.ops is not None:
+        app.include_router(make_ops_router(services.ops, render, page_user, services.clock))
     return app
