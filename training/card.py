@@ -63,12 +63,27 @@ def render_card(
 ) -> str:
     """The card's Markdown; `ancestors` are the summaries of the models `train` was fine-tuned from,
     nearest first (see `lineage`); `real` is the JSON of `feixian eval --data real:...` (and/or `--video`)."""
-    model = det["model"]
-    rows = "\n".join(
-        f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
-        for c, ap in det["per_class_ap50"].items()
-    )
     lines = [
+        *_fact_lines(name, train, det, ancestors),
+        "## Reproduce",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        *_detection_lines(det),
+    ]
+    if events is not None:
+        lines += _event_lines(events)
+    lines += real_footage_lines(real)
+    lines += _limit_lines(det)
+    return "\n".join(lines)
+
+
+def _fact_lines(name: str, train: dict, det: dict, ancestors: list[dict]) -> list[str]:
+    """The title, what the model is, and the table of its facts (the training of each ancestor included)."""
+    model = det["model"]
+    return [
         f"# {name}",
         "",
         "A feixian street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
@@ -91,12 +106,16 @@ def render_card(
         f"| training data fingerprint | `{train['data_fingerprint']}` |",
         f"| ONNX SHA-256 | `{model['sha256']}` |",
         "",
-        "## Reproduce",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+    ]
+
+
+def _detection_lines(det: dict) -> list[str]:
+    """Detection on the held-out images: mAP, AP per class, and the share found by size, overlap and confusion."""
+    rows = "\n".join(
+        f"| {c} | {det['instances'].get(c, 0)} | {_fmt(ap)} | {_fmt(det['per_class_ap50_95'].get(c))} |"
+        for c, ap in det["per_class_ap50"].items()
+    )
+    return [
         f"## Detection on held-out synthetic images ({det['images']} images, seeds never used in training)",
         "",
         f"mAP50 **{_fmt(det['map50'])}**, mAP50-95 **{_fmt(det['map50_95'])}**.",
@@ -111,28 +130,35 @@ def render_card(
         ),
         *_missed_lines(det.get("missed_as")),
     ]
-    if events is not None:
-        lines += [
-            f"## Events on {events['scenarios']} held-out scenario videos",
-            "",
-            *(
-                [f"Run with conf_threshold {t['conf']}, track_threshold {t['track']}, iou_threshold {t['iou']}.", ""]
-                if (t := events.get("thresholds"))
-                else []
-            ),
-            *([_rules_line(events["rules"]), ""] if "rules" in events else []),
-            "| family | precision | recall | TP | FP | FN | max start error (s) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for fam, f in events["families"].items():
-            lines.append(
-                f"| {fam} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {f['tp']} | {f['fp']} | {f['fn']} "
-                f"| {_fmt(f['start_error_s']['max'], 1)} |"
-            )
-        lines += ["", f"Events raised by decoys: {events['decoy_events']}.", ""]
-    lines += real_footage_lines(real)
+
+
+def _event_lines(events: dict) -> list[str]:
+    """Events on the held-out scenario videos: the thresholds and rules run with, and each family's figures."""
+    lines = [
+        f"## Events on {events['scenarios']} held-out scenario videos",
+        "",
+        *(
+            [f"Run with conf_threshold {t['conf']}, track_threshold {t['track']}, iou_threshold {t['iou']}.", ""]
+            if (t := events.get("thresholds"))
+            else []
+        ),
+        *([_rules_line(events["rules"]), ""] if "rules" in events else []),
+        "| family | precision | recall | TP | FP | FN | max start error (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fam, f in events["families"].items():
+        lines.append(
+            f"| {fam} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {f['tp']} | {f['fp']} | {f['fn']} "
+            f"| {_fmt(f['start_error_s']['max'], 1)} |"
+        )
+    return [*lines, "", f"Events raised by decoys: {events['decoy_events']}.", ""]
+
+
+def _limit_lines(det: dict) -> list[str]:
+    """The weak classes and what the card's figures do not promise."""
+    model = det["model"]
     weak = [c for c, ap in det["per_class_ap50"].items() if ap is not None and ap < WEAK_AP50]
-    lines += [
+    return [
         "## Limits",
         "",
         f"Classes under AP50 {WEAK_AP50}: {', '.join(weak) if weak else 'none'}. Small items (a chair far from the",
@@ -145,7 +171,6 @@ def render_card(
         "Licence: the weights are this project's; the training code is Ultralytics (AGPL-3.0).",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _binned_table(binned: dict | None, key: str, what: str) -> list[str]:

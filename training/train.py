@@ -100,34 +100,15 @@ def train(
     metadata, and copy the ONNX to `out`. `grow`: `model_yaml` adds layers to the ONNX `weights`'
     network or doubles its widths (training.onnx_weights). `device`: Ultralytics' device string ("cpu",
     "0" for the first CUDA GPU)."""
-    import ultralytics.utils.torch_utils as torch_utils
-    from ultralytics import YOLO
-
-    # Ultralytics trains on cpu_count - 1 threads to leave a core free; on a 2-core machine that halves
-    # the speed of the only job the machine has. OMP_NUM_THREADS still rules where it is set: on a shared
-    # machine two threads that wait for each other at every layer ran 8x slower than one (seen here).
-    torch_utils.NUM_THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    _train_on_every_core()
     data = Path(data).resolve()
     _load_data_yaml(data)
     fingerprint = dataset_fingerprint(data)
     out = Path(out)
     run_dir = Path(runs_dir).resolve() / out.stem
-    if weights is not None and not Path(weights).is_file():
-        raise TrainError(f"weights not found: {weights}")
-    if grow and (weights is None or Path(weights).suffix.lower() != ".onnx"):
-        raise TrainError("--grow extends the network of an ONNX export: give one with --weights")
-    from_export = weights is not None and Path(weights).suffix.lower() == ".onnx"
-    if from_export:
-        from training.evaluate import split_images
-        from training.onnx_weights import WeightsError, checkpoint_from_onnx
-
-        images = split_images(data, "train")[0]
-        calibration = images[:: max(1, len(images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
-        try:
-            init = run_dir.parent / f"{out.stem}-init.pt"
-            weights = str(checkpoint_from_onnx(weights, model_yaml, init, calibration, imgsz, grow))
-        except WeightsError as e:
-            raise TrainError(str(e)) from e
+    weights, from_export = _starting_weights(
+        weights, model_yaml, data, run_dir.parent / f"{out.stem}-init.pt", imgsz, grow
+    )
     fixed = dict(
         data=str(data),
         epochs=epochs,
@@ -149,21 +130,9 @@ def train(
     if clash:
         raise TrainError(f"extra training arguments {clash} are set by feixian train itself (use its flags)")
     if resume:
-        last = run_dir / "weights" / "last.pt"
-        if not last.is_file():
-            raise TrainError(f"nothing to resume: {last} does not exist")
-        model = YOLO(str(last), task="detect")
-        model.train(resume=True)
+        model = _resumed(run_dir)
     else:
-        if from_export or _checkpoint_names(weights) == _load_data_yaml(data)["names"]:
-            # The checkpoint is already a network with the dataset's classes (an ONNX export unfolded, or a
-            # COCO checkpoint re-headed by training.coco_init), which a YAML of another count (yolov8n.yaml's
-            # 80) would not take: its class outputs would start afresh.
-            model = YOLO(weights, task="detect")
-        else:
-            model = YOLO(model_yaml, task="detect")
-            if weights is not None:
-                model = model.load(weights)
+        model = _new_model(model_yaml, weights, from_export, data)
         model.train(**fixed, **(extra_args or {}))
     seconds, epochs = _training_seconds(run_dir), _epochs_trained(run_dir)
     best = Path(model.trainer.best)
@@ -182,6 +151,62 @@ def train(
         },
     )
     return TrainResult(out, best, seconds, gflops, fingerprint, epochs)
+
+
+def _train_on_every_core() -> None:
+    import ultralytics.utils.torch_utils as torch_utils
+
+    # Ultralytics trains on cpu_count - 1 threads to leave a core free; on a 2-core machine that halves
+    # the speed of the only job the machine has. OMP_NUM_THREADS still rules where it is set: on a shared
+    # machine two threads that wait for each other at every layer ran 8x slower than one (seen here).
+    torch_utils.NUM_THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def _starting_weights(
+    weights: str | None, model_yaml: str, data: Path, init: Path, imgsz: int, grow: bool
+) -> tuple[str | None, bool]:
+    """The checkpoint training starts from, and whether it came from an ONNX export: an export's weights are
+    unfolded into the network of `model_yaml` (grown if `grow`) and saved at `init`."""
+    if weights is not None and not Path(weights).is_file():
+        raise TrainError(f"weights not found: {weights}")
+    if grow and (weights is None or Path(weights).suffix.lower() != ".onnx"):
+        raise TrainError("--grow extends the network of an ONNX export: give one with --weights")
+    if weights is None or Path(weights).suffix.lower() != ".onnx":
+        return weights, False
+    from training.evaluate import split_images
+    from training.onnx_weights import WeightsError, checkpoint_from_onnx
+
+    images = split_images(data, "train")[0]
+    calibration = images[:: max(1, len(images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+    try:
+        return str(checkpoint_from_onnx(weights, model_yaml, init, calibration, imgsz, grow)), True
+    except WeightsError as e:
+        raise TrainError(str(e)) from e
+
+
+def _resumed(run_dir: Path):
+    """The Ultralytics model of the interrupted run in `run_dir`, trained to its end."""
+    from ultralytics import YOLO
+
+    last = run_dir / "weights" / "last.pt"
+    if not last.is_file():
+        raise TrainError(f"nothing to resume: {last} does not exist")
+    model = YOLO(str(last), task="detect")
+    model.train(resume=True)
+    return model
+
+
+def _new_model(model_yaml: str, weights: str | None, from_export: bool, data: Path):
+    """The Ultralytics model a new run trains: the network of `model_yaml`, with `weights` loaded if given."""
+    from ultralytics import YOLO
+
+    if from_export or _checkpoint_names(weights) == _load_data_yaml(data)["names"]:
+        # The checkpoint is already a network with the dataset's classes (an ONNX export unfolded, or a
+        # COCO checkpoint re-headed by training.coco_init), which a YAML of another count (yolov8n.yaml's
+        # 80) would not take: its class outputs would start afresh.
+        return YOLO(weights, task="detect")
+    model = YOLO(model_yaml, task="detect")
+    return model.load(weights) if weights is not None else model
 
 
 def export_onnx(checkpoint: str | Path, imgsz: int, out: str | Path, metadata: dict[str, str]) -> float | None:
