@@ -30,7 +30,13 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
@@ -44,6 +50,10 @@ from ingest.frame_checks import RejectionCounts
 from review_ui.ops import OpsView, PointOps, StateAges
 
 log = logging.getLogger(__name__)
+
+# No `<histogram>_created` series: in the text format it is one more gauge a point, telling only when counting began
+# (process-wide, but this app is the process's only exposition).
+disable_created_metrics()
 
 # The bureau's target: discovery -> review -> execution within three days (DESIGN.md §3).
 TARGET_S = 72 * 3600.0
