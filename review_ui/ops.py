@@ -17,17 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from cases.lifecycle import Role
 from cases.models import User
+from review_ui.dependencies import render, require_role
 from review_ui.i18n import Translator
 from review_ui.ops_charts import sparkline
 
 # Who runs the system: operations, and administrators who keep the accounts. Case roles see cases, not cameras.
 OPS_ROLES = frozenset({Role.OPS.value, Role.ADMIN.value})
+OpsUser = Annotated[User, Depends(require_role(OPS_ROLES, "the ops page"))]
 # How often the page fetches its figures again (static/ops.js reads it from the page).
 REFRESH_S = 5
 
@@ -73,8 +76,6 @@ class OpsView:
 
 
 OpsFeed = Callable[[], OpsView]
-Render = Callable[..., HTMLResponse]  # review_ui.app's render(request, template, user, status_code=200, **context)
-PageUser = Callable[[Request], User]  # the signed-in user, or the redirect to sign in
 
 
 def totals(view: OpsView) -> dict[str, float]:
@@ -98,15 +99,12 @@ def since(t: Translator, span: timedelta) -> str:
     return t("ops.ago", age=age)
 
 
-def make_ops_router(feed: OpsFeed, render: Render, page_user: PageUser, clock: Callable[[], datetime]) -> APIRouter:
-    """`GET /ops`, rendered with the review UI's own `render` and sign-in check (mounted by `create_app`)."""
+def make_ops_router(feed: OpsFeed, clock: Callable[[], datetime]) -> APIRouter:
+    """`GET /ops` for the OPS_ROLES (mounted by `create_app`)."""
     router = APIRouter()
 
     @router.get("/ops", include_in_schema=False)
-    def ops_page(request: Request) -> HTMLResponse:
-        user = page_user(request)
-        if user.role not in OPS_ROLES:
-            raise HTTPException(403, f"role {user.role} may not see the ops page")
+    def ops_page(request: Request, user: OpsUser) -> HTMLResponse:
         view = feed()
         return render(
             request,

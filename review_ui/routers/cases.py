@@ -1,0 +1,149 @@
+"""The case page, its review decision and its evidence files.
+
+Every read of stored evidence (the manifest shown on the page, each file fetched) is logged against the
+reader (legal requirement 5), and files are served no-store so that each viewing comes back here.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cases.lifecycle import ForbiddenTransitionError, Role, State, TransitionError
+from cases.manifest import ManifestError, parse_manifest, sha256_hex
+from cases.models import Case, User
+from cases.service import CaseNotFoundError
+from cases.store import ObjectNotFoundError
+from review_ui.casepage import MANIFEST, EvidenceLayout, keyframe_times, neighbours
+from review_ui.dependencies import FormUser, MediaUser, PageUser, message, render, review_services
+from review_ui.ranges import range_response
+from review_ui.routers.queue import queue_ids
+from review_ui.services import ReviewServices
+
+MAX_REASON = 500
+# The evidence review: the only decisions this page takes (later stages have their own tools).
+DECISIONS = (State.CONFIRMED, State.VOIDED)
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    data: dict[str, Any] | None  # None when the object is missing or not a JSON object
+    text: str | None  # pretty-printed
+    hash_ok: bool
+
+
+def load_case(services: ReviewServices, case_id: int) -> Case:
+    try:
+        return services.cases.get(case_id)
+    except CaseNotFoundError:
+        raise HTTPException(404, f"no case {case_id}") from None
+
+
+def decisions_for(services: ReviewServices, user: User, case: Case) -> list[str]:
+    """The review decisions this user may take on this case, as the service's lifecycle says.
+    Only detected cases are decided here; later stages (e.g. a legal reviewer voiding a confirmed
+    case) belong to their own pages."""
+    if case.state != State.DETECTED:
+        return []
+    try:
+        allowed = services.cases.lifecycle.next_states(State(case.state), Role(user.role))
+    except ValueError:
+        return []
+    return [s.value for s in DECISIONS if s in allowed]
+
+
+def read_manifest(services: ReviewServices, user: User, case: Case) -> _Manifest:
+    try:
+        raw = services.store.get(case.manifest_key)
+    except ObjectNotFoundError:
+        return _Manifest(None, None, False)
+    services.cases.log_access(user.username, case.manifest_key, case_id=case.id)
+    hash_ok = sha256_hex(raw) == case.manifest_sha256
+    try:
+        data = parse_manifest(raw)
+    except ManifestError:
+        return _Manifest(None, None, hash_ok)
+    return _Manifest(data, json.dumps(data, indent=2, ensure_ascii=False), hash_ok)
+
+
+@router.get("/cases/{case_id}", include_in_schema=False)
+def case_page(request: Request, case_id: int, user: PageUser) -> HTMLResponse:
+    services = review_services(request)
+    case = load_case(services, case_id)
+    prev_id, next_id = neighbours(queue_ids(services), case_id)
+    manifest = read_manifest(services, user, case)
+    return render(
+        request,
+        "case.html",
+        user,
+        case=case,
+        layout=EvidenceLayout.of(case.evidence, keyframe_times(manifest.data)),
+        manifest=manifest,
+        history=services.cases.history(case_id),
+        decisions=decisions_for(services, user, case),
+        prev_id=prev_id,
+        next_id=next_id,
+        error=request.session.pop("decision_error", None),
+    )
+
+
+@router.post("/cases/{case_id}/decision", include_in_schema=False)
+def decide(
+    request: Request,
+    case_id: int,
+    user: FormUser,
+    decision: str = Form(),
+    reason: str = Form(default=""),
+) -> RedirectResponse:
+    services = review_services(request)
+    case = load_case(services, case_id)
+    back = RedirectResponse(f"/cases/{case_id}", status_code=303)
+    if case.state != State.DETECTED:
+        message(request, "decision_error", "error.already_decided")
+        return back
+    if decision not in decisions_for(services, user, case):
+        raise HTTPException(403, f"role {user.role} may not set {decision!r} on a {case.state} case")
+    reason = reason.strip()
+    if decision == State.VOIDED and not reason:
+        message(request, "decision_error", "error.reason_required")
+        return back
+    if len(reason) > MAX_REASON:
+        message(request, "decision_error", "error.reason_too_long", n=MAX_REASON)
+        return back
+    # Asked before the case leaves the queue, so "next" is the case after it.
+    _, next_id = neighbours(queue_ids(services), case_id)
+    try:
+        services.cases.transition(case_id, decision, actor=user.username, reason=reason or None)
+    except ForbiddenTransitionError as e:
+        raise HTTPException(403, str(e)) from e
+    except TransitionError as e:
+        message(request, "decision_error", "error.invalid_transition", detail=str(e))
+        return back
+    message(request, "flash", "flash.confirmed" if decision == State.CONFIRMED else "flash.voided", id=case_id)
+    return RedirectResponse(f"/cases/{next_id}" if next_id is not None else "/queue", status_code=303)
+
+
+@router.get("/cases/{case_id}/evidence/{name:path}", include_in_schema=False)
+def evidence(request: Request, case_id: int, name: str, user: MediaUser) -> Response:
+    services = review_services(request)
+    case = load_case(services, case_id)
+    # Only the objects a case names can be read here, never an arbitrary store key.
+    key = case.evidence.get(name) or (case.manifest_key if name == MANIFEST else None)
+    if not key:
+        raise HTTPException(404, f"case {case_id} has no evidence {name!r}")
+    try:
+        data = services.store.get(key)
+    except ObjectNotFoundError:
+        raise HTTPException(404, f"evidence object missing: {key}") from None
+    services.cases.log_access(user.username, key, case_id=case.id)
+    media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    # no-store: every viewing comes back here and so into the access log (legal requirement 5).
+    headers = {"Cache-Control": "private, no-store"}
+    return range_response(data, media_type, request.headers.get("range"), headers)

@@ -1,0 +1,53 @@
+"""What the review UI is given by the composition root: the case and user services, the evidence store,
+its secret and its display settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo
+
+from cases.service import CaseService
+from cases.store import ObjectStore
+from cases.users import UserService
+
+if TYPE_CHECKING:  # review_ui.ops renders with the dependencies that read these services
+    from review_ui.ops import OpsFeed
+
+
+class PointLabel(Protocol):
+    """What the UI shows of a point (`feixian.config.Point` fits)."""
+
+    name: str
+    town: str
+
+
+@dataclass(frozen=True)
+class ReviewServices:
+    """Everything the review UI needs, built by the composition root.
+
+    `secret_key` signs the session cookie (at least 32 characters); `points` maps point ids to their
+    names for display; `timezone` is the zone times are shown in; `https_only` marks the cookie Secure
+    (set it behind TLS); `queue_limit` caps the rows on the queue page; `clock` gives "now" for the
+    queue's waiting times.
+    """
+
+    cases: CaseService
+    users: UserService
+    store: ObjectStore
+    secret_key: str
+    points: Mapping[str, PointLabel] = field(default_factory=dict)
+    timezone: str = "Asia/Shanghai"
+    https_only: bool = False
+    queue_limit: int = 500
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ops: OpsFeed | None = None  # the live figures of the ops page (`review_ui.ops`); without them there is none
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 characters (e.g. secrets.token_hex(32))")
+        if self.queue_limit < 1:
+            raise ValueError("queue_limit must be at least 1")
+        ZoneInfo(self.timezone)  # an unknown zone fails here, not on the first page
