@@ -1,4 +1,4 @@
-"""Validated configuration: the settings file and the points registry.
+"""Validated configuration: the settings file and the points registry it names (their records: `feixian.domain`).
 
 Everything read from YAML passes through these pydantic models, so a bad file fails at load time with
 the file, the key path and the reason (`ConfigError`), never deep inside a worker.
@@ -14,14 +14,13 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Hashable
-from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
 
 
@@ -29,119 +28,7 @@ class ConfigError(ValueError):
     """A configuration file is unreadable or invalid; the message names file, key path and reason."""
 
 
-class Category(StrEnum):
-    """The two violation families on the published list of non-site matters."""
-
-    OCCUPATION = "occupation"
-    VEHICLE = "vehicle"
-
-
-class ZoneKind(StrEnum):
-    NO_OCCUPATION = "no_occupation"
-    ROADWAY = "roadway"
-    SITE_EXIT = "site_exit"
-
-
-# Which zone kinds a category's rule looks at.
-ZONE_KINDS_FOR = {
-    Category.OCCUPATION: {ZoneKind.NO_OCCUPATION},
-    Category.VEHICLE: {ZoneKind.ROADWAY, ZoneKind.SITE_EXIT},
-}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Zone(_Strict):
-    """A polygon in the point's pixel coordinates, tested at a box's bottom-centre."""
-
-    id: str = Field(min_length=1, max_length=64, description="Zone id, unique within the point.")
-    kind: ZoneKind = Field(description="no_occupation (shop front, sidewalk), roadway or site_exit.")
-    polygon: list[tuple[float, float]] = Field(
-        min_length=3, description="Vertices [x, y] in pixels of the camera frame."
-    )
-
-    @field_validator("polygon")
-    @classmethod
-    def _non_negative(cls, poly: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if any(x < 0 or y < 0 for x, y in poly):
-            raise ValueError("polygon vertices must be non-negative pixel coordinates")
-        return poly
-
-
-class Source(_Strict):
-    """Where a point's frames come from."""
-
-    kind: Literal["file", "rtsp", "push"] = Field(description="file (replay/demo), rtsp (pull) or push (HTTP API).")
-    uri: str | None = Field(default=None, description="File path (relative to the points file) or RTSP URL.")
-    loop: bool = Field(default=False, description="Files only: start again at the end (live demo).")
-    start_time: datetime | None = Field(
-        default=None,
-        description="Files only: capture time of the first frame in replays, so they are reproducible; "
-        "live runs and None stamp the moment the source starts.",
-    )
-
-    @model_validator(mode="after")
-    def _uri_needed(self) -> Source:
-        if self.kind != "push" and not self.uri:
-            raise ValueError(f"a {self.kind} source needs a uri")
-        return self
-
-
-class Point(_Strict):
-    """One announced non-site enforcement camera point."""
-
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Point id, e.g. JDZ-001.")
-    name: str = Field(min_length=1, description="Human name, usually the street and landmark.")
-    town: str = Field(min_length=1, description="Town: 嘉定镇, 真新, 工业区 ...")
-    device_id: str = Field(min_length=1, description="Camera device id recorded in evidence.")
-    gps: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] = Field(
-        description="[latitude, longitude] of the camera."
-    )
-    source: Source
-    announced_on: date | None = Field(default=None, description="Public announcement date; None = not announced.")
-    legal_review: bool = Field(default=False, description="Legal review of the point recorded.")
-    technical_review: bool = Field(default=False, description="Technical review of the point recorded.")
-    in_service: bool = Field(default=True, description="Camera in service.")
-    calibration_valid_until: date | None = Field(default=None, description="End of calibration validity.")
-    zones: list[Zone] = Field(default_factory=list)
-    categories: list[Category] = Field(default_factory=list, description="Categories enabled at this point.")
-    dwell_seconds: float = Field(
-        default=180.0, ge=5, le=3600, description="Occupation must be stationary this long (practice: 3-5 min)."
-    )
-    detect_fps: float = Field(default=5.0, gt=0, le=30, description="Frames per second sampled for detection.")
-
-    @field_validator("zones")
-    @classmethod
-    def _unique_zones(cls, zones: list[Zone]) -> list[Zone]:
-        ids = [z.id for z in zones]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"zone ids must be unique within a point: {ids}")
-        return zones
-
-    def may_raise_cases(self, category: Category, on: date) -> tuple[bool, str]:
-        """Whether a detection here may become a case (legal requirements 1 and 2), with the reason.
-
-        >>> p = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0),
-        ...           source=Source(kind="push"), categories=[Category.OCCUPATION])
-        >>> p.may_raise_cases(Category.OCCUPATION, date(2026, 1, 1))
-        (False, 'point not announced')
-        """
-        if self.announced_on is None or self.announced_on > on:
-            return False, "point not announced"
-        if not (self.legal_review and self.technical_review):
-            return False, "legal or technical review not recorded"
-        if not self.in_service:
-            return False, "point not in service"
-        if self.calibration_valid_until is not None and self.calibration_valid_until < on:
-            return False, "calibration expired"
-        if category not in self.categories:
-            return False, f"category {category.value} not enabled at this point"
-        return True, "ok"
-
-
-class PointsFile(_Strict):
+class PointsFile(StrictModel):
     points: list[Point]
 
     # A field validator, so the message names the key (`points`), not the file's root.
@@ -155,7 +42,7 @@ class PointsFile(_Strict):
         return points
 
 
-class ModelSettings(_Strict):
+class ModelSettings(StrictModel):
     path: str = Field(description="ONNX detector (Ultralytics export); relative to the config file.")
     conf_threshold: float = Field(
         default=0.35, gt=0, lt=1, description="Score an object must reach once to be tracked or judged."
@@ -182,7 +69,7 @@ class ModelSettings(_Strict):
         return self
 
 
-class PlateSettings(_Strict):
+class PlateSettings(StrictModel):
     """Licence-plate reading for vehicle events: the plate identifies the party."""
 
     model: str | None = Field(
@@ -209,7 +96,7 @@ class PlateSettings(_Strict):
     )
 
 
-class EvidenceSettings(_Strict):
+class EvidenceSettings(StrictModel):
     backend: Literal["local", "s3"] = "local"
     pre_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip before the event.")
     post_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip after the event.")
@@ -229,7 +116,7 @@ class EvidenceSettings(_Strict):
     )
 
 
-class SpoolSettings(_Strict):
+class SpoolSettings(StrictModel):
     """Evidence kept on local disk while the S3 store is unreachable, uploaded when it answers again."""
 
     retry_initial_s: float = Field(
@@ -243,7 +130,7 @@ class SpoolSettings(_Strict):
     )
 
 
-class RetentionSettings(_Strict):
+class RetentionSettings(StrictModel):
     """Deleting raw material that no case holds (legal requirement 6: raw video kept at least 30 days)."""
 
     raw_days: int = Field(
@@ -258,29 +145,14 @@ class RetentionSettings(_Strict):
     )
 
 
-class BusSettings(_Strict):
+class BusSettings(StrictModel):
     # Redis Streams (scale-out over machines) is the next backend; until it lands only the in-process
     # bus is accepted, so a config cannot silently ask for one that does not exist.
     backend: Literal["memory"] = "memory"
     max_pending: int = Field(default=256, ge=1, le=100_000, description="Frames queued per point before push back.")
 
 
-class Gateway(_Strict):
-    """A camera gateway allowed to push frames for some points."""
-
-    id: str = Field(min_length=1)
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the bearer token.")
-    points: list[str] = Field(min_length=1, description="Point ids this gateway may push for.")
-    max_fps: float | None = Field(
-        default=None,
-        gt=0,
-        le=10_000,
-        description="Frames a second this gateway may push, over all its points (bursts of up to one second's "
-        "worth); faster pushes are answered 429 with Retry-After. None = no limit.",
-    )
-
-
-class ServerSettings(_Strict):
+class ServerSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key_env: str = Field(default="FEIXIAN_SECRET_KEY", description="Env var with the session secret.")
@@ -315,7 +187,7 @@ class ServerSettings(_Strict):
     )
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     """The whole settings file (configs/default.yaml)."""
 
     points_file: str = Field(default="points.yaml", description="Points registry, relative to this file.")

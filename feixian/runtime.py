@@ -22,7 +22,8 @@ from cases.service import CaseService
 from cases.spool import SpoolingStore, SpoolUploader
 from cases.store import LocalObjectStore, ObjectStore, make_store
 from cases.users import UserService
-from feixian.config import Config, Point
+from feixian.config import Config
+from feixian.domain import Point
 from ingest.sources import FileSource, RtspSource
 from pipeline.bus import BusClosed, FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector

@@ -31,7 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 from ingest.disk_space import FreeSpaceGuard
 from ingest.frame_checks import FrameRejected, RejectionCounts, check_capture_time, check_image
 from ingest.rate_limit import GatewayRateLimits

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 
 
 class TokenBucket:

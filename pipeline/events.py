@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feixian.config import Category
+from feixian.domain import Category
 from pipeline.frames import Frame
 
 Box = tuple[float, float, float, float]

@@ -32,7 +32,7 @@ from cases.records import NewCase
 from cases.spool import SpoolingStore
 from cases.store import ObjectExistsError, ObjectNotFoundError, ObjectStore, StoreUnavailableError, validate_key
 from cases.timeline import check_times
-from feixian.config import Point, Zone
+from feixian.domain import Point, Zone
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame, decode_jpeg, encode_jpeg
 from pipeline.taxonomy import SUBTYPE_LABELS

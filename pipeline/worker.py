@@ -28,7 +28,8 @@ from typing import Protocol
 
 import supervision as sv
 
-from feixian.config import Category, EvidenceSettings, Point
+from feixian.config import EvidenceSettings
+from feixian.domain import Category, Point
 from pipeline.bus import FrameBus
 from pipeline.events import KeyFrame, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle

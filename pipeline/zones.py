@@ -5,7 +5,7 @@ polygon, as supervision's `PolygonZone` with `Position.BOTTOM_CENTER` and Frigat
 leaning over the shop-front line is judged by where it stands, not by what it overhangs. The polygon
 is rasterised once, so each test is a mask lookup per box.
 
->>> from feixian.config import Zone
+>>> from feixian.domain import Zone
 >>> front = ZoneTester(Zone(id="front", kind="no_occupation", polygon=[(0, 100), (200, 100), (200, 200), (0, 200)]))
 >>> front.contains(np.array([[10.0, 50, 50, 150], [10, 10, 50, 60]])).tolist()
 [True, False]
@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from feixian.config import Zone, ZoneKind
+from feixian.domain import Zone, ZoneKind
 
 # Bounds the rasterised mask: no camera frame is wider than this, so a larger vertex is a config error.
 MAX_COORDINATE = 16384

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # review_ui.ops renders with the dependencies that read these
 
 
 class PointLabel(Protocol):
-    """What the UI shows of a point (`feixian.config.Point` fits)."""
+    """What the UI shows of a point (`feixian.domain.Point` fits)."""
 
     name: str
     town: str

@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 from test_detector_onnx import anchors, const_model
 
-from feixian.config import Category, Point, Source, Zone
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.video import Mp4Writer
 
 SIZE = 64

@@ -15,7 +15,7 @@ from cases.db import make_engine, session_factory, upgrade
 from cases.service import CaseService
 from cases.store import LocalObjectStore
 from cases.users import UserService
-from feixian.config import Category, Point, Source, Zone, ZoneKind
+from feixian.domain import Category, Point, Source, Zone, ZoneKind
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg

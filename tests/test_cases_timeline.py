@@ -15,7 +15,7 @@ from cases.db import make_engine, session_factory, upgrade
 from cases.service import CaseService
 from cases.store import LocalObjectStore
 from cases.timeline import InconsistentTimesError
-from feixian.config import Category, Point, Source, Zone
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import COCO_IMAGES, need
 
-from feixian.config import Point, Source, Zone
+from feixian.domain import Point, Source, Zone
 from ingest.sources import FileSource
 from pipeline.detector import OnnxDetector
 from pipeline.frames import Frame, encode_jpeg

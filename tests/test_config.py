@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from feixian.config import Category, ConfigError, load_config, load_points
+from feixian.config import ConfigError, load_config, load_points
+from feixian.domain import Category
 
 POINT = """
 points:

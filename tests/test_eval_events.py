@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_detector_onnx import anchors, const_model
 
-from feixian.config import Category, Point, Source, Zone
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.video import Mp4Writer
 from training.evaluate import _Truth, evaluate_scenarios, match_events, score_scenario
 

@@ -16,7 +16,7 @@ from cases.manifest import sha256_hex
 from cases.service import CaseService
 from cases.store import LocalObjectStore, ObjectStore
 from cases.verify import verify_all
-from feixian.config import Category, Point, Source, Zone
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle, event_prefix
 from pipeline.frames import Frame, decode_jpeg, encode_jpeg

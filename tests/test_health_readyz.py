@@ -19,7 +19,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from cases.store import LocalObjectStore
-from feixian.config import EvidenceSettings, Point, Source
+from feixian.config import EvidenceSettings
+from feixian.domain import Point, Source
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.runtime import LivePipeline
 from ingest.frame_checks import RejectionCounts

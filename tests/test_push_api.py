@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 from ingest.push_api import PUSH_PATH, make_push_router
 from pipeline.bus import BusFull, MemoryBus
 from pipeline.frames import Frame, decode_jpeg, encode_jpeg

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 from ingest.frame_checks import RejectionCounts
 from ingest.push_api import PUSH_PATH, make_push_router
 from pipeline.frames import Frame, FrameLimits, encode_jpeg

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 from ingest import disk_space
 from ingest.disk_space import MB, FreeSpaceGuard
 from ingest.frame_checks import RejectionCounts

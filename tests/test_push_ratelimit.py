@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from feixian.config import Gateway
+from feixian.domain import Gateway
 from ingest.frame_checks import RejectionCounts
 from ingest.push_api import PUSH_PATH, make_push_router
 from ingest.rate_limit import GatewayRateLimits, TokenBucket

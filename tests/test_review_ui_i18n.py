@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cases.lifecycle import Role, State
-from feixian.config import Category
+from feixian.domain import Category
 from pipeline.taxonomy import SUBTYPE_LABELS
 from review_ui.i18n import LANGUAGES, Translator, message_keys, pick_language
 

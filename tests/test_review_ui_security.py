@@ -27,7 +27,7 @@ from cases.models import Case, User
 from cases.service import CaseService
 from cases.store import LocalObjectStore
 from cases.users import UserService
-from feixian.config import Category
+from feixian.domain import Category
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.evidence import EvidenceBuilder
 from review_ui.app import ReviewServices, create_app

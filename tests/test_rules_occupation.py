@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from feixian.config import Point, Source, Zone
+from feixian.domain import Point, Source, Zone
 from pipeline.events import ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules import OccupationRule, OccupationRuleSettings

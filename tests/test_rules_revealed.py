@@ -15,7 +15,8 @@ import pytest
 from test_rules_occupation import DWELL, POINT, T0, at, dets
 
 from cases.store import LocalObjectStore
-from feixian.config import Category, EvidenceSettings
+from feixian.config import EvidenceSettings
+from feixian.domain import Category
 from feixian.rule_settings import RuleSettings
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg

@@ -10,7 +10,7 @@ import pytest
 import supervision as sv
 from conftest import COCO_MODEL, HIGHWAY_VIDEO, need
 
-from feixian.config import Point, Source, Zone
+from feixian.domain import Point, Source, Zone
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.frames import Frame

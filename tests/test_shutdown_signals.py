@@ -22,7 +22,8 @@ import pytest
 import supervision as sv
 import yaml
 
-from feixian.config import EvidenceSettings, Point, Source, load_config
+from feixian.config import EvidenceSettings, load_config
+from feixian.domain import Point, Source
 from feixian.runtime import LivePipeline
 from pipeline.bus import MemoryBus
 from pipeline.frames import Frame, encode_jpeg

@@ -12,7 +12,8 @@ import numpy as np
 import supervision as sv
 
 from cases.store import LocalObjectStore
-from feixian.config import Category, EvidenceSettings, PlateSettings, Point, Source, Zone
+from feixian.config import EvidenceSettings, PlateSettings
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg
 from pipeline.plates import PlateReader, PlateRecognizer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from feixian.config import ZONE_KINDS_FOR, Category, Zone, ZoneKind
+from feixian.domain import ZONE_KINDS_FOR, Category, Zone, ZoneKind
 from pipeline.zones import ZoneTester, bottom_centres, zone_testers
 
 # A shop-front strip, slanted like a painted line seen in perspective.

@@ -34,7 +34,8 @@ import supervision as sv
 from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
-from feixian.config import Category, Config, ConfigError, Point, Settings, load_points
+from feixian.config import Config, ConfigError, Settings, load_points
+from feixian.domain import Category, Point
 from feixian.rule_settings import RuleSettings
 from feixian.runtime import Runtime, replay
 from pipeline.events import ViolationEvent

@@ -4,7 +4,7 @@ Both rules share one interface: `update(frame, detections) -> list[ViolationEven
 `flush(at) -> list[ViolationEvent]` at the end of a stream.
 """
 
-from feixian.config import Category, Point
+from feixian.domain import Category, Point
 from feixian.rule_settings import OccupationRuleSettings, RuleSettings, VehicleRuleSettings
 from pipeline.rules.occupation import OccupationRule
 from pipeline.rules.vehicle import VehicleRule

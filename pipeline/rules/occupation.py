@@ -35,7 +35,7 @@ one is confirmed (a detector flipping a pile from goods to stall and back reveal
 
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
->>> from feixian.config import Point, Source, Zone
+>>> from feixian.domain import Point, Source, Zone
 >>> from pipeline.frames import Frame
 >>> point = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"),
 ...               zones=[Zone(id="front", kind="no_occupation", polygon=[(0, 0), (320, 0), (320, 240), (0, 240)])],
@@ -57,7 +57,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import supervision as sv
 
-from feixian.config import ZONE_KINDS_FOR, Category, Point
+from feixian.domain import ZONE_KINDS_FOR, Category, Point
 from feixian.rule_settings import OccupationRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame

@@ -17,7 +17,7 @@ trigger after the end). Its key frames are the most confident views of the attri
 
 >>> from datetime import datetime, timedelta, timezone
 >>> import numpy as np, supervision as sv
->>> from feixian.config import Point, Source, Zone
+>>> from feixian.domain import Point, Source, Zone
 >>> from pipeline.frames import Frame
 >>> point = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"),
 ...               zones=[Zone(id="road", kind="roadway", polygon=[(0, 0), (320, 0), (320, 240), (0, 240)])])
@@ -40,7 +40,7 @@ from datetime import datetime
 import numpy as np
 import supervision as sv
 
-from feixian.config import ZONE_KINDS_FOR, Category, Point
+from feixian.domain import ZONE_KINDS_FOR, Category, Point
 from feixian.rule_settings import VehicleRuleSettings
 from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame

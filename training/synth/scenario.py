@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from feixian.config import Category, Point, Source, Zone
+from feixian.domain import Category, Point, Source, Zone
 from pipeline.video import Mp4Writer
 from training.synth.frames import render_frame, scenario_backdrop
 from training.synth.scene import CLASS_ID
