@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import certifi
 import urllib3
@@ -37,8 +37,9 @@ from minio import Minio
 from minio.commonconfig import COMPLIANCE
 from minio.error import MinioException, S3Error, ServerError
 from minio.retention import Retention
+from pydantic import Field
 
-from feixian.config import EvidenceSettings
+from feixian.domain import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +407,29 @@ class S3ObjectStore:
                 except S3Error as e:
                     raise StoreError(f"{key} not deleted: {e.code}: {e.message}") from e
         return bool(versions)
+
+
+class EvidenceSettings(StrictModel):
+    """The `evidence:` section of the settings file: the store `make_store` opens, the clip each bundle holds
+    (read by the pipeline's workers) and the free-space floor of the evidence disk."""
+
+    backend: Literal["local", "s3"] = "local"
+    pre_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip before the event.")
+    post_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip after the event.")
+    s3_endpoint: str | None = Field(default=None, description="host:port of MinIO or another S3 service.")
+    s3_bucket: str = "feixian-evidence"
+    s3_secure: bool = True
+    s3_access_key_env: str = Field(default="FEIXIAN_S3_ACCESS_KEY", description="Env var with the access key.")
+    s3_secret_key_env: str = Field(default="FEIXIAN_S3_SECRET_KEY", description="Env var with the secret key.")
+    s3_object_lock_days: int = Field(default=0, ge=0, description="Compliance retention; 0 = bucket default.")
+    min_free_mb: int = Field(
+        default=512,
+        ge=0,
+        le=1_000_000,
+        description="The push API refuses frames (507) and /readyz reports the disk while the filesystem of the "
+        "evidence folder (under the data dir) has less free space than this; 0 = no check. Evidence half-written "
+        "to a full disk would lose the case it belongs to.",
+    )
 
 
 def make_store(settings: EvidenceSettings, data_dir: str | Path) -> ObjectStore:

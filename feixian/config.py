@@ -20,6 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
 
@@ -93,26 +94,6 @@ class PlateSettings(StrictModel):
     )
     views: int = Field(
         default=4, ge=1, le=50, description="Frames of a truck passage that are read: those where it is boxed largest."
-    )
-
-
-class EvidenceSettings(StrictModel):
-    backend: Literal["local", "s3"] = "local"
-    pre_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip before the event.")
-    post_roll_s: float = Field(default=5.0, ge=0, le=120, description="Seconds of clip after the event.")
-    s3_endpoint: str | None = Field(default=None, description="host:port of MinIO or another S3 service.")
-    s3_bucket: str = "feixian-evidence"
-    s3_secure: bool = True
-    s3_access_key_env: str = Field(default="FEIXIAN_S3_ACCESS_KEY", description="Env var with the access key.")
-    s3_secret_key_env: str = Field(default="FEIXIAN_S3_SECRET_KEY", description="Env var with the secret key.")
-    s3_object_lock_days: int = Field(default=0, ge=0, description="Compliance retention; 0 = bucket default.")
-    min_free_mb: int = Field(
-        default=512,
-        ge=0,
-        le=1_000_000,
-        description="The push API refuses frames (507) and /readyz reports the disk while the filesystem of the "
-        "evidence folder (under the data dir) has less free space than this; 0 = no check. Evidence half-written "
-        "to a full disk would lose the case it belongs to.",
     )
 
 

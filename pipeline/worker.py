@@ -28,7 +28,7 @@ from typing import Protocol
 
 import supervision as sv
 
-from feixian.config import EvidenceSettings
+from cases.store import EvidenceSettings
 from feixian.domain import Category, Point
 from pipeline.bus import FrameBus
 from pipeline.events import KeyFrame, ViolationEvent

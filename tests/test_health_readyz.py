@@ -18,8 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
-from cases.store import LocalObjectStore
-from feixian.config import EvidenceSettings
+from cases.store import EvidenceSettings, LocalObjectStore
 from feixian.domain import Point, Source
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.runtime import LivePipeline

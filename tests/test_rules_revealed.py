@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from test_rules_occupation import DWELL, POINT, T0, at, dets
 
-from cases.store import LocalObjectStore
-from feixian.config import EvidenceSettings
+from cases.store import EvidenceSettings, LocalObjectStore
 from feixian.domain import Category
 from feixian.rule_settings import RuleSettings
 from pipeline.evidence import EvidenceBuilder

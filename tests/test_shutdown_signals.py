@@ -22,7 +22,8 @@ import pytest
 import supervision as sv
 import yaml
 
-from feixian.config import EvidenceSettings, load_config
+from cases.store import EvidenceSettings
+from feixian.config import load_config
 from feixian.domain import Point, Source
 from feixian.runtime import LivePipeline
 from pipeline.bus import MemoryBus

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from cases.store import (
+    EvidenceSettings,
     InvalidKeyError,
     LocalObjectStore,
     ObjectExistsError,
@@ -17,7 +18,6 @@ from cases.store import (
     make_store,
     validate_key,
 )
-from feixian.config import EvidenceSettings
 
 KEY = "evidence/JDZ-001/2026/01/02/abc123/original/first_seen.jpg"
 

@@ -10,6 +10,7 @@ from minio.error import S3Error
 from moto.server import ThreadedMotoServer
 
 from cases.store import (
+    EvidenceSettings,
     InvalidKeyError,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -18,7 +19,6 @@ from cases.store import (
     StoreConfigError,
     make_store,
 )
-from feixian.config import EvidenceSettings
 
 ACCESS, SECRET = "feixian-test", "feixian-test-secret"
 

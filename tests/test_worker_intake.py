@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from feixian.config import EvidenceSettings
+from cases.store import EvidenceSettings
 from feixian.domain import Point, Source
 from pipeline.frames import Frame, FrameLimits, encode_jpeg, jpeg_size
 from pipeline.worker import PointWorker

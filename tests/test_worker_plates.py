@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from cases.store import LocalObjectStore
-from feixian.config import EvidenceSettings, PlateSettings
+from cases.store import EvidenceSettings, LocalObjectStore
+from feixian.config import PlateSettings
 from feixian.domain import Category, Point, Source, Zone
 from pipeline.evidence import EvidenceBuilder
 from pipeline.frames import Frame, encode_jpeg
