@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from cases.schema import case_to_json
 from feixian.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "configs/default.yaml"
@@ -57,31 +58,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(args, with_sources=False)
-
-
-def case_to_json(case) -> dict:
-    def iso(t):
-        return t.isoformat() if t is not None else None
-
-    return {
-        "id": case.id,
-        "event_id": case.event_id,
-        "state": case.state,
-        "category": case.category,
-        "subtype": case.subtype,
-        "point_id": case.point_id,
-        "zone_id": case.zone_id,
-        "started_at": iso(case.started_at),
-        "triggered_at": iso(case.triggered_at),
-        "ended_at": iso(case.ended_at),
-        "detected_at": iso(case.detected_at),
-        "party": case.party,
-        "confidence": case.confidence,
-        "evidence": dict(case.evidence or {}),
-        "manifest_key": case.manifest_key,
-        "manifest_sha256": case.manifest_sha256,
-        "evidence_pending": case.evidence_pending,
-    }
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:

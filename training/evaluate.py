@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import yaml
 
+from cases.schema import case_to_json
 from feixian.config import Config, ConfigError, ModelSettings, Settings, load_config, load_points
 from feixian.detect import positive_int
 from pipeline.detector import DetectorError
@@ -362,7 +363,6 @@ def evaluate_scenarios(
     run `model` with, as a deployment would; default: the built-in ones, and no plates read (plate_exact
     null).
     """
-    from feixian.cli import case_to_json
     from feixian.runtime import replay
 
     dirs = scenario_dirs(scenarios_dir)

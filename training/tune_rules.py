@@ -34,6 +34,7 @@ import supervision as sv
 from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
+from cases.schema import case_to_json
 from feixian.config import Config, ConfigError, Settings, load_points
 from feixian.domain import Category, Point
 from feixian.rule_settings import RuleSettings
@@ -135,7 +136,6 @@ def recording_key(model: Path, settings: Settings, dirs: list[Path]) -> dict:
 def record(model: Path, dirs: list[Path], settings: Settings) -> Recording:
     """Replay every scenario through the full pipeline (no plate reading: it never changes whether an
     event is raised), keeping what the rules see and scoring the cases as `feixian eval` does."""
-    from feixian.cli import case_to_json
 
     settings = settings.model_copy(update={"plates": settings.plates.model_copy(update={"model": None})})
     rec = Recording(recording_key(model, settings, dirs))
