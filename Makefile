@@ -73,6 +73,7 @@ test-slow: $(VENV)/.dev system-deps
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Speed on this machine (detector latency, whole-pipeline frames/s) of configs/default.yaml on two
 # generated one-minute scenarios (seed 4001: never trained or tuned on), JSON in $(BENCH_DIR)/bench.json.
