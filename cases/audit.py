@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 GENESIS = "0" * 64
 
@@ -32,6 +33,8 @@ class Link:
     actor: str
     at: datetime
     reason: str | None
+    # Facts the move set (fine, party kind, waiver, due dates): hashed with it, so they cannot be edited unseen.
+    details: Mapping[str, Any] | None = None
 
 
 def link_hash(prev_hash: str, event_id: str, manifest_sha256: str, link: Link) -> str:
@@ -47,6 +50,9 @@ def link_hash(prev_hash: str, event_id: str, manifest_sha256: str, link: Link) -
         "at": link.at.astimezone(UTC).isoformat(timespec="microseconds"),
         "reason": link.reason,
     }
+    # Only when present, so the hashes of transitions recorded before moves carried facts stay valid.
+    if link.details:
+        payload["details"] = dict(link.details)
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

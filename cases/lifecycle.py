@@ -7,7 +7,7 @@ the administrative penalty procedure. The pipeline only ever creates cases in `d
 >>> LIFECYCLE.check(State.DETECTED, State.VOIDED, Role.REVIEWER, reason=" ")
 Traceback (most recent call last):
 ...
-cases.lifecycle.ReasonRequiredError: detected -> voided needs a reason
+cases.lifecycle.ReasonRequiredError: detected -> voided 须写明理由 / detected -> voided needs a reason
 >>> sorted(LIFECYCLE.next_states(State.DETECTED, Role.REVIEWER))
 [<State.CONFIRMED: 'confirmed'>, <State.VOIDED: 'voided'>]
 """
@@ -30,6 +30,7 @@ class State(StrEnum):
     DECIDED = "decided"
     DELIVERED = "delivered"
     PUBLISHED = "published"  # 双公示
+    WITHDRAWN = "withdrawn"  # publication withdrawn: the decision changed or was revoked (legal requirement 11)
     EXECUTED = "executed"
     CLOSED = "closed"
 
@@ -46,7 +47,7 @@ PIPELINE_ACTOR = "pipeline"
 
 
 class TransitionError(ValueError):
-    """A state change the lifecycle does not allow."""
+    """A state change the lifecycle does not allow; the message is zh-CN first, English second."""
 
 
 class InvalidTransitionError(TransitionError):
@@ -75,10 +76,10 @@ class Lifecycle:
     """A set of edges, checked on every transition.
 
     >>> lc = Lifecycle([Edge(State.DETECTED, State.CONFIRMED, frozenset({Role.REVIEWER}))])
-    >>> lc.check(State.DETECTED, State.FILED, Role.REVIEWER, None)
+    >>> lc.check(State.DETECTED, State.FILED, Role.REVIEWER, None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    cases.lifecycle.InvalidTransitionError: cannot go from detected to filed (allowed: confirmed)
+    cases.lifecycle.InvalidTransitionError: 不能从 detected 转到 filed（可转：confirmed） / cannot go ... confirmed)
     """
 
     def __init__(self, edges: list[Edge]):
@@ -92,13 +93,19 @@ class Lifecycle:
         """Raise a `TransitionError` subclass saying why `role` may not move `source` to `target`."""
         edge = self._edges.get((source, target))
         if edge is None:
-            allowed = ", ".join(sorted(t for (s, t) in self._edges if s == source)) or "none, final state"
-            raise InvalidTransitionError(f"cannot go from {source} to {target} (allowed: {allowed})")
+            allowed = sorted(t for (s, t) in self._edges if s == source)
+            raise InvalidTransitionError(
+                f"不能从 {source} 转到 {target}（可转：{', '.join(allowed) or '无，终态'}） / "
+                f"cannot go from {source} to {target} (allowed: {', '.join(allowed) or 'none, final state'})"
+            )
         if role not in edge.roles:
             roles = ", ".join(sorted(edge.roles))
-            raise ForbiddenTransitionError(f"role {role} may not move a case from {source} to {target} ({roles} may)")
+            raise ForbiddenTransitionError(
+                f"角色 {role} 无权将案件从 {source} 转到 {target}（{roles} 可以） / "
+                f"role {role} may not move a case from {source} to {target} ({roles} may)"
+            )
         if edge.needs_reason and not (reason and reason.strip()):
-            raise ReasonRequiredError(f"{source} -> {target} needs a reason")
+            raise ReasonRequiredError(f"{source} -> {target} 须写明理由 / {source} -> {target} needs a reason")
 
     def next_states(self, source: State, role: Role) -> list[State]:
         """The states `role` may move a case in `source` to (for the UI's buttons)."""
@@ -129,6 +136,11 @@ def _edges() -> list[Edge]:
         Edge(s.DECIDED, s.DELIVERED, office),
         Edge(s.DELIVERED, s.PUBLISHED, legal),
         Edge(s.PUBLISHED, s.EXECUTED, office),
+        # A changed decision is withdrawn from publicity, then decided, delivered and published again; a
+        # revoked one closes the case.
+        Edge(s.PUBLISHED, s.WITHDRAWN, legal, needs_reason=True),
+        Edge(s.WITHDRAWN, s.DECIDED, legal, needs_reason=True),
+        Edge(s.WITHDRAWN, s.CLOSED, legal, needs_reason=True),
         Edge(s.EXECUTED, s.CLOSED, office),
     ]
 

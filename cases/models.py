@@ -92,6 +92,12 @@ class Case(Base):
     # Some evidence file still waits in the local spool for the object store (cases.spool); the review UI shows
     # it, and the upload clears it. Not a lifecycle state: the case can be reviewed from the spooled copy.
     evidence_pending: Mapped[bool] = mapped_column(default=False, index=True)
+    # Set by lifecycle moves (`cases.procedure`); each value is also in the audit chain of the move that set it.
+    party_kind: Mapped[str | None] = mapped_column(String(16))  # person | organisation: the major-fine threshold
+    fine_yuan: Mapped[int | None]  # proposed, then decided; whole yuan, as penalty decisions state them
+    statement_waived: Mapped[bool] = mapped_column(default=False)
+    statement_due_at: Mapped[datetime | None]  # end of the statement window set by the notice
+    recheck_due_at: Mapped[datetime | None]  # end of the period a warning gives to correct
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -114,6 +120,7 @@ class CaseTransition(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # facts the move set, hashed with it
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

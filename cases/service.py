@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -28,7 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from cases.audit import GENESIS, Link, link_hash
 from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError, Lifecycle, Role, State, TransitionError
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
+from cases.procedure import Move, Procedure, hashed_details
 from cases.records import NewCase
+from cases.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +51,25 @@ class ConcurrentChangeError(TransitionError):
 
 
 class CaseService:
-    """Case persistence and lifecycle over a SQLAlchemy session factory (see the module example)."""
+    """Case persistence and lifecycle over a SQLAlchemy session factory (see the module example).
+
+    `procedure` holds the penalty procedure's conditions and periods; `clock` stamps cases and transitions (tests
+    give one that can be moved past a statement window).
+    """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         lifecycle: Lifecycle = LIFECYCLE,
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
+        procedure: Procedure | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self._sessions = sessions
         self.lifecycle = lifecycle
         self.reconnect_attempts = reconnect_attempts
+        self.procedure = procedure or Procedure(WorkCalendar())
+        self.clock = clock
 
     def open_case(self, record: NewCase) -> tuple[Case, bool]:
         """Create the case for `record` in `detected`, or return the existing one for its event id.
@@ -79,7 +90,7 @@ class CaseService:
         raise AssertionError("unreachable: the last attempt raises")
 
     def _open_case(self, record: NewCase) -> tuple[Case, bool]:
-        now = utcnow()
+        now = self.clock()
         case = Case(
             event_id=record.event_id,
             point_id=record.point_id,
@@ -107,7 +118,7 @@ class CaseService:
             try:
                 s.add(case)
                 s.flush()
-                _append(s, case, None, State.DETECTED, PIPELINE_ACTOR, None)
+                _append(s, case, None, State.DETECTED, PIPELINE_ACTOR, None, now)
                 s.commit()
                 return case, True
             except IntegrityError:
@@ -117,43 +128,54 @@ class CaseService:
                     raise
                 return existing, False
 
-    def transition(self, case_id: int, to_state: State | str, actor: str, reason: str | None = None) -> Case:
-        """Move the case to `to_state` as the active user `actor`, recording a chained transition.
+    def transition(
+        self, case_id: int, to_state: State | str, actor: str, reason: str | None = None, move: Move | None = None
+    ) -> Case:
+        """Move the case to `to_state` as the active user `actor`, with the facts of `move` (fine, party kind,
+        waiver), recording a chained transition that hashes them.
 
-        Raises `CaseNotFoundError`, or a `TransitionError`: `InvalidTransitionError` (no such edge),
-        `ForbiddenTransitionError` (unknown/inactive actor or wrong role), `ReasonRequiredError`
-        (e.g. voiding without a reason) or `ConcurrentChangeError`.
+        Raises `CaseNotFoundError`, or a `TransitionError` (its message zh-CN first, English second):
+        `InvalidTransitionError` (no such edge), `ForbiddenTransitionError` (unknown/inactive actor or wrong
+        role), `ReasonRequiredError` (e.g. voiding without a reason), `ProcedureError` (the procedure's
+        conditions: statement window, legal review of a major fine, first warning, recheck date) or
+        `ConcurrentChangeError`.
         """
         try:
             target = State(to_state)
         except ValueError:
-            raise TransitionError(f"unknown state {to_state!r}") from None
+            raise TransitionError(f"未知状态 {to_state!r} / unknown state {to_state!r}") from None
         reason = reason.strip() if reason and reason.strip() else None
         with self._sessions() as s:
             case = s.get(Case, case_id)
             if case is None:
-                raise CaseNotFoundError(f"no case {case_id}")
+                raise CaseNotFoundError(f"没有案件 {case_id} / no case {case_id}")
             user = s.scalar(select(User).where(User.username == actor, User.active.is_(True)))
             if user is None:
-                raise ForbiddenTransitionError(f"{actor!r} is not an active user")
+                raise ForbiddenTransitionError(f"{actor!r} 不是在职用户 / {actor!r} is not an active user")
             source = State(case.state)
             self.lifecycle.check(source, target, Role(user.role), reason)
+            now = self.clock()
+            warned = _earlier_warnings(s, case) if target == State.WARNED else 0
+            changes = self.procedure.apply(case, source, target, move or Move(), now, warned)
             # Compare-and-set on the state: a reviewer who read the case before someone else moved it
             # must not append a transition from a state the case has left.
             claimed = s.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.state == source.value)
-                .values(state=target.value, updated_at=utcnow())
+                .values(state=target.value, updated_at=now, **changes)
             ).rowcount
+            changed = ConcurrentChangeError(
+                f"案件 {case_id} 已被他人改动，请重新载入 / case {case_id} changed meanwhile; reload it"
+            )
             if claimed != 1:
                 s.rollback()
-                raise ConcurrentChangeError(f"case {case_id} changed meanwhile; reload it")
-            _append(s, case, source, target, actor, reason)
+                raise changed
+            _append(s, case, source, target, actor, reason, now, hashed_details(changes))
             try:
                 s.commit()
             except IntegrityError:
                 s.rollback()
-                raise ConcurrentChangeError(f"case {case_id} changed meanwhile; reload it") from None
+                raise changed from None
             return case
 
     def get(self, case_id: int) -> Case:
@@ -238,12 +260,34 @@ def _reconnect_waits(attempts: int) -> Iterator[float | None]:
     yield None
 
 
-def _append(s: Session, case: Case, source: State | None, target: State, actor: str, reason: str | None) -> None:
+def _earlier_warnings(s: Session, case: Case) -> int:
+    """How many other cases of `case`'s party were warned (first offences are tracked per party); 0 when the case
+    names no party, which the evidence review of a warning then has to settle."""
+    if case.party is None:
+        return 0
+    query = (
+        select(func.count(CaseTransition.id))
+        .join(Case, Case.id == CaseTransition.case_id)
+        .where(Case.party == case.party, Case.id != case.id, CaseTransition.to_state == State.WARNED.value)
+    )
+    return s.scalar(query) or 0
+
+
+def _append(
+    s: Session,
+    case: Case,
+    source: State | None,
+    target: State,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+    details: dict | None = None,
+) -> None:
     last = s.scalar(
         select(CaseTransition).where(CaseTransition.case_id == case.id).order_by(CaseTransition.seq.desc()).limit(1)
     )
     seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
-    link = Link(seq, source.value if source else None, target.value, actor, utcnow(), reason)
+    link = Link(seq, source.value if source else None, target.value, actor, at, reason, details)
     s.add(
         CaseTransition(
             case_id=case.id,
@@ -253,6 +297,7 @@ def _append(s: Session, case: Case, source: State | None, target: State, actor: 
             actor=link.actor,
             at=link.at,
             reason=link.reason,
+            details=link.details,
             prev_hash=prev,
             hash=link_hash(prev, case.event_id, case.manifest_sha256, link),
         )

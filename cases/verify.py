@@ -185,6 +185,6 @@ def _transitions(s: Session, case_ids: list[int]) -> dict[int, list[StoredLink]]
         .order_by(CaseTransition.case_id, CaseTransition.seq)
     )
     for t in s.scalars(query):
-        link = Link(t.seq, t.from_state, t.to_state, t.actor, t.at, t.reason)
+        link = Link(t.seq, t.from_state, t.to_state, t.actor, t.at, t.reason, t.details)
         chains[t.case_id].append(StoredLink(link, t.prev_hash, t.hash))
     return chains

@@ -144,6 +144,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "state.decided": ("已决定", "Decided"),
     "state.delivered": ("已送达", "Delivered"),
     "state.published": ("已公示", "Published"),
+    "state.withdrawn": ("已撤回公示", "Publication withdrawn"),
     "state.executed": ("已执行", "Executed"),
     "state.closed": ("已结案", "Closed"),
     "ops.title": ("运行监控", "Operations"),

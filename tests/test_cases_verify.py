@@ -54,8 +54,9 @@ def facts(event_id: str) -> dict:
     }
 
 
-def file_case(service: CaseService, store: LocalObjectStore, event_id: str, **changed) -> Case:
-    """Store a small bundle (two files and a manifest, its facts `changed` as given) and open its case."""
+def file_case(service: CaseService, store: LocalObjectStore, event_id: str, plate: str = "沪A12345", **changed) -> Case:
+    """Store a small bundle (two files and a manifest, its facts `changed` as given) and open its case, whose party
+    is `plate`."""
     prefix = f"evidence/P1/2026/03/02/{event_id}"
     files = {
         "clip": (f"{prefix}/clip.mp4", b"fake mp4 " * 50),
@@ -65,7 +66,7 @@ def file_case(service: CaseService, store: LocalObjectStore, event_id: str, **ch
     for name, (key, data) in files.items():
         store.put(key, data, "application/octet-stream")
         entries[name] = FileEntry.of(key, data).to_json()
-    raw = json.dumps(facts(event_id) | changed | {"files": entries}).encode()
+    raw = json.dumps(facts(event_id) | {"party": {"plate": plate}} | changed | {"files": entries}).encode()
     store.put(f"{prefix}/manifest.json", raw, "application/json")
     record = NewCase(
         event_id,
@@ -77,7 +78,7 @@ def file_case(service: CaseService, store: LocalObjectStore, event_id: str, **ch
         T0,
         T0,
         None,
-        "沪A12345",
+        plate,
         (31.0, 121.0),
         0.9,
         {name: key for name, (key, _) in files.items()} | {"manifest": f"{prefix}/manifest.json"},
