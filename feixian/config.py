@@ -20,6 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
@@ -184,6 +185,8 @@ class Settings(StrictModel):
     bus: BusSettings = BusSettings()
     spool: SpoolSettings = SpoolSettings()
     retention: RetentionSettings = RetentionSettings()
+    procedure: ProcedureSettings = ProcedureSettings()
+    sla: SlaSettings = SlaSettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(

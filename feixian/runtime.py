@@ -52,7 +52,8 @@ class Runtime:
 
     @cached_property
     def cases(self) -> CaseService:
-        return CaseService(self.sessions)
+        settings = self.config.settings
+        return CaseService(self.sessions, procedure=settings.procedure.procedure(settings.sla))
 
     @cached_property
     def users(self) -> UserService:
