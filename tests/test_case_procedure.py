@@ -5,15 +5,13 @@ chain `feixian evidence verify` checks intact after all of it."""
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
-from conftest import postgres_database
 from sqlalchemy import delete
 from test_cases_verify import T0, file_case
 
-from cases.db import make_engine, session_factory, upgrade
+from cases.db import session_factory
 from cases.lifecycle import ForbiddenTransitionError, InvalidTransitionError, ReasonRequiredError, State
 from cases.models import Base
 from cases.procedure import Move, PartyKind, ProcedureError
@@ -39,25 +37,12 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path_factory):
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'feixian.db'}"
-        else:
-            url = stack.enter_context(postgres_database())
-        upgrade(url)
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
-
-
 @pytest.fixture
-def sessions(engine):
-    with engine.begin() as conn:
+def sessions(case_engine):
+    with case_engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(delete(table))
-    sessions = session_factory(engine)
+    sessions = session_factory(case_engine)
     for name, role in USERS.items():
         UserService(sessions).add_user(name, "a-long-pass", role)
     return sessions
