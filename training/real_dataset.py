@@ -139,9 +139,11 @@ def build(
         write_dataset(synth_dir, seed, synth_images, COMPOSITE_SIZE, workers=workers)
     synth = sorted((synth_dir / "images" / "train").glob("*.jpg")) if synth_images else []
     train = [p for p, _ in real] * real_repeat + comp + synth
-    (out / "train.txt").write_text("".join(f"{p.resolve()}\n" for p in train))
+    # Ultralytics finds an image's labels by its path (/images/ -> /labels/): a real photo is listed by its
+    # link here, never by its target, whose labels beside it are the source set's own class ids.
+    (out / "train.txt").write_text("".join(f"{p.absolute()}\n" for p in train))
     val = sorted((synth_dir / "images" / "val").glob("*.jpg")) if synth_images else comp[:50]
-    (out / "val.txt").write_text("".join(f"{p.resolve()}\n" for p in val))
+    (out / "val.txt").write_text("".join(f"{p.absolute()}\n" for p in val))
     data = {"path": str(out.resolve()), "train": "train.txt", "val": "val.txt", "names": dict(enumerate(CLASSES))}
     (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     summary = {
