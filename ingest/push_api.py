@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
@@ -124,6 +124,11 @@ def parse_capture_time(value: str) -> datetime:
         raise ValueError(f"X-Capture-Time is not ISO 8601: {value!r}") from e
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("X-Capture-Time needs a timezone offset (e.g. +08:00 or Z)")
+    try:
+        # 0001-01-01T00:00+00:01 is a valid ISO time that has no UTC equivalent; every later check needs one.
+        at.astimezone(UTC)
+    except OverflowError as e:
+        raise ValueError(f"X-Capture-Time has no UTC equivalent: {value!r}") from e
     return at
 
 
