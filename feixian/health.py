@@ -56,11 +56,17 @@ def _point_report(status: PointStatus, stale_after_s: float, refused: dict[str, 
         problem = "worker not running"
     elif status.idle_s > stale_after_s:
         problem = f"worker stalled: busy with one frame for {status.idle_s:.0f} s, {status.pending} frames queued"
+    elif status.source_down_s is not None and status.source_down_s > stale_after_s:
+        problem = (
+            f"camera stream down: no frame for {status.source_down_s:.0f} s, "
+            f"{status.source_reconnects} reconnects tried"
+        )
     report = {
         "ready": problem is None,
         "alive": status.alive,
         "idle_s": round(status.idle_s, 1),
         "pending": status.pending,
+        "source_down_s": None if status.source_down_s is None else round(status.source_down_s, 1),
         **{k: v for k, v in asdict(status.stats).items() if k != "by_category"},
         "refused_at_push": refused,
     }

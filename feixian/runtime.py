@@ -225,6 +225,8 @@ class PointStatus:
     pending: int
     stats: WorkerStats
     last_frame_at: datetime | None = None  # capture time of the last frame analysed (PointWorker.last_frame_at)
+    source_down_s: float | None = None  # a pull stream's seconds without a frame (RtspSource.down_for); None: up
+    source_reconnects: int = 0
 
 
 class _LivePoint:
@@ -300,6 +302,8 @@ class LivePipeline:
                 pending=self.bus.pending(pid),
                 stats=lp.worker.stats,
                 last_frame_at=lp.worker.last_frame_at,
+                source_down_s=lp.source.down_for(now) if isinstance(lp.source, RtspSource) else None,
+                source_reconnects=lp.source.reconnects if isinstance(lp.source, RtspSource) else 0,
             )
             for pid, lp in self._points.items()
         }

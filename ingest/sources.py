@@ -162,9 +162,22 @@ class RtspSource:
         self._opener = opener
         self._stop = threading.Event()
         self.reconnects = 0
+        # Monotonic time since which no frame has come (None while frames come): /readyz shows the point down.
+        self._down_since: float | None = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def down_for(self, now: float) -> float | None:
+        """Seconds since the stream last delivered a frame (or since the source started, before the first one);
+        None while it delivers.
+
+        >>> src = RtspSource("P", "rtsp://camera/stream", detect_fps=1)
+        >>> src.down_for(src._down_since + 5.0)
+        5.0
+        """
+        since = self._down_since
+        return None if since is None else max(0.0, now - since)
 
     def frames(self) -> Iterator[Frame]:
         seq = 0
@@ -186,8 +199,10 @@ class RtspSource:
                     ok, image = cap.read()
                     if not ok:
                         log.warning("%s: stream dropped, reconnecting", self.point_id)
+                        self._down_since = time.monotonic()
                         break
                     backoff = self.backoff_initial_s  # a good read resets the back-off
+                    self._down_since = None
                     if not sampler.take(time.monotonic() - t0):
                         continue
                     yield Frame(

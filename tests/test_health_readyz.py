@@ -23,6 +23,7 @@ from feixian.domain import Point, Source
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.runtime import LivePipeline
 from ingest.frame_checks import RejectionCounts
+from ingest.sources import RtspSource
 from pipeline.bus import MemoryBus
 from pipeline.frames import Frame, encode_jpeg
 from pipeline.worker import PointWorker
@@ -74,11 +75,32 @@ def eventually(check: Callable[[], bool], what: str, limit_s: float = 60) -> Non
         time.sleep(0.05)
 
 
+class DeadCamera:
+    """A camera whose stream never opens (cv2.VideoCapture on an unreachable RTSP address)."""
+
+    def isOpened(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+class DeadStreamRuntime(FakeRuntime):
+    """P2 pulls an RTSP stream that never answers; P1 takes pushed frames."""
+
+    def source_for(self, p: Point, realtime: bool) -> RtspSource | None:
+        if p.id != "P2":
+            return None
+        return RtspSource(p.id, "rtsp://camera/stream", 5, 0.05, 0.2, opener=lambda url: DeadCamera())
+
+
 class World:
-    def __init__(self, tmp_path: Path, stale_after_s: float = 3.0) -> None:
-        self.runtime = FakeRuntime()
+    def __init__(
+        self, tmp_path: Path, stale_after_s: float = 3.0, runtime: FakeRuntime | None = None, sources: bool = False
+    ) -> None:
+        self.runtime = runtime or FakeRuntime()
         self.bus = MemoryBus(16)
-        self.live = LivePipeline(self.runtime, self.bus, [point("P1"), point("P2")], with_sources=False)
+        self.live = LivePipeline(self.runtime, self.bus, [point("P1"), point("P2")], with_sources=sources)
         self.store = LocalObjectStore(tmp_path / "evidence")
         self.db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
         self.sessions = sessionmaker(create_engine(self.db_url))
@@ -164,3 +186,19 @@ def test_a_missing_evidence_folder_is_named(world: World) -> None:
     assert code == 503
     assert body["failing"] == [f"storage: OSError: evidence folder {world.store.root} is missing or not writable"]
     assert body["database"] == "ok"
+
+
+def test_a_dead_camera_stream_shows_its_point_down_and_leaves_the_others_running(tmp_path: Path) -> None:
+    w = World(tmp_path, runtime=DeadStreamRuntime(), sources=True)
+    try:
+        eventually(lambda: w.readyz()[0] == 503, "P2's dead stream makes it not ready")
+        _, body = w.readyz()
+        [failure] = body["failing"]
+        assert failure.startswith("point P2: camera stream down"), failure
+        assert body["points"]["P2"]["alive"] is True and body["points"]["P2"]["source_down_s"] > 3.0
+        assert body["points"]["P1"]["ready"] is True and body["points"]["P1"]["source_down_s"] is None
+        w.bus.publish(Frame("P1", 0, NOW, JPEG))
+        eventually(lambda: w.live.status()["P1"].stats.frames == 1, "P1 is still analysed")
+        assert w.live.status()["P2"].source_reconnects >= 2
+    finally:
+        assert w.live.stop(timeout=30) == []

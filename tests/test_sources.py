@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime
 
 import cv2
@@ -86,7 +87,9 @@ def test_rtsp_reconnects_with_backoff():
         "P", "rtsp://camera/stream", detect_fps=1000, backoff_initial_s=0.01, opener=lambda url: FakeCapture(3)
     )
     it = src.frames()
+    assert src.down_for(time.monotonic()) is not None  # nothing delivered yet
     got = [next(it) for _ in range(5)]  # 3 from the second open, 2 after a reconnect
+    assert src.down_for(time.monotonic()) is None
     src.stop()
     assert [f.seq for f in got] == [0, 1, 2, 3, 4]
     assert FakeCapture.opens >= 3 and src.reconnects >= 2
