@@ -11,7 +11,7 @@ BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run check test test-slow lint bench train train-plates demo venv venv-dev system-deps clean
+.PHONY: run check test test-slow lint bench train train-real train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -86,6 +86,10 @@ bench: $(VENV)/.runtime $(BENCH_DIR)/.complete
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
+
+# The real-footage candidate (models/feixian-street-v16.md): COCO yolov8n fine-tuned on `feixian real-data`.
+train-real: $(VENV)/.dev
+	./scripts/train_real_model.sh
 
 train-plates: $(VENV)/.dev
 	./scripts/train_plate_reader.sh

@@ -36,6 +36,21 @@ def _input(det: dict) -> str:
     return f"RGB letterboxed into {w}x{h}, padded only to a multiple of 32 (dynamic shape): {runs}"
 
 
+def _origin_lines(train: dict, ancestors: list[dict]) -> list[str]:
+    """The card's first paragraph: where the weights began (the root of the fine-tuning chain)."""
+    root = (list(ancestors) or [train])[-1]
+    if str(root.get("weights") or "").endswith(".pt"):
+        return [
+            "A feixian street-violation detector: Ultralytics YOLO fine-tuned from a COCO checkpoint re-headed for",
+            "feixian's classes (`training.coco_init`) on `feixian real-data` (real photos, rendered items composited",
+            "onto them, generated streets), exported to ONNX and run with ONNX Runtime.",
+        ]
+    return [
+        "A feixian street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
+        "weights) on scenes from `feixian synth`, exported to ONNX and run with ONNX Runtime.",
+    ]
+
+
 def lineage(train: dict, train_json: Path) -> list[dict]:
     """The training summaries of the models `train` was fine-tuned from, nearest first: each summary names
     its `weights`, whose own summary lies beside that ONNX as `<stem>.train.json` (how `make train` and
@@ -86,8 +101,7 @@ def _fact_lines(name: str, train: dict, det: dict, ancestors: list[dict]) -> lis
     return [
         f"# {name}",
         "",
-        "A feixian street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
-        "weights) on scenes from `feixian synth`, exported to ONNX and run with ONNX Runtime.",
+        *_origin_lines(train, ancestors),
         "",
         "| fact | value |",
         "|---|---|",
