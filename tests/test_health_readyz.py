@@ -195,7 +195,9 @@ def test_a_dead_camera_stream_shows_its_point_down_and_leaves_the_others_running
         _, body = w.readyz()
         [failure] = body["failing"]
         assert failure.startswith("point P2: camera stream down"), failure
-        assert body["points"]["P2"]["alive"] is True and body["points"]["P2"]["source_down_s"] > 3.0
+        assert (
+            body["points"]["P2"]["alive"] is True and body["points"]["P2"]["source_down_s"] >= 3.0
+        )  # rounded to 0.1 s
         assert body["points"]["P1"]["ready"] is True and body["points"]["P1"]["source_down_s"] is None
         w.bus.publish(Frame("P1", 0, NOW, JPEG))
         eventually(lambda: w.live.status()["P1"].stats.frames == 1, "P1 is still analysed")
