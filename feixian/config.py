@@ -24,6 +24,7 @@ from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
+from pipeline.motion import MotionSettings
 
 
 class ConfigError(ValueError):
@@ -180,6 +181,9 @@ class Settings(StrictModel):
     plates: PlateSettings = PlateSettings()
     rules: RuleSettings = Field(
         default_factory=RuleSettings, description="How the rules judge detections; tuned per model (tune-rules)."
+    )
+    motion: MotionSettings = Field(
+        default_factory=MotionSettings, description="When the detector may skip a frame (pipeline.motion)."
     )
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()

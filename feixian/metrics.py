@@ -8,8 +8,8 @@ A sampler on its own thread (started and stopped with the app) keeps the last mi
 frames/s and detector load.
 
 Per point, `received = detected + skipped + dropped` (a frame whose processing raised is logged, not counted).
-`feixian_frames_skipped_total` has one reason today, `detect_rate` (frames closer together than the point's
-detect fps); a motion gate would add its own.
+`feixian_frames_skipped_total` has two reasons: `detect_rate` (frames closer together than the point's detect fps)
+and `motion_gate` (frames analysed on the last detections, since nothing moved: `pipeline.motion`).
 
 >>> from prometheus_client.parser import text_string_to_metric_families
 >>> monitor = OpsMonitor(live=None, rejections=None, sessions=None)
@@ -286,11 +286,12 @@ class _PipelineCollector(Collector):
         for pid, st in status.items():
             s = st.stats
             lost = m.dropped(pid, st)
-            received.add_metric([pid], s.frames + s.skipped + sum(lost.values()))
+            received.add_metric([pid], s.frames + s.skipped + sum(lost.values()))  # gated frames are in frames
             for (stage, reason), n in sorted(lost.items()):
                 dropped.add_metric([pid, stage, reason], n)
             skipped.add_metric([pid, "detect_rate"], s.skipped)
-            detected.add_metric([pid], s.frames)
+            skipped.add_metric([pid, "motion_gate"], s.gated)
+            detected.add_metric([pid], s.frames - s.gated)
             objects.add_metric([pid], s.detections)
             for category, n in sorted(s.by_category.items()):
                 events.add_metric([pid, category], n)

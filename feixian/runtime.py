@@ -30,6 +30,7 @@ from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import FrameLimits
+from pipeline.motion import MotionGate
 from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
@@ -150,7 +151,13 @@ class Runtime:
             self.config.settings.published_categories,
             self.plate_reader,
             self.frame_limits(live),
+            self.motion_gate(),
         )
+
+    def motion_gate(self) -> MotionGate | None:
+        """A point's own motion gate (it keeps that camera's background), or None where the settings turn it off."""
+        motion = self.config.settings.motion
+        return MotionGate(motion) if motion.enabled else None
 
     def _open_case(self, event: ViolationEvent, bundle: EvidenceBundle) -> None:
         point = self.config.point(event.point_id)

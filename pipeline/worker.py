@@ -34,6 +34,7 @@ from pipeline.bus import FrameBus
 from pipeline.events import KeyFrame, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import Frame, FrameDecodeError, FrameLimits, decode_jpeg, encode_jpeg
+from pipeline.motion import MotionGate
 from pipeline.plates import PlateReader
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class WorkerStats:
     out_of_order: int = 0  # captured before the previous frame
     future: int = 0  # captured further ahead of the clock than FrameLimits.max_ahead
     undecodable: int = 0  # not a JPEG, or declaring more pixels than FrameLimits.max_pixels
+    gated: int = 0  # taken for analysis, but the motion gate let the last detections stand for the detector's
     detections: int = 0
     events: int = 0
     cases: int = 0
@@ -123,6 +125,7 @@ class PointWorker:
         published_categories: Sequence[Category],
         plate_reader: PlateReader | None = None,
         limits: FrameLimits | None = None,
+        gate: MotionGate | None = None,
     ):
         self.point = point
         self.detector = detector
@@ -135,6 +138,9 @@ class PointWorker:
         self.published = set(published_categories)
         self.plate_reader = plate_reader
         self.limits = limits or FrameLimits(max_ahead=None)
+        self.gate = gate
+        # The detector's last answer, which a frame the gate lets through undetected carries over.
+        self._found: sv.Detections | None = None
         self.buffer = RingBuffer(evidence_settings.pre_roll_s + MAX_PASSAGE_S + evidence_settings.post_roll_s)
         self.stats = WorkerStats()
         self._pending: list[_Pending] = []
@@ -168,9 +174,7 @@ class PointWorker:
         # Set only once a frame is taken: a frame stamped far ahead never becomes the point's "last" time,
         # so it cannot make every later, correctly stamped frame look out of order.
         self._last_at = frame.captured_at
-        started = time.perf_counter()
-        found = self.detector.detect(image)
-        self.on_detector_seconds(time.perf_counter() - started)
+        found = self._detect(image, frame.captured_at)
         detections = self.tracker.update(found, frame.captured_at)
         self.stats.frames += 1
         self.stats.detections += len(detections)
@@ -179,6 +183,19 @@ class PointWorker:
         self.buffer.add(frame)
         self._queue(events)
         self._file_due(frame.captured_at)
+
+    def _detect(self, image, at: datetime) -> sv.Detections:
+        """The detector's answer for this frame, or the last one where the motion gate says nothing changed
+        (the tracker and the rules still see it, so standing items stay followed and their dwell counts)."""
+        if self.gate is not None:
+            tracking = self._found is not None and len(self._found) > 0
+            if not self.gate.should_detect(image, at, tracking) and self._found is not None:
+                self.stats.gated += 1
+                return self._found
+        started = time.perf_counter()
+        self._found = self.detector.detect(image)
+        self.on_detector_seconds(time.perf_counter() - started)
+        return self._found
 
     def _refusal(self, frame: Frame) -> tuple[str, str] | None:
         ahead = self.limits.ahead_of_clock(frame.captured_at)

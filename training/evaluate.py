@@ -336,10 +336,10 @@ def settings_for(model: str | Path, settings: Settings | None) -> Settings:
 
 def scenario_config(scenario_dir: Path, settings: Settings, data_dir: Path) -> Config:
     """One scenario's points (its video as a file source) with a throw-away SQLite database and evidence
-    folder under `data_dir`, run with the deployment's model, plate and rule settings (not its storage,
-    bus or server)."""
+    folder under `data_dir`, run with the deployment's model, plate, rule and motion gate settings (not its
+    storage, bus or server)."""
     points = load_points(scenario_dir / "points.yaml")
-    run = Settings(model=settings.model, plates=settings.plates, rules=settings.rules)
+    run = Settings(model=settings.model, plates=settings.plates, rules=settings.rules, motion=settings.motion)
     database_url = f"sqlite:///{(data_dir / 'feixian.db').resolve()}"
     return Config(run, points, scenario_dir, scenario_dir, data_dir, database_url=database_url)
 
