@@ -98,11 +98,47 @@ class Case(Base):
     statement_waived: Mapped[bool] = mapped_column(default=False)
     statement_due_at: Mapped[datetime | None]  # end of the statement window set by the notice
     recheck_due_at: Mapped[datetime | None]  # end of the period a warning gives to correct
+    # The party on record (`cases.parties`): bound by plate or zone automatically, or picked by a reviewer, whose
+    # name then stands in `party_confirmed_by`. `party` above stays what the evidence read (the plate), checked
+    # against the manifest by `feixian evidence verify`.
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    party_confirmed_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
         return f"Case(id={self.id}, event_id={self.event_id!r}, state={self.state!r})"
+
+
+class Party(Base):
+    """A merchant bound to zones of points, or a vehicle by its plate with its transport company (the party a
+    notice is addressed to). `licence_no` is the business licence / unified social credit code; `contact` is for
+    notices only and is never published."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # merchant | vehicle
+    name: Mapped[str] = mapped_column(String(128))  # the merchant's operator, or the vehicle's transport company
+    shop: Mapped[str | None] = mapped_column(String(128))
+    # A merchant's own (unique among merchants, the import's key); a vehicle's is its company's, shared by its fleet.
+    licence_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    plate: Mapped[str | None] = mapped_column(String(16), unique=True)  # normalised: `cases.parties.normalise_plate`
+    company: Mapped[str | None] = mapped_column(String(128))
+    contact: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PartyZone(Base):
+    """A merchant's place: a zone of a point (a shop front may span zones, a zone may hold neighbouring shops)."""
+
+    __tablename__ = "party_zones"
+    __table_args__ = (UniqueConstraint("party_id", "point_id", "zone_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    point_id: Mapped[str] = mapped_column(String(32))
+    zone_id: Mapped[str] = mapped_column(String(64))
 
 
 class CaseTransition(Base):

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cases.audit import GENESIS, Link, link_hash
 from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError, Lifecycle, Role, State, TransitionError
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
+from cases.parties import find_party
 from cases.procedure import Move, Procedure, hashed_details
 from cases.records import NewCase
 from cases.workdays import WorkCalendar
@@ -116,6 +117,7 @@ class CaseService:
         )
         with self._sessions() as s:
             try:
+                case.party_id = find_party(s, case)
                 s.add(case)
                 s.flush()
                 _append(s, case, None, State.DETECTED, PIPELINE_ACTOR, None, now)
@@ -261,14 +263,18 @@ def _reconnect_waits(attempts: int) -> Iterator[float | None]:
 
 
 def _earlier_warnings(s: Session, case: Case) -> int:
-    """How many other cases of `case`'s party were warned (first offences are tracked per party); 0 when the case
-    names no party, which the evidence review of a warning then has to settle."""
-    if case.party is None:
+    """How many other cases of `case`'s party were warned (first offences are tracked per party: the party on record,
+    else the plate read); 0 when the case names no party, which the evidence review of a warning then has to settle."""
+    if case.party_id is not None:
+        same_party = Case.party_id == case.party_id
+    elif case.party is not None:
+        same_party = Case.party == case.party
+    else:
         return 0
     query = (
         select(func.count(CaseTransition.id))
         .join(Case, Case.id == CaseTransition.case_id)
-        .where(Case.party == case.party, Case.id != case.id, CaseTransition.to_state == State.WARNED.value)
+        .where(same_party, Case.id != case.id, CaseTransition.to_state == State.WARNED.value)
     )
     return s.scalar(query) or 0
 

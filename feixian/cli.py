@@ -10,6 +10,7 @@ from pathlib import Path
 
 from feixian.cases_cli import with_clock
 from feixian.config import ConfigError, load_config
+from feixian.parties_cli import with_parties
 
 DEFAULT_CONFIG = "configs/default.yaml"
 DEFAULT_DATA_DIR = "data/run"
@@ -64,7 +65,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     cases = rt.cases.all_cases(state=args.state)
     if args.json:
-        print(json.dumps(with_clock(rt, cases), ensure_ascii=False, indent=2))
+        print(json.dumps(with_parties(rt, cases, with_clock(rt, cases)), ensure_ascii=False, indent=2))
     else:
         for c in cases:
             print(f"{c.id:>6}  {c.state:<10} {c.category:<10} {c.subtype:<10} {c.point_id:<10} {c.started_at}")
@@ -131,6 +132,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from feixian.cases_cli import register as register_cases
     from feixian.detect import register as register_detect
+    from feixian.parties_cli import register as register_parties
     from feixian.retention_cli import register as register_retention
     from feixian.users_cli import register as register_users
     from training.bench import register as register_bench
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None, help="only cases in this state")
     p.set_defaults(func=cmd_cases_list)
     register_cases(cases, sub, common)
+    register_parties(cases, sub, common)
 
     ev = sub.add_parser("evidence", help="evidence checks").add_subparsers(dest="evidence_cmd", required=True)
     p = ev.add_parser("verify", parents=[common], help="re-hash stored evidence and the audit chain")

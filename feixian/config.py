@@ -20,6 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cases.party_settings import PartySettings
 from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
@@ -191,6 +192,7 @@ class Settings(StrictModel):
     retention: RetentionSettings = RetentionSettings()
     procedure: ProcedureSettings = ProcedureSettings()
     sla: SlaSettings = SlaSettings()
+    parties: PartySettings = PartySettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(
