@@ -3,8 +3,13 @@
 Everything read from YAML passes through these pydantic models, so a bad file fails at load time with
 the file, the key path and the reason (`ConfigError`), never deep inside a worker.
 
+A settings file may start from another: `extends: default.yaml` (relative to the file that says it) loads
+that file first and lays this file's mappings over it, section by section; a list or a value replaces the
+one it inherits. Paths inherited this way (`points_file`, `model.path`, `plates.model`) stay relative to
+the file that wrote them.
+
 Example:
-    >>> cfg = load_config("configs/default.yaml")  # doctest: +SKIP
+    >>> cfg = load_config("configs/demo.yaml")  # doctest: +SKIP
     >>> cfg.points[0].zones[0].kind  # doctest: +SKIP
     <ZoneKind.NO_OCCUPATION: 'no_occupation'>
 """
@@ -20,12 +25,10 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cases.party_settings import PartySettings
 from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
-from pipeline.motion import MotionSettings
 
 
 class ConfigError(ValueError):
@@ -172,9 +175,11 @@ class ServerSettings(StrictModel):
 
 
 class Settings(StrictModel):
-    """The whole settings file (configs/default.yaml)."""
+    """The whole settings file (configs/default.yaml), with whatever it extends laid under it."""
 
-    points_file: str = Field(default="points.yaml", description="Points registry, relative to this file.")
+    points_file: str = Field(
+        default="points.yaml", description="Points registry, relative to the settings file that names it."
+    )
     database_url: str | None = Field(
         default=None, description="None = SQLite under the data dir; env DATABASE_URL wins."
     )
@@ -183,16 +188,12 @@ class Settings(StrictModel):
     rules: RuleSettings = Field(
         default_factory=RuleSettings, description="How the rules judge detections; tuned per model (tune-rules)."
     )
-    motion: MotionSettings = Field(
-        default_factory=MotionSettings, description="When the detector may skip a frame (pipeline.motion)."
-    )
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
     spool: SpoolSettings = SpoolSettings()
     retention: RetentionSettings = RetentionSettings()
     procedure: ProcedureSettings = ProcedureSettings()
     sla: SlaSettings = SlaSettings()
-    parties: PartySettings = PartySettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(
@@ -260,8 +261,8 @@ class Config:
         return self.data_dir / "evidence"
 
 
-def _format_errors(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def _format_errors(path: Path, err: ValidationError, note: str = "") -> str:
+    lines = [f"{path}: invalid configuration{note}"]
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
         # The value given, when it is short enough to read in one line (never a whole section).
@@ -312,6 +313,54 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+# Settings keys that hold a path relative to the file that writes them.
+_PATH_KEYS = (("points_file",), ("model", "path"), ("plates", "model"))
+
+
+def merge_settings(base: dict, over: dict) -> dict:
+    """`over` laid on `base`: mappings merge key by key, anything else (a list, a value) replaces.
+
+    >>> merge_settings({"rules": {"a": 1, "b": [1, 2]}, "x": 1}, {"rules": {"b": [3]}, "y": 2})
+    {'rules': {'a': 1, 'b': [3]}, 'x': 1, 'y': 2}
+    """
+    merged = dict(base)
+    for key, value in over.items():
+        inherited = merged.get(key)
+        both_mappings = isinstance(value, dict) and isinstance(inherited, dict)
+        merged[key] = merge_settings(inherited, value) if both_mappings else value
+    return merged
+
+
+def _rebase_paths(data: dict, written_in: Path, used_in: Path) -> dict:
+    """`data` read from a file in folder `written_in`, its relative paths made relative to `used_in`."""
+    for *sections, key in _PATH_KEYS:
+        holder = data
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and isinstance(holder.get(key), str) and not Path(holder[key]).is_absolute():
+            holder[key] = os.path.relpath(written_in / holder[key], used_in)
+    return data
+
+
+def _read_settings(path: Path, extended_by: tuple[Path, ...] = ()) -> tuple[dict, list[Path]]:
+    """The settings in `path` laid over those of the file it `extends` (and so on), and the files extended."""
+    data = _read_yaml(path)
+    if "extends" not in data:
+        return data, []
+    target = data.pop("extends")
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError(f"{path}: extends: expected the path of a settings file (got {target!r})")
+    base = path.parent / target
+    chain = (*extended_by, path.resolve())
+    if base.resolve() in chain:
+        cycle = " -> ".join(p.name for p in (*chain, base.resolve()))
+        raise ConfigError(f"{path}: extends: {target} leads back to a file already on the way ({cycle})")
+    if not base.is_file():
+        raise ConfigError(f"{path}: extends: {base} does not exist or is not a file")
+    inherited, further = _read_settings(base, chain)
+    return merge_settings(_rebase_paths(inherited, base.parent, path.parent), data), [base, *further]
+
+
 def load_points(path: str | Path) -> list[Point]:
     path = Path(path)
     try:
@@ -323,10 +372,12 @@ def load_points(path: str | Path) -> list[Point]:
 def load_config(path: str | Path, data_dir: str | Path | None = None) -> Config:
     """Load and validate settings and the points registry they name."""
     path = Path(path)
+    data, extended = _read_settings(path)
     try:
-        settings = Settings.model_validate(_read_yaml(path))
+        settings = Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_format_errors(path, e)) from e
+        note = f" (keys it does not set come from {', '.join(str(p) for p in extended)})" if extended else ""
+        raise ConfigError(_format_errors(path, e, note)) from e
     base = path.parent.resolve()
     points_path = (base / settings.points_file).resolve()
     if not points_path.is_file():

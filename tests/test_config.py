@@ -119,3 +119,76 @@ def test_rules_section_reaches_the_rules_and_is_validated(tmp_path):
         load_config(write(tmp_path, "s.yaml", "model: {path: m.onnx}\nrules: {vehicle: {min_share: 1.5}}\n"))
     with pytest.raises(ConfigError, match="cooldown_s must be at least max_unseen_s"):
         load_config(write(tmp_path, "s.yaml", "model: {path: m.onnx}\nrules: {occupation: {cooldown_s: 5}}\n"))
+
+
+def test_extends_lays_mappings_over_the_file_it_names(tmp_path):
+    (tmp_path / "shipped").mkdir()
+    write(tmp_path / "shipped", "points.yaml", POINT)
+    write(
+        tmp_path / "shipped",
+        "base.yaml",
+        "points_file: points.yaml\nmodel: {path: ../models/m.onnx, conf_threshold: 0.3}\n"
+        "rules: {occupation: {cooldown_s: 40}, vehicle: {min_share: 0.6}}\n"
+        "published_categories: [occupation, vehicle]\n",
+    )
+    site = write(
+        tmp_path,
+        "site.yaml",
+        "extends: shipped/base.yaml\nmodel: {iou_threshold: 0.6}\nrules: {vehicle: {min_frames: 9}}\n"
+        "published_categories: [vehicle]\n",
+    )
+    cfg = load_config(site)
+    # Mappings merge key by key; lists and values replace.
+    assert (cfg.settings.model.conf_threshold, cfg.settings.model.iou_threshold) == (0.3, 0.6)
+    assert cfg.settings.rules.occupation.cooldown_s == 40
+    assert (cfg.settings.rules.vehicle.min_share, cfg.settings.rules.vehicle.min_frames) == (0.6, 9)
+    assert cfg.settings.published_categories == [Category.VEHICLE]
+    # Inherited paths stay relative to the file that wrote them.
+    assert cfg.model_path == (tmp_path / "models" / "m.onnx").resolve()
+    assert [p.id for p in cfg.points] == ["JDZ-001"]
+
+
+def test_extends_chains_and_the_extending_file_wins(tmp_path):
+    write(tmp_path, "points.yaml", POINT)
+    write(tmp_path, "a.yaml", "model: {path: a.onnx, conf_threshold: 0.3}\nserver: {port: 8001}\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\nserver: {port: 8002}\n")
+    cfg = load_config(write(tmp_path, "c.yaml", "extends: b.yaml\nmodel: {path: c.onnx}\n"))
+    assert (cfg.settings.server.port, cfg.settings.model.conf_threshold) == (8002, 0.3)
+    assert cfg.model_path == (tmp_path / "c.onnx").resolve()
+
+
+def test_extends_a_missing_file_names_the_extending_file(tmp_path):
+    path = write(tmp_path, "site.yaml", "extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: extends: {tmp_path / 'nowhere.yaml'} does not exist or is not a file"
+
+
+def test_extends_in_a_cycle_is_refused(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b.yaml\nmodel: {path: m.onnx}\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "a.yaml")
+    assert str(e.value).startswith(f"{tmp_path / 'b.yaml'}: extends: a.yaml leads back")
+    assert "(a.yaml -> b.yaml -> a.yaml)" in str(e.value)
+    with pytest.raises(ConfigError, match="leads back"):
+        load_config(write(tmp_path, "self.yaml", "extends: self.yaml\n"))
+
+
+def test_extends_a_file_that_is_no_mapping_or_no_path(tmp_path):
+    write(tmp_path, "list.yaml", "- model\n")
+    with pytest.raises(ConfigError, match=f"^{tmp_path / 'list.yaml'}: expected a mapping at the top level$"):
+        load_config(write(tmp_path, "site.yaml", "extends: list.yaml\n"))
+    with pytest.raises(ConfigError, match=r"site.yaml: extends: expected the path of a settings file \(got \[1\]\)"):
+        load_config(write(tmp_path, "site.yaml", "extends: [1]\n"))
+
+
+def test_an_invalid_inherited_key_names_the_files_extended(tmp_path):
+    write(tmp_path, "points.yaml", POINT)
+    write(tmp_path, "base.yaml", "model: {path: m.onnx}\nserver: {port: 0}\n")
+    path = write(tmp_path, "site.yaml", "extends: base.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    first, second = str(e.value).splitlines()
+    assert first == f"{path}: invalid configuration (keys it does not set come from {tmp_path / 'base.yaml'})"
+    assert second.startswith("  server.port: Input should be greater than or equal to 1")
