@@ -25,10 +25,12 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cases.party_settings import PartySettings
 from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
+from pipeline.motion import MotionSettings
 
 
 class ConfigError(ValueError):
@@ -188,12 +190,16 @@ class Settings(StrictModel):
     rules: RuleSettings = Field(
         default_factory=RuleSettings, description="How the rules judge detections; tuned per model (tune-rules)."
     )
+    motion: MotionSettings = Field(
+        default_factory=MotionSettings, description="When the detector may skip a frame (pipeline.motion)."
+    )
     evidence: EvidenceSettings = EvidenceSettings()
     bus: BusSettings = BusSettings()
     spool: SpoolSettings = SpoolSettings()
     retention: RetentionSettings = RetentionSettings()
     procedure: ProcedureSettings = ProcedureSettings()
     sla: SlaSettings = SlaSettings()
+    parties: PartySettings = PartySettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(
