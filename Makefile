@@ -1,4 +1,4 @@
-# feixian: `make run` (demo on the embedded default) and `make test` work on a fresh clone.
+# feixian: `make run` (the demo, configs/demo.yaml, embedded) and `make test` work on a fresh clone.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -49,9 +49,9 @@ demo: $(DEMO_DIR)/.complete
 
 run: $(VENV)/.runtime $(DEMO_DIR)/.complete
 	printf '%s\n' '$(DEMO_PASSWORD)' | $(FEIXIAN) users add $(DEMO_USER) --password-stdin --role reviewer \
-	  --display-name 演示审核员 --exist-ok --config configs/default.yaml --data-dir $(RUN_DIR)
+	  --display-name 演示审核员 --exist-ok --config configs/demo.yaml --data-dir $(RUN_DIR)
 	@echo "feixian review UI: http://127.0.0.1:8000  login: $(DEMO_USER) / $(DEMO_PASSWORD)"
-	$(FEIXIAN) run --config configs/default.yaml --data-dir $(RUN_DIR)
+	$(FEIXIAN) run --config configs/demo.yaml --data-dir $(RUN_DIR)
 
 # The quick loop (under two minutes on 2 cores): lint, then unit tests and doctests. Left out, and run by
 # `make test`: tests that need the PostgreSQL server; browser, end-to-end, live-run and process-signal

@@ -10,7 +10,7 @@ import os
 import secrets
 import signal
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from feixian.api_docs import make_docs_router
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.metrics import SAMPLE_S, OpsMonitor, make_metrics_router
-from feixian.runtime import LivePipeline, Runtime
+from feixian.runtime import LivePipeline, Runtime, warn_of_points_raising_no_cases
 from ingest.disk_space import MB, FreeSpaceGuard
 from ingest.frame_checks import RejectionCounts
 from ingest.push_api import make_push_router
@@ -119,6 +119,7 @@ def serve(runtime: Runtime, *, with_sources: bool, host: str | None = None, port
     server = cfg.settings.server
     bus = MemoryBus(cfg.settings.bus.max_pending)
     points = cfg.points if with_sources else [p for p in cfg.points if p.source.kind == "push"]
+    warn_of_points_raising_no_cases(cfg, points, datetime.now(UTC).date())
     live = LivePipeline(runtime, bus, points, with_sources=with_sources, jobs=runtime.background_jobs())
     app = build_app(runtime, bus, live)
     live.start()

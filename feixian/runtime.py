@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from cases.db import make_engine, session_factory, upgrade
@@ -23,7 +23,7 @@ from cases.spool import SpoolingStore, SpoolUploader
 from cases.store import LocalObjectStore, ObjectStore, make_store
 from cases.users import UserService
 from feixian.config import Config
-from feixian.domain import Point
+from feixian.domain import Category, Point
 from ingest.sources import FileSource, RtspSource
 from pipeline.bus import BusClosed, FrameBus, MemoryBus
 from pipeline.detector import OnnxDetector
@@ -180,6 +180,42 @@ class Runtime:
         if src.kind == "rtsp":
             return RtspSource(point.id, self.config.source_path(point), point.detect_fps)
         return None  # push points get their frames from the HTTP API
+
+
+def points_raising_no_cases(points: Sequence[Point], published: Collection[Category], on: date) -> dict[str, str]:
+    """Each point that may raise no case on day `on`, with the reason: what `feixian run` warns of at start,
+    so that a registry not filled in yet (configs/example-points.yaml) is told apart from a quiet street.
+
+    >>> from feixian.domain import Source
+    >>> p = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"),
+    ...           categories=[Category.OCCUPATION])
+    >>> points_raising_no_cases([p], [Category.OCCUPATION], date(2026, 1, 1))
+    {'P1': 'point not announced'}
+    """
+    reasons = {}
+    for p in points:
+        enabled = [c for c in p.categories if c in published]
+        if not enabled:
+            reasons[p.id] = "no published category enabled at this point"
+            continue
+        verdicts = [p.may_raise_cases(c, on) for c in enabled]
+        if not any(ok for ok, _ in verdicts):
+            reasons[p.id] = verdicts[0][1]
+    return reasons
+
+
+def warn_of_points_raising_no_cases(config: Config, points: Sequence[Point], on: date) -> None:
+    """Log, once at start, each of `points` whose detections can only be advisory, and why."""
+    registry = (config.base_dir / config.settings.points_file).resolve()
+    for pid, reason in points_raising_no_cases(points, config.settings.published_categories, on).items():
+        log.warning(
+            "point %s raises no cases (%s): its detections are logged as advisory only. A point raises cases "
+            "once its announcement date, legal and technical review are recorded in %s, it is in service and "
+            "calibrated, and a published category is enabled there",
+            pid,
+            reason,
+            registry,
+        )
 
 
 @dataclass

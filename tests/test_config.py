@@ -1,3 +1,4 @@
+import re
 from datetime import date
 from pathlib import Path
 
@@ -80,17 +81,59 @@ def test_settings_resolve_paths_and_gateways(tmp_path, monkeypatch):
         load_config(settings)
 
 
-def test_shipped_config_validates():
-    repo = Path(__file__).resolve().parents[1]
-    cfg = load_config(repo / "configs" / "default.yaml")
-    assert {p.town for p in cfg.points} <= {"嘉定镇", "真新", "工业区"}
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_shipped_settings_announce_nothing_and_hold_no_gateway():
+    cfg = load_config(CONFIGS / "default.yaml")
+    assert cfg.settings.gateways == []
+    assert cfg.model_path.is_file() and cfg.plate_model_path.is_file()
+    assert all(not p.may_raise_cases(c, date.today())[0] for p in cfg.points for c in Category)
+
+
+def test_demo_is_the_shipped_settings_with_demo_points_and_gateway():
+    demo, default = load_config(CONFIGS / "demo.yaml"), load_config(CONFIGS / "default.yaml")
+    assert demo.settings.model_dump(exclude={"points_file", "gateways"}) == default.settings.model_dump(
+        exclude={"points_file", "gateways"}
+    )
+    assert (demo.model_path, demo.plate_model_path) == (default.model_path, default.plate_model_path)
+    assert [g.id for g in demo.settings.gateways] == ["demo-gateway"]
+    assert {p.town for p in demo.points} <= {"嘉定镇", "真新", "工业区"}
+    assert all(p.may_raise_cases(p.categories[0], date(2026, 3, 3)) == (True, "ok") for p in demo.points)
+
+
+def test_bureau_example_has_no_gateway_and_no_point_announced_or_reviewed():
+    from feixian.runtime import points_raising_no_cases
+
+    example = load_config(CONFIGS / "example.yaml")
+    assert example.settings.gateways == [] and example.points
+    text = (CONFIGS / "example.yaml").read_text(encoding="utf-8")
+    assert not re.search("[0-9a-f]{64}", text) and "demo-gateway" not in text  # no token hash, not even commented
+    for p in example.points:
+        assert (p.announced_on, p.legal_review, p.technical_review) == (None, False, False)
+    reasons = points_raising_no_cases(example.points, example.settings.published_categories, date.today())
+    assert reasons == {p.id: "point not announced" for p in example.points}
+
+
+def test_run_warns_at_start_of_each_point_that_can_raise_no_case(caplog):
+    from feixian.runtime import warn_of_points_raising_no_cases
+
+    example = load_config(CONFIGS / "example.yaml")
+    with caplog.at_level("WARNING", logger="feixian.runtime"):
+        warn_of_points_raising_no_cases(example, example.points, date.today())
+    (record,) = caplog.records
+    assert "JDZ-101 raises no cases (point not announced)" in record.getMessage()
+    assert str(CONFIGS / "example-points.yaml") in record.getMessage()
+    caplog.clear()
+    demo = load_config(CONFIGS / "demo.yaml")
+    warn_of_points_raising_no_cases(demo, demo.points, date(2026, 3, 3))
+    assert caplog.records == []
 
 
 def test_demo_points_match_the_generated_demo_scenes():
     from training.synth.scenario import demo_points
 
-    repo = Path(__file__).resolve().parents[1]
-    registry = {p.id: p for p in load_config(repo / "configs" / "default.yaml").points}
+    registry = {p.id: p for p in load_config(CONFIGS / "demo.yaml").points}
     for generated in demo_points():
         shipped = registry[generated.id]
         assert shipped.zones == generated.zones

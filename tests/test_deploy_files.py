@@ -83,7 +83,7 @@ def test_compose_file_parses_with_the_services_and_no_host_network() -> None:
 
 def test_deploy_settings_load_and_keep_the_tuned_rules(tmp_path: Path) -> None:
     shutil.copy(DEPLOY / "settings.yaml", tmp_path / "settings.yaml")
-    shutil.copy(REPO / "configs" / "points.yaml", tmp_path / "points.yaml")
+    shutil.copy(REPO / "configs" / "example-points.yaml", tmp_path / "points.yaml")
     cfg = load_config(tmp_path / "settings.yaml", tmp_path / "data")
     assert cfg.settings.evidence.backend == "s3" and cfg.settings.evidence.s3_endpoint == "minio:9000"
     default = load_config(REPO / "configs" / "default.yaml", tmp_path / "default")

@@ -99,14 +99,12 @@ def test_guard_off_at_zero_and_refusing_when_the_probe_fails(tmp_path: Path, mon
 def app_world(tmp_path: Path, disk: FakeDisk, clock: FakeClock):
     """The real app of `feixian serve` on the demo registry with a gateway for ZX-001 (a push point), its
     disk faked at 10 GB free and a floor of 512 MB."""
-    settings = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    settings["points_file"] = str(REPO / "configs" / settings["points_file"])
-    settings["model"]["path"] = str(REPO / "configs" / settings["model"]["path"])
-    settings["plates"]["model"] = None
-    settings["evidence"]["min_free_mb"] = 512
-    settings["gateways"] = [
-        {"id": "gw", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "points": ["ZX-001"]}
-    ]
+    settings = {
+        "extends": str(REPO / "configs" / "demo.yaml"),
+        "plates": {"model": None},
+        "evidence": {"min_free_mb": 512},
+        "gateways": [{"id": "gw", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "points": ["ZX-001"]}],
+    }
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))
     runtime = Runtime(load_config(path, tmp_path / "data"))

@@ -1,5 +1,5 @@
 """Acceptance of the spine on the demo scenario with the shipped model, exactly as an operator runs it:
-`feixian replay --config configs/default.yaml --data-dir D`, then `feixian cases list --json`.
+`feixian replay --config configs/demo.yaml --data-dir D`, then `feixian cases list --json`.
 
 Every ground-truth event of the demo must become exactly one case and no decoy may raise one, on SQLite
 and on PostgreSQL (`DATABASE_URL`) alike. The demo
@@ -23,7 +23,7 @@ from ingest.sources import FileSource
 from training.evaluate import score_scenario
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "default.yaml"
+CONFIG = REPO / "configs" / "demo.yaml"
 DEMO = REPO / "data" / "demo"
 
 
@@ -86,7 +86,7 @@ def test_pushing_the_street_video_over_http_files_the_same_cases(on_sqlite, tmp_
 
     cfg = load_config(CONFIG)
     street = cfg.point("JDZ-001")
-    points = yaml.safe_load((CONFIG.parent / "points.yaml").read_text(encoding="utf-8"))
+    points = yaml.safe_load((CONFIG.parent / "demo-points.yaml").read_text(encoding="utf-8"))
     (push_point,) = [p for p in points["points"] if p["id"] == "JDZ-001"]
     push_point["source"] = {"kind": "push"}
     (tmp_path / "points.yaml").write_text(yaml.safe_dump({"points": [push_point]}, allow_unicode=True), "utf-8")

@@ -37,13 +37,11 @@ JPEG = encode_jpeg(np.zeros((36, 64, 3), np.uint8))
 def make_app(tmp: Path, queue: int):
     """The app of `feixian serve` on the demo registry, with a gateway for its push point and no workers: once
     `queue` frames wait, the point answers 503, as a slow one would."""
-    settings_ = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    settings_["points_file"] = str(REPO / "configs" / settings_["points_file"])
-    settings_["model"]["path"] = str(REPO / "configs" / settings_["model"]["path"])
-    settings_["plates"]["model"] = None
-    settings_["gateways"] = [
-        {"id": "gw", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "points": [POINT]}
-    ]
+    settings_ = {
+        "extends": str(REPO / "configs" / "demo.yaml"),
+        "plates": {"model": None},
+        "gateways": [{"id": "gw", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "points": [POINT]}],
+    }
     path = tmp / "settings.yaml"
     path.write_text(yaml.safe_dump(settings_))
     return build_app(Runtime(load_config(path, tmp / "data")), MemoryBus(queue))

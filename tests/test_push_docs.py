@@ -21,10 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
-    settings = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    settings["points_file"] = str(REPO / "configs" / settings["points_file"])
-    settings["model"]["path"] = str(REPO / "configs" / settings["model"]["path"])
-    settings["plates"]["model"] = None
+    settings = {"extends": str(REPO / "configs" / "default.yaml"), "plates": {"model": None}}
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))
     runtime = Runtime(load_config(path, tmp_path / "data"))

@@ -40,7 +40,7 @@ def test_run_brings_up_the_queue_with_both_families_within_three_minutes(tmp_pat
         assert main(["synth", "--demo", "--out", str(DEMO)]) == 0
         (DEMO / ".complete").touch()
     data = tmp_path / "run"
-    common = ["--config", str(REPO / "configs" / "default.yaml"), "--data-dir", str(data)]
+    common = ["--config", str(REPO / "configs" / "demo.yaml"), "--data-dir", str(data)]
     subprocess.run(
         [*FEIXIAN, "users", "add", "demo", "--password-stdin", "--role", "reviewer", *common],
         input="feixian-demo\n",

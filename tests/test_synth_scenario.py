@@ -136,13 +136,13 @@ def test_demo_points_match_the_committed_registry() -> None:
     points = demo_points()
     assert [p.id for p in points] == ["JDZ-001", "GYQ-001"] and len(DEMO_SPECS) == 2
     assert {z.kind.value for z in points[0].zones} == {"no_occupation", "roadway"}
-    registry = REPO / "configs" / "points.yaml"
+    registry = REPO / "configs" / "demo-points.yaml"
     if not registry.exists():
-        pytest.skip("configs/points.yaml not written yet")
+        pytest.skip("configs/demo-points.yaml not written yet")
     committed = {p.id: p for p in load_points(registry)}
     missing = [p.id for p in points if p.id not in committed]
     if missing:
-        pytest.skip(f"configs/points.yaml has no demo points {missing} yet")
+        pytest.skip(f"configs/demo-points.yaml has no demo points {missing} yet")
     for p in points:
         assert committed[p.id].zones == p.zones, f"{p.id}: zones differ from the demo scenario"
 
