@@ -4,7 +4,6 @@ folder each make it 503 with the failing part named, and it is 200 again once th
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import supervision as sv
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
+from worker_stand_ins import GatedDetector, push_point, quiet_worker
 
-from cases.store import EvidenceSettings, LocalObjectStore
-from feixian.domain import Point, Source
+from cases.store import LocalObjectStore
+from feixian.domain import Point
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.runtime import LivePipeline
 from ingest.frame_checks import RejectionCounts
@@ -32,27 +31,6 @@ JPEG = encode_jpeg(np.zeros((36, 64, 3), np.uint8))
 NOW = datetime.now(UTC)
 
 
-class GatedDetector:
-    """Detects nothing, but only once `gate` is open: a worker stuck in inference."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def detect(self, image) -> sv.Detections:
-        self.gate.wait()
-        return sv.Detections.empty()
-
-
-class PassThrough:
-    def update(self, detections: sv.Detections, at: datetime) -> sv.Detections:
-        return detections
-
-
-def point(pid: str) -> Point:
-    return Point(id=pid, name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"))
-
-
 class FakeRuntime:
     """The two things `LivePipeline` asks of a runtime, with a detector the test can hold."""
 
@@ -60,8 +38,7 @@ class FakeRuntime:
         self.detectors: dict[str, GatedDetector] = {}
 
     def make_worker(self, p: Point, live: bool = False) -> PointWorker:
-        detector = self.detectors.setdefault(p.id, GatedDetector())
-        return PointWorker(p, detector, PassThrough(), [], None, lambda e, b: None, EvidenceSettings(), [])
+        return quiet_worker(p, self.detectors.setdefault(p.id, GatedDetector()))
 
     def source_for(self, p: Point, realtime: bool) -> None:
         return None
@@ -100,7 +77,7 @@ class World:
     ) -> None:
         self.runtime = runtime or FakeRuntime()
         self.bus = MemoryBus(16)
-        self.live = LivePipeline(self.runtime, self.bus, [point("P1"), point("P2")], with_sources=sources)
+        self.live = LivePipeline(self.runtime, self.bus, [push_point("P1"), push_point("P2")], with_sources=sources)
         self.store = LocalObjectStore(tmp_path / "evidence")
         self.db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
         self.sessions = sessionmaker(create_engine(self.db_url))

@@ -3,20 +3,15 @@ counts each refusal, and lets nothing of a refused frame reach the frame bus (is
 
 from __future__ import annotations
 
-import hashlib
 import resource
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from push_world import PushWorld, gateway
 
-from feixian.domain import Gateway
-from ingest.frame_checks import RejectionCounts
-from ingest.push_api import PUSH_PATH, make_push_router
-from pipeline.frames import Frame, FrameLimits, encode_jpeg
+from pipeline.frames import FrameLimits, encode_jpeg
 
 TOKEN = "gw-token"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -39,34 +34,19 @@ def declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-class World:
+class World(PushWorld):
     def __init__(self) -> None:
-        self.published: list[Frame] = []
-        self.rejections = RejectionCounts()
-        app = FastAPI()
-        app.include_router(
-            make_push_router(
-                gateways=[
-                    Gateway(id="gw", token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(), points=["P1", "F1"])
-                ],
-                point_ids=["P1", "P2"],
-                registered=["F1", "F2"],
-                announced_on={"P1": ANNOUNCED},
-                max_frame_bytes=100_000,
-                publish=self.published.append,
-                limits=FrameLimits(max_pixels=4096 * 4096, max_ahead=timedelta(minutes=5), clock=lambda: NOW),
-                rejections=self.rejections,
-            )
+        super().__init__(
+            gateways=[gateway("gw", ["P1", "F1"], token=TOKEN)],
+            point_ids=["P1", "P2"],
+            registered=["F1", "F2"],
+            announced_on={"P1": ANNOUNCED},
+            limits=FrameLimits(max_pixels=4096 * 4096, max_ahead=timedelta(minutes=5), clock=lambda: NOW),
         )
-        self.client = TestClient(app)
 
     def push(self, at: datetime | str, body: bytes | None = None, point: str = "P1"):
         stamp = at if isinstance(at, str) else at.isoformat()
-        return self.client.post(
-            PUSH_PATH.format(point_id=point),
-            content=small_jpeg() if body is None else body,
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/jpeg", "X-Capture-Time": stamp},
-        )
+        return self.post(point, TOKEN, small_jpeg() if body is None else body, stamp)
 
 
 @pytest.fixture

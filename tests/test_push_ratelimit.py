@@ -3,20 +3,16 @@ with Retry-After, other gateways and later frames are unaffected, and nothing re
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from push_world import PushWorld, gateway
 from pydantic import ValidationError
 
-from feixian.domain import Gateway
-from ingest.frame_checks import RejectionCounts
-from ingest.push_api import PUSH_PATH, make_push_router
+from ingest.push_api import PUSH_PATH
 from ingest.rate_limit import GatewayRateLimits, TokenBucket
-from pipeline.frames import Frame, encode_jpeg
+from pipeline.frames import encode_jpeg
 
 JPEG = encode_jpeg(np.zeros((24, 32, 3), np.uint8))
 # The slow gateway may push one frame and then must wait about 1000 s: no test lasts that long, so the second
@@ -30,10 +26,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def gateway(gid: str, max_fps: float | None, points: list[str]) -> Gateway:
-    return Gateway(id=gid, token_sha256=hashlib.sha256(gid.encode()).hexdigest(), points=points, max_fps=max_fps)
 
 
 def test_bucket_allows_one_seconds_burst_then_refills_at_the_rate() -> None:
@@ -58,7 +50,7 @@ def test_a_slow_rate_still_allows_one_frame() -> None:
 def test_retry_after_is_whole_seconds_and_gateways_are_independent() -> None:
     clock = FakeClock()
     limits = GatewayRateLimits(
-        [gateway("a", 2.0, ["P1"]), gateway("b", 2.0, ["P2"]), gateway("c", None, ["P3"])], clock
+        [gateway("a", ["P1"], max_fps=2.0), gateway("b", ["P2"], max_fps=2.0), gateway("c", ["P3"])], clock
     )
     assert [limits.retry_after("a") for _ in range(3)] == [None, None, 1]
     assert limits.retry_after("b") is None
@@ -70,37 +62,20 @@ def test_retry_after_is_whole_seconds_and_gateways_are_independent() -> None:
 @pytest.mark.parametrize("bad", [0, -1, 10_001, "fast"])
 def test_max_fps_has_bounds(bad) -> None:
     with pytest.raises(ValidationError, match="max_fps"):
-        gateway("a", bad, ["P1"])
+        gateway("a", ["P1"], max_fps=bad)
 
 
-class World:
+class World(PushWorld):
     def __init__(self) -> None:
-        self.published: list[Frame] = []
-        self.rejections = RejectionCounts()
-        app = FastAPI()
-        app.include_router(
-            make_push_router(
-                gateways=[gateway("slow", SLOW_FPS, ["P1", "P2"]), gateway("free", None, ["P3"])],
-                point_ids=["P1", "P2", "P3"],
-                max_frame_bytes=100_000,
-                publish=self.published.append,
-                rejections=self.rejections,
-            )
+        super().__init__(
+            gateways=[gateway("slow", ["P1", "P2"], max_fps=SLOW_FPS), gateway("free", ["P3"])],
+            point_ids=["P1", "P2", "P3"],
         )
-        self.client = TestClient(app)
         self.at = datetime.now(UTC) - timedelta(minutes=1)
 
     def push(self, gid: str, point: str, body: bytes = JPEG, content_type: str = "image/jpeg"):
         self.at += timedelta(milliseconds=100)
-        return self.client.post(
-            PUSH_PATH.format(point_id=point),
-            content=body,
-            headers={
-                "Authorization": f"Bearer {gid}",
-                "Content-Type": content_type,
-                "X-Capture-Time": self.at.isoformat(),
-            },
-        )
+        return self.post(point, gid, body, self.at.isoformat(), content_type)
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import supervision as sv
 import yaml
+from worker_stand_ins import GatedDetector, push_point, quiet_worker
 
-from cases.store import EvidenceSettings
 from feixian.config import load_config
-from feixian.domain import Point, Source
+from feixian.domain import Point
 from feixian.runtime import LivePipeline
 from pipeline.bus import MemoryBus
 from pipeline.frames import Frame, encode_jpeg
@@ -40,20 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class GatedDetector:
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-
-    def detect(self, image) -> sv.Detections:
-        self.gate.wait()
-        return sv.Detections.empty()
-
-
-class PassThrough:
-    def update(self, detections: sv.Detections, at: datetime) -> sv.Detections:
-        return detections
 
 
 class ClosingRule:
@@ -88,14 +74,12 @@ class EndlessSource:
 
 class OnePointRuntime:
     def __init__(self) -> None:
-        self.detector = GatedDetector()
+        self.detector = GatedDetector(open_=False)
         self.rule = ClosingRule()
         self.source = EndlessSource()
 
     def make_worker(self, p: Point, live: bool = False) -> PointWorker:
-        return PointWorker(
-            p, self.detector, PassThrough(), [self.rule], None, lambda e, b: None, EvidenceSettings(), []
-        )
+        return quiet_worker(p, self.detector, [self.rule])
 
     def source_for(self, p: Point, realtime: bool) -> EndlessSource:
         return self.source
@@ -103,8 +87,7 @@ class OnePointRuntime:
 
 def test_stop_ends_the_source_then_drains_the_queue_and_flushes() -> None:
     rt = OnePointRuntime()
-    point = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"))
-    live = LivePipeline(rt, MemoryBus(8), [point])
+    live = LivePipeline(rt, MemoryBus(8), [push_point("P1")])
     live.start()
     # The worker is held on its first frame while the camera fills the queue.
     while live.status()["P1"].pending < 8:
