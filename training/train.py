@@ -202,7 +202,7 @@ def _new_model(model_yaml: str, weights: str | None, from_export: bool, data: Pa
 
     if from_export or _checkpoint_names(weights) == _load_data_yaml(data)["names"]:
         # The checkpoint is already a network with the dataset's classes (an ONNX export unfolded, or a
-        # COCO checkpoint re-headed by training.coco_init), which a YAML of another count (yolov8n.yaml's
+        # checkpoint of a previous run with these classes), which a YAML of another count (yolov8n.yaml's
         # 80) would not take: its class outputs would start afresh.
         return YOLO(weights, task="detect")
     model = YOLO(model_yaml, task="detect")

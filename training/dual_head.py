@@ -1,0 +1,417 @@
+"""A detector that keeps COCO's real-world classes exactly and learns only what COCO never saw.
+
+Fine-tuning one YOLO head on rendered stalls and trucks made it forget real chairs and tables (feixian-street-v16:
+chair AP50 0.02 on held-out COCO photos, where yolov8n scores 0.55; one epoch with backbone and neck frozen gave
+0.07). So the shipped network is Ultralytics' `yolov8n.pt` whole (backbone, neck, box branch and its 80-class
+branch, untouched) plus one narrow class branch for `NEW_CLASSES`, fed by the same neck features and boxed by
+the same box branch:
+
+- person, car, table, chair and umbrella are scored by COCO's own branch, so on real photos they are exactly
+  what yolov8n finds through `COCO_KEPT`; an anchor whose best COCO class is one feixian does not know (bus,
+  motorbike, dog ...) scores nothing there, as yolov8n through a class map would;
+- truck, dirty truck, uncovered truck, stall, cart and goods come from the new branch, trained (`train_branch`)
+  on real photos, rendered items composited onto them and generated streets, with everything else frozen.
+
+`export_dual` writes both as one ONNX graph with Ultralytics' output contract (1, 4 + 11, N), so
+`pipeline.detector.OnnxDetector` runs it like any other export.
+
+>>> [c for c in CLASSES if c not in NEW_CLASSES] == sorted(COCO_KEPT.values(), key=CLASSES.index)
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from pipeline.taxonomy import CLASSES
+from training.real_sets import COCO80, COCO_TO_FEIXIAN
+
+NEW_CLASSES: tuple[str, ...] = ("truck", "truck_dirty", "truck_uncovered", "stall", "cart", "goods")
+COCO_KEPT: dict[str, str] = {
+    "person": "person",
+    "car": "car",
+    "dining table": "table",
+    "chair": "chair",
+    "umbrella": "umbrella",
+}
+BRANCH_WIDTH = 32  # hidden channels of the new class branch: a quarter of the work of COCO's 80-wide one
+HEAD_LAYER = 22  # yolov8n's Detect layer; layers 0-21 are backbone and neck
+
+
+class DualHeadError(ValueError):
+    """A checkpoint or dataset given to build, train or export the dual-head detector is unusable."""
+
+
+LOOKALIKES: dict[str, str] = {
+    "truck_dirty": "truck",
+    "truck_uncovered": "truck",
+    "stall": "umbrella",  # a canopy over a counter
+    "cart": "bicycle",
+    "goods": "suitcase",
+}
+NEW_CLASS_BIAS = -3.0  # logit offset of a look-alike's row: about a twentieth of its odds at the start
+
+
+def source_rows(classes: tuple[str, ...] = NEW_CLASSES) -> list[tuple[int, float]]:
+    """For each of `classes`, the COCO row it starts from and the bias offset.
+
+    >>> [COCO80[row] for row, _ in source_rows(("truck", "truck_dirty", "stall"))]
+    ['truck', 'truck', 'umbrella']
+    """
+    coco_of = {ours: coco for coco, ours in COCO_TO_FEIXIAN.items()}
+    rows = []
+    for name in classes:
+        if name in coco_of:
+            rows.append((COCO80.index(coco_of[name]), 0.0))
+        elif name in LOOKALIKES:
+            rows.append((COCO80.index(LOOKALIKES[name]), NEW_CLASS_BIAS))
+        else:
+            raise DualHeadError(f"no COCO row to start class {name!r} from")
+    return rows
+
+
+def branch_checkpoint(coco_pt: str | Path, out: str | Path) -> Path:
+    """An Ultralytics checkpoint of yolov8n with `NEW_CLASSES` as its outputs and a class branch
+    `BRANCH_WIDTH` wide, started from the COCO rows of look-alikes (`source_rows`)."""
+    import copy
+
+    import torch
+    from torch import nn
+    from ultralytics.nn.modules import Conv
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+    coco, _ = load_checkpoint(str(coco_pt), device="cpu")
+    coco = coco.float()
+    if len(coco.names) != len(COCO80):
+        raise DualHeadError(f"{coco_pt}: expected a COCO checkpoint with 80 classes, got {len(coco.names)}")
+    cfg = copy.deepcopy(coco.yaml)
+    cfg["nc"] = len(NEW_CLASSES)
+    model = DetectionModel(cfg, nc=len(NEW_CLASSES), verbose=False)
+    head = model.model[-1]
+    widths = [seq[0].conv.in_channels for seq in head.cv3]
+    head.cv3 = nn.ModuleList(
+        nn.Sequential(
+            Conv(w, BRANCH_WIDTH, 3), Conv(BRANCH_WIDTH, BRANCH_WIDTH, 3), nn.Conv2d(BRANCH_WIDTH, len(NEW_CLASSES), 1)
+        )
+        for w in widths
+    )
+    state = {k: v for k, v in coco.state_dict().items() if model.state_dict()[k].shape == v.shape}
+    model.load_state_dict(state, strict=False)
+    rows = source_rows(NEW_CLASSES)
+    with torch.no_grad():
+        for theirs, ours in zip(coco.model[-1].cv3, head.cv3, strict=True):
+            _narrow_class_branch(theirs, ours, torch.tensor([r for r, _ in rows]), torch.tensor([o for _, o in rows]))
+    model.names = dict(enumerate(NEW_CLASSES))
+    model.args = {}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model, "train_args": {}, "date": None, "version": "feixian-dual-branch"}, out)
+    return out
+
+
+def _narrow_class_branch(theirs, ours, rows, offset) -> None:
+    """Copy COCO's class branch (conv, conv, 1x1 to 80 classes; 80 channels wide) into ours (`BRANCH_WIDTH`
+    wide, `rows` outputs). The hidden channels kept are those the copied rows lean on most, last layer first."""
+    import torch
+
+    last = theirs[2].weight[rows]  # (classes, hidden2, 1, 1)
+    keep2 = torch.argsort(last.abs().sum(dim=(0, 2, 3)), descending=True)[: ours[1].conv.out_channels]
+    keep2 = torch.sort(keep2).values
+    mid = theirs[1].conv.weight[keep2]  # (kept2, hidden1, 3, 3)
+    keep1 = torch.argsort(mid.abs().sum(dim=(0, 2, 3)), descending=True)[: ours[0].conv.out_channels]
+    keep1 = torch.sort(keep1).values
+    _copy_conv(theirs[0], ours[0], out_idx=keep1, in_idx=None)
+    _copy_conv(theirs[1], ours[1], out_idx=keep2, in_idx=keep1)
+    ours[2].weight.copy_(last[:, keep2])
+    ours[2].bias.copy_(theirs[2].bias[rows] + offset)
+
+
+def _copy_conv(src, dst, out_idx, in_idx) -> None:
+    """An Ultralytics Conv (conv + batch norm) restricted to output channels `out_idx` and input `in_idx`."""
+    w = src.conv.weight[out_idx]
+    dst.conv.weight.copy_(w if in_idx is None else w[:, in_idx])
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst.bn, name).copy_(getattr(src.bn, name)[out_idx])
+
+
+def branch_dataset(data_yaml: str | Path, out_dir: str | Path) -> Path:
+    """A copy of a feixian-class YOLO dataset that labels only `NEW_CLASSES` (renumbered); every other box is
+    dropped, so real cars, people and furniture are background the new branch must learn to leave alone.
+    Images are linked, not copied. Returns the new dataset YAML."""
+    src = Path(data_yaml)
+    cfg = yaml.safe_load(src.read_text(encoding="utf-8"))
+    names = cfg["names"]
+    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    if list(names) != list(CLASSES):
+        raise DualHeadError(f"{src}: expected feixian's classes {CLASSES}, got {names}")
+    to_new = {CLASSES.index(c): i for i, c in enumerate(NEW_CLASSES)}
+    root = Path(cfg.get("path") or src.parent)
+    out = Path(out_dir).resolve()
+    lists = {}
+    for split in ("train", "val"):
+        listed = [Path(p) for p in (root / cfg[split]).read_text().split()]
+        lists[split] = [str(_relabel(p, out, to_new)) for p in listed]
+        (out / f"{split}.txt").write_text("\n".join(lists[split]) + "\n")
+    data = {"path": str(out), "train": "train.txt", "val": "val.txt", "names": dict(enumerate(NEW_CLASSES))}
+    target = out / "data.yaml"
+    target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return target
+
+
+def _relabel(image: Path, out: Path, to_new: dict[int, int]) -> Path:
+    """Link `image` under out/images/ and write its label with only the new classes under out/labels/."""
+    name = "__".join(image.parts[-3:])
+    link = out / "images" / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(image.resolve())
+    label = Path(str(image.parent).replace("/images", "/labels", 1)) / f"{image.stem}.txt"
+    rows = []
+    if label.is_file():
+        for line in label.read_text().splitlines():
+            parts = line.split()
+            if parts and int(parts[0]) in to_new:
+                rows.append(" ".join([str(to_new[int(parts[0])]), *parts[1:]]))
+    target = out / "labels" / f"{link.stem}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(rows) + ("\n" if rows else ""))
+    return link
+
+
+def frozen_layers() -> list:
+    """What Ultralytics' `freeze` names: backbone, neck and the box branch (shared with COCO's classes, so a
+    box found for a chair stays the one yolov8n draws); only the new class branch learns."""
+    return [*range(HEAD_LAYER), f"{HEAD_LAYER}.cv2"]
+
+
+def train_branch(init: Path, data: Path, run_dir: Path, device: str, hours: float, seed: int):
+    """Train the new class branch of `init` (from `branch_checkpoint`) on `data`; returns the last checkpoint."""
+    from ultralytics import YOLO
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class BranchTrainer(DetectionTrainer):
+        """Trains the checkpoint's own network: Ultralytics would rebuild it from its YAML, at the default width."""
+
+        def get_model(self, cfg=None, weights=None, verbose=True):
+            return weights
+
+    from training.train import _train_on_every_core
+
+    _train_on_every_core()
+    model = YOLO(str(init), task="detect")
+    model.train(
+        trainer=BranchTrainer,
+        data=str(data),
+        epochs=30,
+        time=hours,
+        imgsz=640,
+        batch=16,
+        workers=2,
+        seed=seed,
+        deterministic=True,
+        device=device,
+        amp=False,  # its check fetches a reference model over the network
+        plots=False,  # plotting fetches a font over the network
+        val=False,
+        freeze=frozen_layers(),
+        close_mosaic=1,
+        warmup_epochs=0.5,
+        cache=True,
+        project=str(run_dir.parent.resolve()),
+        name=run_dir.name,
+        exist_ok=True,
+    )
+    return Path(model.trainer.last)
+
+
+def dual_module(coco_pt: str | Path, branch_pt: str | Path):
+    """The torch module `export_dual` writes: yolov8n with the trained branch beside its class branch."""
+    import torch
+    from torch import nn
+    from ultralytics.nn.tasks import load_checkpoint
+
+    coco, _ = load_checkpoint(str(coco_pt), device="cpu")
+    branch, _ = load_checkpoint(str(branch_pt), device="cpu")
+    coco, branch = coco.float().eval(), branch.float().eval()
+    shared = [k for k in coco.state_dict() if not k.startswith(f"model.{HEAD_LAYER}.cv3")]
+    theirs = branch.state_dict()
+    drifted = [k for k in shared if k in theirs and not torch.equal(coco.state_dict()[k], theirs[k])]
+    if drifted:
+        raise DualHeadError(f"{branch_pt}: the branch changed shared COCO weights ({drifted[:3]} ...): not frozen")
+    coco.fuse(verbose=False)
+    branch.fuse(verbose=False)
+
+    keep = torch.zeros(len(COCO80), dtype=torch.bool)
+    for name in COCO_KEPT:
+        keep[COCO80.index(name)] = True
+    # where each feixian class's score comes from: the new branch, or COCO's row of it
+    coco_of = {ours: theirs for theirs, ours in COCO_KEPT.items()}
+    rows = [("new", NEW_CLASSES.index(c)) if c in NEW_CLASSES else ("coco", COCO80.index(coco_of[c])) for c in CLASSES]
+
+    class Dual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.coco, self.branch = coco, branch.model[-1].cv3
+            self.register_buffer("keep", keep)
+
+        def forward(self, x):
+            saved = []
+            for m in self.coco.model[:-1]:
+                if m.f != -1:
+                    x = saved[m.f] if isinstance(m.f, int) else [x if j == -1 else saved[j] for j in m.f]
+                x = m(x)
+                saved.append(x if m.i in self.coco.save else None)
+            det = self.coco.model[-1]
+            feats = [saved[j] for j in det.f]
+            preds = det.forward_head(feats, **det.one2many)
+            boxes = det._get_decode_boxes(preds)
+            coco_scores = preds["scores"].sigmoid()
+            bs = feats[0].shape[0]
+            new_scores = torch.cat(
+                [b(f).view(bs, len(NEW_CLASSES), -1) for b, f in zip(self.branch, feats, strict=True)], -1
+            )
+            new_scores = new_scores.sigmoid()
+            known = self.keep[coco_scores.argmax(1)].unsqueeze(1).to(coco_scores.dtype)
+            out = [new_scores[:, i : i + 1] if s == "new" else coco_scores[:, i : i + 1] * known for s, i in rows]
+            return torch.cat([boxes, *out], 1)
+
+    det = coco.model[-1]
+    det.export, det.format, det.dynamic = True, "onnx", True
+    return Dual().eval()
+
+
+def export_dual(coco_pt: str | Path, branch_pt: str | Path, out: str | Path, metadata: dict[str, str]) -> Path:
+    """Write the dual-head detector as ONNX (dynamic height and width, as `feixian train` exports) with
+    Ultralytics' metadata (names, stride, imgsz) and `metadata`."""
+    import torch
+
+    from training.train import stamp_onnx_metadata
+
+    module = dual_module(coco_pt, branch_pt)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            torch.zeros(1, 3, 640, 640),
+            str(out),
+            opset_version=17,
+            input_names=["images"],
+            output_names=["output0"],
+            dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 2: "anchors"}},
+            dynamo=False,
+        )
+    stamp_onnx_metadata(
+        out,
+        {
+            "names": str(dict(enumerate(CLASSES))),
+            "stride": "32",
+            "imgsz": "[640, 640]",
+            "task": "detect",
+            "batch": "1",
+            "description": "feixian dual-head detector: yolov8n's COCO classes kept, a trained branch for the rest",
+            **metadata,
+        },
+    )
+    return out
+
+
+def gflops(module, imgsz: int = 640) -> float:
+    """Billions of floating-point operations of one `imgsz`-square image through `module` (THOP's count)."""
+    import thop
+    import torch
+
+    macs, _ = thop.profile(module, inputs=(torch.zeros(1, 3, imgsz, imgsz),), verbose=False)
+    return 2 * macs / 1e9
+
+
+def export_run(args: argparse.Namespace) -> dict:
+    """The dual detector of the branch trained in `args.run_dir`, exported to `args.out`, and the summary the
+    model card reads (training.card), also written to `args.summary`."""
+    from training.train import _training_seconds, dataset_fingerprint, hardware
+
+    run_dir = Path(args.run_dir)
+    last = run_dir / "weights" / "last.pt"
+    epochs = _epochs_trained(run_dir)
+    fingerprint = dataset_fingerprint(args.data)
+    flops = gflops(dual_module(args.coco, last))
+    meta = {
+        "feixian_model": Path(args.out).stem,
+        "feixian_version": args.version,
+        "data_fingerprint": fingerprint,
+        "train_seed": str(args.seed),
+        "train_epochs": str(epochs),
+        "gflops": f"{flops:.3f}",
+    }
+    export_dual(args.coco, last, args.out, meta)
+    summary = {
+        "onnx": str(args.out),
+        "best_pt": str(last),
+        "train_seconds": round(_training_seconds(run_dir), 1),
+        "gflops": round(flops, 3),
+        "data_fingerprint": fingerprint,
+        "epochs": epochs,
+        "device": args.device,
+        "hardware": hardware(args.device),
+        "imgsz": 640,
+        "seed": args.seed,
+        "model_yaml": f"yolov8n.yaml (COCO, whole) + a {BRANCH_WIDTH}-wide class branch for {', '.join(NEW_CLASSES)}",
+        "weights": args.coco,
+        "note": "only the new class branch trained: backbone, neck, box branch and COCO's classes frozen",
+    }
+    Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _epochs_trained(run_dir: Path) -> int:
+    import csv
+
+    with open(run_dir / "results.csv", newline="") as f:
+        return max((int(row["epoch"]) for row in csv.DictReader(f)), default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="step", required=True)
+    a = sub.add_parser("init", help="the branch checkpoint to train")
+    a.add_argument("--coco", default="../shared/models/yolov8n.pt")
+    a.add_argument("--out", required=True)
+    d = sub.add_parser("data", help="a feixian dataset relabelled for the branch")
+    d.add_argument("--data", required=True)
+    d.add_argument("--out", required=True)
+    for step, what in (("train", "train the branch, then export"), ("export", "export a trained branch's run")):
+        t = sub.add_parser(step, help=what + " the dual detector and its summary")
+        t.add_argument("--coco", default="../shared/models/yolov8n.pt")
+        t.add_argument("--data", required=True, help="the branch's dataset (from `data`)")
+        t.add_argument("--run-dir", required=True, help="Ultralytics run folder")
+        t.add_argument("--out", required=True, help="ONNX to write")
+        t.add_argument("--summary", required=True, help="JSON summary for the model card")
+        t.add_argument("--version", default="dev")
+        t.add_argument("--device", default="cpu")
+        t.add_argument("--seed", type=int, default=0)
+        if step == "train":
+            t.add_argument("--init", required=True, help="checkpoint from `init`")
+            t.add_argument("--hours", type=float, default=0.5)
+    args = p.parse_args(argv)
+    try:
+        if args.step == "init":
+            print(branch_checkpoint(args.coco, args.out))
+        elif args.step == "data":
+            print(branch_dataset(args.data, args.out))
+        else:
+            if args.step == "train":
+                train_branch(Path(args.init), Path(args.data), Path(args.run_dir), args.device, args.hours, args.seed)
+            print(json.dumps(export_run(args), indent=2))
+    except (DualHeadError, FileNotFoundError) as e:
+        print(f"dual_head: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
