@@ -1,39 +1,64 @@
-"""`feixian bench`: what it times and how it reports (never how fast: that depends on the machine)."""
+"""`feixian bench`: what it measures and how it reports (never how fast: that depends on the machine)."""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 import yaml
 from test_detector_onnx import anchors, const_model
 from test_eval_events import SIZE, VIDEO_S, write_scenario
 
 from feixian.cli import main
 
+KEYS = {
+    "detector_ms": float,
+    "pipeline_fps": float,
+    "pipeline_fps_ungated": float,
+    "event_recall_gated": float,
+    "event_recall_every_frame": float,
+    "points_realtime_2fps": int,
+    "peak_rss_mb": float,
+    "model": dict,
+    "machine": dict,
+}
 
-def test_bench_times_the_detector_and_a_whole_replay(tmp_path, capsys):
+
+@pytest.fixture
+def still_street(tmp_path):
+    """A still street scenario (one standing chair the constant model always sees) and settings for it."""
     pred = anchors((32.0, 45.0, 16.0, 20.0, 1, 0.9), nc=2)
-    model = const_model(
+    const_model(
         tmp_path / "chair.onnx", pred, ["person", "chair"], input_shape=(1, 3, SIZE, SIZE), feixian_version="b1"
     )
     write_scenario(tmp_path / "scenarios" / "still-street")
     settings = {"points_file": "scenarios/still-street/points.yaml", "model": {"path": "chair.onnx"}}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    out = tmp_path / "bench" / "bench.json"
-    argv = ["bench", "--config", str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path / "scenarios")]
-    assert main(argv + ["--frames", "5", "--out", str(out)]) == 0
+    return tmp_path
+
+
+def test_bench_reports_every_figure_with_its_type(still_street, monkeypatch, capsys):
+    # No Ultralytics: the baseline is null with the reason, and the pipeline's figures are all there.
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
+    out = still_street / "bench" / "bench.json"
+    argv = ["bench", "--config", str(still_street / "s.yaml"), "--scenarios", str(still_street / "scenarios")]
+    assert main(argv + ["--frames", "5", "--out", str(out), "--quiet"]) == 0
     r = json.loads(out.read_text())
-    assert r["model"]["version"] == "b1" and r["model"]["path"] == str(model)
-    det = r["detector"]
-    assert det["frames"] == 5 and det["frame"] == det["input"] == [SIZE, SIZE]
-    assert set(det["latency_ms"]) == {"mean", "p50", "p95"}
-    pipe = r["pipeline"]
-    # The 10 fps video is sampled at the point's 5 fps: every other frame goes through the pipeline.
-    assert pipe["scenarios"]["still-street"]["frames"] == pipe["frames"] == VIDEO_S * 5
-    assert pipe["detect_fps"] == [5]
-    assert pipe["frames_per_s"] > 0 and pipe["cameras_at_detect_fps"] == round(pipe["frames_per_s"] / 5, 1)
-    assert r["machine"]["cpus"] >= 1
     assert json.loads(capsys.readouterr().out) == r
+    for key, kind in KEYS.items():
+        assert isinstance(r[key], kind), (key, r[key])
+    assert r["baseline_fps"] is None and r["speedup_vs_baseline"] is None
+    assert "ultralytics" in r["baseline_error"]
+    assert r["model"]["version"] == "b1" and r["machine"]["cpus"] >= 1 and r["machine"]["cpu_model"]
+    assert r["detector"]["frames"] == 5 and r["detector"]["frame"] == [SIZE, SIZE]
+    # The 10 fps video is sampled at the point's 5 fps, in both replays.
+    assert r["pipeline"]["frames"] == VIDEO_S * 5
+    # Grey frames never move: after the first frame the gate carries the chair over, rechecking it every 2 s.
+    assert 0.8 < r["pipeline"]["gated_share"] < 1
+    # The truck passage no model sees is missed either way; the standing chair is found either way.
+    assert r["event_recall_gated"] == r["event_recall_every_frame"] == 0.5
+    assert r["points_realtime_2fps"] == int(r["pipeline_fps"] // 2)
 
 
 def test_bench_refuses_bad_input_with_a_reason(tmp_path, capsys):

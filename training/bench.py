@@ -1,30 +1,42 @@
-"""`feixian bench`: how fast the deployed pipeline runs on this machine, as JSON (`make bench`).
+"""`feixian bench`: how fast the deployed pipeline runs on this machine, and what the motion gate costs in events,
+as JSON (`make bench`; issue 26).
 
-Two figures, both with the model, thresholds and plate reader of a settings file:
-- detector: milliseconds per frame of `OnnxDetector.detect` alone (letterbox, inference, decoding,
-  NMS) on a scenario video's frames, decoded beforehand so that decoding is not counted;
-- pipeline: frames per second of a whole replay (decode, detect, track, rules, evidence, cases in a
-  throw-away SQLite database), and how many cameras at their detect rate that throughput would carry.
+In one run, over the frames each scenario's point takes at its detect rate, with a settings file's model,
+thresholds, rules and plate reader:
+- `detector_ms`: `OnnxDetector.detect` alone (letterbox, inference, NMS) on those frames, decoded beforehand;
+- `pipeline_fps` / `pipeline_fps_ungated`: frames a second of whole replays (decode, motion gate, detect, track,
+  rules, evidence, cases in a throw-away SQLite database), with the gate on and with every frame detected;
+- `baseline_fps`: the loop a user writes by hand, Ultralytics `YOLO(model).track(frame, persist=True)`, on the same
+  decoded frames (null, with `baseline_error`, where Ultralytics or its tracker cannot be loaded);
+- `event_recall_gated` / `event_recall_every_frame`: the replays' cases scored against the scenarios' ground truth
+  (`training.evaluate.score_scenario`; null where the scenarios hold no event);
+- `points_realtime_2fps`: points sampled at 2 frames a second that the gated throughput keeps up with;
+- `peak_rss_mb`: the process's peak resident memory after the replays (before Ultralytics and PyTorch load).
 
-Speed only: `feixian eval` says whether the answers are right. The figures depend on the machine and on
-what else it is doing, so the JSON records the CPU count and the library versions beside them.
+The figures depend on the machine and on what else runs on it: `machine` records the CPUs and the load average at
+the start beside them. Use held-out scenarios (`make bench`: seed 4001, never trained or tuned on).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
-from importlib.metadata import version
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from feixian.config import ConfigError
+from cases.schema import case_to_json
+from feixian.config import ConfigError, Settings, load_config
 from training.evaluate import (
     EvalError,
     deployment_settings,
@@ -32,67 +44,188 @@ from training.evaluate import (
     model_facts,
     scenario_dirs,
     scenario_runtime,
+    score_scenario,
     settings_for,
+    summarise,
     write_json,
 )
 
-
-def _frames(video: Path, limit: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
-        raise EvalError(f"{video}: no frames could be decoded")
-    return frames
+REALTIME_FPS = 2.0  # the bureau samples its points at 2 frames a second
 
 
-def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 200) -> dict:
-    """Time the detector on up to `frames` frames of the first scenario, then replay every scenario."""
-    from feixian.config import load_config
+@dataclass
+class ReplayRun:
+    """Whole-pipeline replays of every scenario with the gate on or off."""
+
+    frames: int
+    gated: int
+    seconds: float
+    recall: float | None
+    families: dict[str, dict]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def with_gate(settings: Settings, enabled: bool) -> Settings:
+    """`settings` with the motion gate turned on or off, its other motion settings kept."""
+    return settings.model_copy(update={"motion": settings.motion.model_copy(update={"enabled": enabled})})
+
+
+def pipeline_frames(scenario_dir: Path, settings: Settings, data_dir: Path, limit: int) -> list[np.ndarray]:
+    """Up to `limit` decoded frames of the scenario's file points, exactly those a replay takes."""
+    rt = scenario_runtime(scenario_dir, settings, data_dir)
+    images: list[np.ndarray] = []
+    for point in rt.config.points:
+        source = rt.source_for(point, realtime=False)
+        if source is None:
+            continue
+        for frame in source.frames():
+            if len(images) >= limit:
+                return images
+            images.append(frame.image())
+    if not images:
+        raise EvalError(f"{scenario_dir}: no frames could be decoded")
+    return images
+
+
+def time_detector(detector, frames: list[list[np.ndarray]], bar: tqdm) -> list[float]:
+    """Seconds per `detector.detect` call over every frame (one untimed call first: it allocates buffers)."""
+    detector.detect(frames[0][0])
+    seconds = []
+    for images in frames:
+        for image in images:
+            t0 = time.perf_counter()
+            detector.detect(image)
+            seconds.append(time.perf_counter() - t0)
+            bar.update()
+    return seconds
+
+
+def replay_all(dirs: list[Path], settings: Settings, work: Path, bar: tqdm) -> ReplayRun:
+    """Replay every scenario through the whole pipeline (`feixian replay`'s) and score its cases."""
     from feixian.runtime import replay
 
+    frames = gated = 0
+    seconds = 0.0
+    scored = []
+    for d in dirs:
+        rt = scenario_runtime(d, settings, work / d.name)
+        _ = rt.detector, rt.plate_reader, rt.cases  # loading models and migrating the database is not throughput
+        t0 = time.perf_counter()
+        result = replay(rt)
+        seconds += time.perf_counter() - t0
+        if result.errors:
+            raise EvalError(f"{d.name}: replay failed: {result.errors}")
+        frames += sum(s.frames for s in result.stats.values())
+        gated += sum(s.gated for s in result.stats.values())
+        truth = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
+        cases = [case_to_json(c) for c in rt.cases.all_cases()]
+        scored.append(score_scenario(truth, cases, plates_read=rt.plate_reader is not None))
+        bar.update()
+    families = summarise(scored)
+    tp = sum(f["tp"] for f in families.values())
+    truths = tp + sum(f["fn"] for f in families.values())
+    return ReplayRun(frames, gated, seconds, tp / truths if truths else None, families)
+
+
+def baseline(
+    model: Path, imgsz: tuple[int, int], frames: list[list[np.ndarray]], bar: tqdm
+) -> tuple[float | None, str]:
+    """Frames a second of Ultralytics' `YOLO(model).track(frame, persist=True)` over each scenario's frames (one
+    model, so one tracker, a scenario), or None and why it could not run."""
+    # Never let Ultralytics pip-install a missing tracker dependency in the middle of a measurement.
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    try:
+        from ultralytics import YOLO
+    except ImportError as e:
+        return None, f"ultralytics is not installed (the train extra: pip install -e '.[train]'): {e}"
+    n, seconds = 0, 0.0
+    try:
+        for images in frames:
+            yolo = YOLO(str(model), task="detect")
+            yolo.track(images[0], persist=True, imgsz=list(imgsz), verbose=False)  # untimed: loads and warms up
+            t0 = time.perf_counter()
+            for image in images:
+                yolo.track(image, persist=True, imgsz=list(imgsz), verbose=False)
+                bar.update()
+            seconds += time.perf_counter() - t0
+            n += len(images)
+    except Exception as e:  # a broken optional dependency must not cost the pipeline's figures
+        return None, f"Ultralytics tracking failed: {type(e).__name__}: {e}"
+    return n / seconds, ""
+
+
+def machine_facts() -> dict:
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "onnxruntime": installed("onnxruntime"),
+        "opencv": cv2.__version__,
+        "ultralytics": installed("ultralytics"),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 300, progress: bool = True) -> dict:
+    """Every figure of the module docstring; `frames`: at most this many frames a scenario for the detector and
+    baseline timings (the replays take every frame)."""
+    machine = machine_facts()
     deployed = deployment_settings(str(config))
     model = load_config(config).model_path
     settings = settings_for(model, deployed)
     dirs = scenario_dirs(scenarios_dir)
     with tempfile.TemporaryDirectory(prefix="feixian-bench-") as tmp:
-        runtimes = [scenario_runtime(d, settings, Path(tmp) / d.name) for d in dirs]
-        detector = runtimes[0].detector
-        sample = _frames(dirs[0] / "video.mp4", frames)
-        detector.detect(sample[0])  # the first run allocates ONNX Runtime's buffers
-        latencies = []
-        for frame in sample:
-            t0 = time.perf_counter()
-            detector.detect(frame)
-            latencies.append(time.perf_counter() - t0)
-        h, w = sample[0].shape[:2]
-        replays = []
-        for d, rt in zip(dirs, runtimes, strict=True):
-            _ = rt.detector, rt.plate_reader, rt.cases  # loading models and migrating the database is not throughput
-            t0 = time.perf_counter()
-            result = replay(rt)
-            seconds = time.perf_counter() - t0
-            if result.errors:
-                raise EvalError(f"{d.name}: replay failed: {result.errors}")
-            n = sum(s.frames for s in result.stats.values())
-            replays.append((d.name, n, seconds))
-        detect_fps = sorted({p.detect_fps for rt in runtimes for p in rt.config.points})
-    total_frames = sum(n for _, n, _ in replays)
-    total_s = sum(s for _, _, s in replays)
-    fps = total_frames / total_s
+        work = Path(tmp)
+        bar = _bar("pipeline, gated and every frame", 2 * len(dirs), progress, unit="replay")
+        gated = replay_all(dirs, with_gate(settings, True), work / "gated", bar)
+        every = replay_all(dirs, with_gate(settings, False), work / "every", bar)
+        bar.close()
+        # Read first: the decoded frames held for the timings below, and PyTorch (Ultralytics), are no part of
+        # feixian's runtime.
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        sample = [pipeline_frames(d, settings, work / "frames" / d.name, frames) for d in dirs]
+        n = sum(len(images) for images in sample)
+        detector = scenario_runtime(dirs[0], settings, work / "detector").detector
+        bar = _bar("detector", n, progress)
+        latencies = time_detector(detector, sample, bar)
+        bar.close()
+        bar = _bar("baseline: Ultralytics track()", n, progress)
+        h, w = sample[0][0].shape[:2]
+        baseline_fps, baseline_error = baseline(model, detector.input_shape_for(h, w), sample, bar)
+        bar.close()
     return {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "onnxruntime": version("onnxruntime"),
-            "opencv": cv2.__version__,
-        },
+        "detector_ms": latency_ms(latencies)["mean"],
+        "pipeline_fps": round(gated.fps, 2),
+        "pipeline_fps_ungated": round(every.fps, 2),
+        "baseline_fps": None if baseline_fps is None else round(baseline_fps, 2),
+        "baseline_error": baseline_error or None,
+        "speedup_vs_baseline": None if not baseline_fps else round(gated.fps / baseline_fps, 2),
+        "event_recall_gated": _rounded(gated.recall),
+        "event_recall_every_frame": _rounded(every.recall),
+        "points_realtime_2fps": int(gated.fps // REALTIME_FPS),
+        "peak_rss_mb": round(peak_rss_mb, 1),
         "model": model_facts(detector, model),
+        "machine": machine,
         "detector": {
             "frames": len(latencies),
             "frame": [h, w],
@@ -100,23 +233,40 @@ def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 200) -> d
             "latency_ms": latency_ms(latencies),
         },
         "pipeline": {
-            "scenarios": {name: {"frames": n, "seconds": round(s, 2)} for name, n, s in replays},
-            "frames": total_frames,
-            "seconds": round(total_s, 2),
-            "frames_per_s": round(fps, 1),
-            "detect_fps": detect_fps,
-            # Cameras sampled at the slowest detect_fps of the scenarios that this throughput keeps up with.
-            "cameras_at_detect_fps": round(fps / detect_fps[0], 1),
+            "scenarios": [d.name for d in dirs],
+            "frames": gated.frames,
+            "gated_share": round(gated.gated / gated.frames, 3) if gated.frames else None,
+            "seconds_gated": round(gated.seconds, 2),
+            "seconds_every_frame": round(every.seconds, 2),
+            "motion": settings.motion.model_dump(),
         },
+        "events": {"gated": gated.families, "every_frame": every.families},
     }
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _bar(desc: str, total: int, progress: bool, unit: str = "frame") -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not progress, leave=False)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("bench", help="detector latency and pipeline throughput on scenario videos, JSON")
-    p.add_argument("--config", required=True, help="settings YAML: the model, thresholds and plate reader to time")
-    p.add_argument("--scenarios", required=True, help="folder of `feixian synth` scenario folders")
-    p.add_argument("--frames", type=int, default=200, help="frames the detector alone is timed on (default 200)")
+    p = subparsers.add_parser(
+        "bench", help="detector latency, pipeline frames/s gated and not, the Ultralytics baseline, event recall; JSON"
+    )
+    p.add_argument("--config", default="configs/default.yaml", help="settings YAML: the model, rules and gate to time")
+    p.add_argument(
+        "--scenarios",
+        default="data/bench/scenarios",
+        help="folder of `feixian synth` scenario folders (default data/bench/scenarios, written by `make bench`)",
+    )
+    p.add_argument(
+        "--frames", type=int, default=300, help="most frames a scenario the detector and baseline are timed on"
+    )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_run)
 
 
@@ -125,7 +275,7 @@ def _run(args: argparse.Namespace) -> int:
         print("feixian bench: --frames must be at least 1", file=sys.stderr)
         return 2
     try:
-        result = bench(args.config, args.scenarios, args.frames)
+        result = bench(args.config, args.scenarios, args.frames, progress=not args.quiet)
     except (EvalError, ConfigError) as e:
         print(f"feixian bench: {e}", file=sys.stderr)
         return 2
