@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     from feixian.cases_cli import register as register_cases
     from feixian.detect import register as register_detect
     from feixian.parties_cli import register as register_parties
+    from feixian.publicity_cli import register as register_publicity
     from feixian.retention_cli import register as register_retention
     from feixian.users_cli import register as register_users
     from training.bench import register as register_bench
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_users(sub, common)
     register_retention(sub, common)
+    register_publicity(sub, common)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     p = db.add_parser("upgrade", parents=[common], help="run migrations to head")

@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cases.party_settings import PartySettings
 from cases.procedure_settings import ProcedureSettings, SlaSettings
+from cases.publicity import PublicitySettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
@@ -200,6 +201,7 @@ class Settings(StrictModel):
     procedure: ProcedureSettings = ProcedureSettings()
     sla: SlaSettings = SlaSettings()
     parties: PartySettings = PartySettings()
+    publicity: PublicitySettings = PublicitySettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)
     published_categories: list[Category] = Field(

@@ -37,12 +37,17 @@ POINTS = """points:
 """
 
 
-@pytest.fixture
-def config(tmp_path) -> Path:
-    (tmp_path / "points.yaml").write_text(POINTS, encoding="utf-8")
-    path = tmp_path / "settings.yaml"
+def write_config(folder: Path) -> Path:
+    """A settings file with one point (zones front, side, road) and no detector model."""
+    (folder / "points.yaml").write_text(POINTS, encoding="utf-8")
+    path = folder / "settings.yaml"
     path.write_text("points_file: points.yaml\nmodel: {path: none.onnx}\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    return write_config(tmp_path)
 
 
 def cli(config: Path, capsys, *args: str) -> tuple[int, str, str]:
