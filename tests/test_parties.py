@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from test_case_procedure import Clock, walk
-from test_case_procedure import sessions as sessions  # noqa: F401  (the fixtures, shared)
+from test_case_procedure import clock as clock  # noqa: F401  (the fixtures, shared)
+from test_case_procedure import service as service  # noqa: F401
+from test_case_procedure import sessions as sessions  # noqa: F401
+from test_case_procedure import walk
 from test_cases_service import record
 
 from cases.lifecycle import State
@@ -19,7 +21,6 @@ from cases.parties import PartyError, PartyService
 from cases.party_import import PartyImportError, import_parties, read_rows
 from cases.party_settings import PartySettings
 from cases.procedure import Move, ProcedureError
-from cases.service import CaseService
 
 S = State
 ZONES = {"JDZ-001": {"front", "side", "road"}}
@@ -32,16 +33,6 @@ VEHICLES = """plate,company,licence_no,contact
 沪D·62819,浦东渣土运输有限公司,91310115MA1K4AB32R,上海市浦东新区某路1号
 沪E12345,嘉定运输公司,,
 """
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(sessions, clock) -> CaseService:
-    return CaseService(sessions, clock=clock)
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-import pytest
 from sqlalchemy import func, select
-from test_case_procedure import FINISH, Clock, walk
-from test_case_procedure import sessions as sessions  # noqa: F401  (the fixtures, shared)
+from test_case_procedure import FINISH, walk
+from test_case_procedure import clock as clock  # noqa: F401  (the fixtures, shared)
+from test_case_procedure import service as service  # noqa: F401
+from test_case_procedure import sessions as sessions  # noqa: F401
+from test_case_procedure import store as store  # noqa: F401
 from test_cases_service import record
 from test_parties import VEHICLES, load
 from test_parties_cli import cli, write_config
@@ -26,8 +28,6 @@ from cases.party_settings import PartySettings
 from cases.procedure import Move
 from cases.publicity import FIELDS, PublicitySettings, write
 from cases.publicity_export import EXPORT_ACTOR, PublicityExporter
-from cases.service import CaseService
-from cases.store import LocalObjectStore
 from cases.workdays import WorkCalendar
 
 S = State
@@ -36,21 +36,6 @@ TRUCK = [150, 60, 310, 220]
 FACE = (55, 35, 85, 70)  # inside the person's box, where a face would be
 PLATE = (200, 190, 260, 212)  # on the truck's bumper
 FORBIDDEN_KEYS = {"contact", "phone", "address", "id_number", "plate", "name"}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(sessions, clock) -> CaseService:
-    return CaseService(sessions, clock=clock)
-
-
-@pytest.fixture
-def store(tmp_path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "evidence")
 
 
 def noise_jpeg() -> bytes:
