@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cases.lifecycle import Role, State
 from cases.models import Case, CaseTransition, Party, PartyZone, User
-from cases.party_history import PastCase, first_minor, risk_grade
+from cases.party_history import PastCase, Risk, first_minor, risk_grade, violations_before
 from cases.party_settings import PartySettings
 from feixian.domain import Category
 
@@ -68,6 +69,16 @@ def find_party(s: Session, case: Case) -> int | None:
         select(PartyZone.party_id).where(PartyZone.point_id == case.point_id, PartyZone.zone_id == case.zone_id)
     ).all()
     return bound[0] if case.category == Category.OCCUPATION and len(set(bound)) == 1 else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A party with its cases, its risk grade and whether its next listed violation would be a first minor one."""
+
+    party: Party
+    history: list[PastCase]
+    risk: Risk
+    first_minor_open: bool
 
 
 class PartyService:
@@ -126,6 +137,18 @@ class PartyService:
         decided = exists().where(CaseTransition.case_id == Case.id, CaseTransition.to_state == State.DECIDED.value)
         query = select(Case.id, Case.subtype, Case.state, Case.triggered_at, decided).where(Case.party_id == party_id)
         return [PastCase(*row) for row in s.execute(query.order_by(Case.triggered_at, Case.id))]
+
+    def profiles(self, now: datetime, party_id: int | None = None) -> list[Profile]:
+        """Every party (or the one `party_id`) with its history and grade, as the parties pages show them."""
+        with self._sessions() as s:
+            query = select(Party).order_by(Party.kind, Party.name, Party.id)
+            parties = s.scalars(query if party_id is None else query.where(Party.id == party_id)).all()
+            out = []
+            for party in parties:
+                history = self.history(s, party.id)
+                clean = not violations_before(history, now, self.settings)
+                out.append(Profile(party, history, risk_grade(history, now, self.settings), clean))
+            return out
 
     def describe(self, cases: Iterable[Case], now: datetime) -> dict[int, dict[str, Any] | None]:
         """Each case's party as `feixian cases list --json` shows it (`party_record`), by case id."""

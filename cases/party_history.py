@@ -99,12 +99,18 @@ def first_minor(subtype: str, triggered_at: datetime, others: Sequence[PastCase]
     party's other cases (this one left out)."""
     if subtype not in s.first_minor_subtypes:
         return FirstMinor(False, f"{subtype} 不在首违不罚清单 / {subtype} is not on the first-minor list")
-    since = triggered_at - timedelta(days=s.history_days)
-    earlier = sorted(c.case_id for c in others if c.is_violation and since <= c.triggered_at <= triggered_at)
+    earlier = violations_before(others, triggered_at, s)
     if earlier:
         ids = ", ".join(map(str, earlier))
         return FirstMinor(False, f"{s.history_days} 天内已有违法（案件 {ids}） / earlier violations: cases {ids}")
     return FirstMinor(True, f"{s.history_days} 天内无违法记录 / no violation in {s.history_days} days")
+
+
+def violations_before(history: Sequence[PastCase], at: datetime, s: PartySettings) -> list[int]:
+    """The ids of the violations in `history` triggered in the `history_days` up to `at`: none left means the party's
+    next violation of a listed subtype is a first minor one."""
+    since = at - timedelta(days=s.history_days)
+    return sorted(c.case_id for c in history if c.is_violation and since <= c.triggered_at <= at)
 
 
 def review_day(now: datetime, every_days: int) -> date:

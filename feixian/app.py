@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from cases.parties import PartyService
 from feixian.api_docs import make_docs_router
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.metrics import SAMPLE_S, OpsMonitor, make_metrics_router
@@ -62,6 +63,7 @@ def build_app(
             secret_key=session_secret(runtime),
             points={p.id: p for p in cfg.points},
             ops=monitor.view,
+            parties=PartyService(runtime.sessions, cfg.settings.parties),
         )
     )
     free_space = FreeSpaceGuard(cfg.evidence_dir, cfg.settings.evidence.min_free_mb * MB)

@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from review_ui.dependencies import LoginRequired, render, signed_in, templates
 from review_ui.ops import make_ops_router
-from review_ui.routers import auth, cases, queue
+from review_ui.routers import auth, cases, parties, queue
 from review_ui.security import SecurityHeaders
 from review_ui.services import ReviewServices
 
@@ -56,7 +56,7 @@ def create_app(services: ReviewServices) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (auth.router, queue.router, cases.router):
+    for router in (auth.router, queue.router, cases.router, parties.router):
         app.include_router(router)
     if services.ops is not None:
         app.include_router(make_ops_router(services.ops, services.clock))

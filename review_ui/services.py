@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
+from cases.parties import PartyService
 from cases.service import CaseService
 from cases.store import ObjectStore
 from cases.users import UserService
@@ -44,6 +45,7 @@ class ReviewServices:
     queue_limit: int = 500
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ops: OpsFeed | None = None  # the live figures of the ops page (`review_ui.ops`); without them there is none
+    parties: PartyService | None = None  # the parties pages (`review_ui.routers.parties`); without it, 404
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
