@@ -11,8 +11,9 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+from conftest import COCO_IMAGES, need
 from sqlalchemy import func, select
-from test_case_procedure import FINISH, walk
+from test_case_procedure import FINISH, Clock, walk
 from test_case_procedure import clock as clock  # noqa: F401  (the fixtures, shared)
 from test_case_procedure import service as service  # noqa: F401
 from test_case_procedure import sessions as sessions  # noqa: F401
@@ -21,6 +22,7 @@ from test_cases_service import record
 from test_parties import VEHICLES, load
 from test_parties_cli import cli, write_config
 
+from cases.db import make_engine, session_factory
 from cases.lifecycle import State
 from cases.models import AccessLog
 from cases.parties import PartyService
@@ -28,7 +30,11 @@ from cases.party_settings import PartySettings
 from cases.procedure import Move
 from cases.publicity import FIELDS, PublicitySettings, write
 from cases.publicity_export import EXPORT_ACTOR, PublicityExporter
+from cases.service import CaseService
+from cases.store import LocalObjectStore
+from cases.users import UserService
 from cases.workdays import WorkCalendar
+from feixian.config import load_config
 
 S = State
 PERSON = [40, 30, 100, 200]  # x1 y1 x2 y2
@@ -45,10 +51,14 @@ def noise_jpeg() -> bytes:
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
 
-def open_case(service, store, event_id: str, category: str, plate: str | None, minutes: int) -> int:
+RECORDED = [{"class": "person", "box": PERSON}, {"class": "truck_dirty", "box": TRUCK}]
+
+
+def open_case(service, store, event_id: str, category: str, plate: str | None, minutes: int, jpeg=None, objects=None):
+    """A confirmed case whose key frame `best` is `jpeg` (default: noise) with `objects` recorded in it."""
     prefix = f"evidence/JDZ-001/{event_id}"
-    store.put(f"{prefix}/original/best.jpg", noise_jpeg(), "image/jpeg")
-    objects = [{"class": "person", "box": PERSON}, {"class": "truck_dirty", "box": TRUCK}]
+    store.put(f"{prefix}/original/best.jpg", jpeg or noise_jpeg(), "image/jpeg")
+    objects = RECORDED if objects is None else objects
     manifest = {
         "point": {"id": "JDZ-001", "name": "城中路 商铺门前", "town": "嘉定镇"},
         "subtype_label": {"zh-CN": "车容不洁" if category == "vehicle" else "出店经营"},
@@ -171,3 +181,44 @@ def assert_blurred(out, blurred: dict) -> None:
             assert contrast(image, box) < contrast(original, box) / 4, (name, box)
         untouched = (0, 0, 30, 240)  # left of the person: nothing to hide there
         assert contrast(image, untouched) > contrast(original, untouched) * 0.8
+
+
+def test_the_command_also_blurs_people_the_evidence_did_not_record(tmp_path, capsys, coco_model):
+    """A COCO photo with a crowd, recorded with no objects at all: the deployed detector (here the COCO model) finds
+    the people at export, and every person of the photo's own labels at least 40x66 px ends up blurred."""
+    photo = need(COCO_IMAGES / "000000000257.jpg")
+    settings = write_config(tmp_path)
+    model = {"path": str(coco_model), "class_map": {"person": "person", "car": "car", "truck": "truck"}}
+    settings.write_text(f"points_file: points.yaml\nmodel: {json.dumps(model)}\n", encoding="utf-8")
+    assert cli(settings, capsys, "db", "upgrade")[0] == 0
+    sessions = session_factory(make_engine(load_config(settings, tmp_path / "data").database_url))
+    for name, role in (("li", "reviewer"), ("wang", "legal")):
+        UserService(sessions).add_user(name, "a-long-pass", role)
+    clock = Clock()
+    service = CaseService(sessions, clock=clock)
+    case_id = open_case(
+        service,
+        LocalObjectStore(tmp_path / "data" / "evidence"),
+        "ev-crowd",
+        "occupation",
+        None,
+        0,
+        jpeg=photo.read_bytes(),
+        objects=[],
+    )
+    decide(service, clock, case_id, 100)
+
+    code, out, _ = cli(settings, capsys, "publicity", "export", "--out", str(tmp_path / "pub"))
+    assert code == 0 and json.loads(out)["images"] == 1
+    original = cv2.imread(str(photo))
+    exported = cv2.imread(str(tmp_path / "pub" / "images" / f"case-{case_id:06d}-best.jpg"))
+    height, width = original.shape[:2]
+    people = []
+    for line in photo.with_suffix(".txt").read_text().splitlines():
+        cls, cx, cy, w, h = (float(v) for v in line.split())
+        x1, y1, x2, y2 = (cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height
+        if cls == 0 and x2 - x1 >= 40 and y2 - y1 >= 66:
+            people.append((int(x1 + 0.25 * (x2 - x1)), int(y1), int(x2 - 0.25 * (x2 - x1)), int(y1 + 0.3 * (y2 - y1))))
+    assert people, "the photo should hold people big enough to judge"
+    for face in people:  # the upper middle of each person's box: where the head is
+        assert contrast(exported, face) < contrast(original, face) * 0.6, face

@@ -1,0 +1,127 @@
+"""The role matrix (issue 27 item 1): every route of the review UI, asked by every role and by an anonymous
+visitor, gets exactly the answer the matrix allows. A route the app has and the matrix does not name fails the
+test, so a new route cannot ship without its row.
+
+Answers: 200 a page or file; 303 to /login (`LOGIN`) for a page asked without signing in; 401 for an evidence
+file without signing in (a <video> cannot follow a sign-in page); 403 for a role the route refuses. A decision
+a role may take answers 303 to the next case (`DONE`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from review_ui_seed import PASSWORD, World, make_world
+from starlette.routing import Mount, Route
+from test_ops_page import VIEW
+
+from cases.db import make_engine, session_factory
+from cases.models import Party
+from cases.parties import PartyService
+from cases.party_settings import PartySettings
+from review_ui.app import create_app
+
+ACTORS = ("anonymous", "reviewer", "legal", "supervisor", "ops", "admin")
+USERS = {"reviewer": "rev", "legal": "wang", "supervisor": "zhou", "ops": "ops", "admin": "root"}
+LOGIN, DONE, ANSWER = "login", "done", "answer"
+EVERYONE_SIGNED_IN = {"anonymous": LOGIN} | {role: 200 for role in USERS}
+CASE_ROLES = {"anonymous": LOGIN, "reviewer": 200, "legal": 200, "supervisor": 200, "ops": 403, "admin": 403}
+OPS_ROLES = {"anonymous": LOGIN, "reviewer": 403, "legal": 403, "supervisor": 403, "ops": 200, "admin": 200}
+# Reviewers and supervisors take the evidence review; the lifecycle gives the others no edge out of `detected`.
+DECIDERS = {"anonymous": LOGIN, "reviewer": DONE, "legal": 403, "supervisor": DONE, "ops": 403, "admin": 403}
+
+# (method, route path) -> (the URL asked, form or None, expected answer per actor)
+MATRIX = {
+    ("GET", "/"): ("/", None, dict.fromkeys(ACTORS, 303)),
+    ("GET", "/healthz"): ("/healthz", None, dict.fromkeys(ACTORS, 200)),
+    ("GET", "/openapi.json"): ("/openapi.json", None, dict.fromkeys(ACTORS, 200)),  # the push API's, public
+    ("GET", "/login"): ("/login", None, {"anonymous": 200} | dict.fromkeys(USERS, 303)),  # signed in: on to /queue
+    ("POST", "/login"): ("/login", {"username": "nobody", "password": "wrong-pass"}, dict.fromkeys(ACTORS, 401)),
+    ("POST", "/logout"): ("/logout", {}, dict.fromkeys(ACTORS, 303)),
+    ("GET", "/queue"): ("/queue", None, EVERYONE_SIGNED_IN),
+    ("GET", "/cases/{case_id}"): ("/cases/{case}", None, EVERYONE_SIGNED_IN),
+    ("POST", "/cases/{case_id}/decision"): ("/cases/{case}/decision", {"decision": "confirmed"}, DECIDERS),
+    ("GET", "/cases/{case_id}/evidence/{name:path}"): (
+        "/cases/{case}/evidence/manifest",
+        None,
+        {"anonymous": 401} | dict.fromkeys(USERS, 200),
+    ),
+    ("GET", "/parties"): ("/parties", None, CASE_ROLES),
+    ("GET", "/parties/{party_id}"): ("/parties/{party}", None, CASE_ROLES),
+    ("GET", "/ops"): ("/ops", None, OPS_ROLES),
+    ("GET", "/static"): ("/static/review.css", None, dict.fromkeys(ACTORS, 200)),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    world = make_world(Path(tmp_path_factory.mktemp("world")), n_cases=len(ACTORS))
+    for role, name in USERS.items():
+        if name not in ("rev", "ops"):  # the seed made those two
+            world.users.add_user(name, PASSWORD, role)
+    return world
+
+
+@pytest.fixture(scope="module")
+def app(world: World):
+    sessions = session_factory(make_engine(world.db_url))
+    with sessions() as s:
+        s.add(Party(kind="vehicle", name="浦东运输", company="浦东运输", plate="沪D62819"))
+        s.commit()
+    return create_app(replace(world.services, ops=lambda: VIEW, parties=PartyService(sessions, PartySettings())))
+
+
+def routes(route_list, prefix: str = "") -> set[tuple[str, str]]:
+    """(method, path) of every route, those of included routers too (HEAD goes with GET)."""
+    out = set()
+    for route in route_list:
+        if isinstance(route, Route):
+            out |= {(method, prefix + route.path) for method in route.methods - {"HEAD"}}
+        elif isinstance(route, Mount):
+            out.add(("GET", prefix + route.path))
+        elif hasattr(route, "original_router"):  # FastAPI 0.16x keeps an included router whole
+            out |= routes(route.original_router.routes, prefix + route.include_context.prefix)
+    return out
+
+
+def test_the_matrix_names_every_route(app) -> None:
+    assert routes(app.routes) == set(MATRIX)
+
+
+def client_for(app, actor: str) -> TestClient:
+    client = TestClient(app)
+    if actor != "anonymous":
+        page = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+        form = {"username": USERS[actor], "password": PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    return client
+
+
+def csrf(client: TestClient) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    return found[1] if found else ""
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_every_route_answers_every_actor_as_allowed(app, world: World, route, actor: str) -> None:
+    url, form, expected = MATRIX[route]
+    client = client_for(app, actor)
+    # Each actor decides a case of its own, so an earlier actor's decision never answers for a later one.
+    url = url.format(case=world.case_ids[ACTORS.index(actor)], party=1)
+    if form is None:
+        r = client.get(url, follow_redirects=False)
+    else:
+        r = client.post(url, data=form | {"csrf_token": csrf(client)}, follow_redirects=False)
+    want = expected[actor]
+    if want == LOGIN:
+        assert (r.status_code, r.headers.get("location", "").split("?")[0]) == (303, "/login"), r.text[:200]
+    elif want == DONE:
+        assert r.status_code == 303 and r.headers["location"] != url.rsplit("/", 1)[0], r.headers
+        assert world.cases.get(world.case_ids[ACTORS.index(actor)]).state == "confirmed"
+    else:
+        assert r.status_code == want, (route, actor, r.status_code, r.text[:200])
