@@ -10,7 +10,11 @@ features and boxed by the same box branch:
 - person, car, table, chair and umbrella score the higher of COCO's own branch (through `COCO_KEPT`; an anchor
   whose best COCO class is one feixian does not know, a bus or a dog, gives nothing there, as yolov8n through a
   class map would) and the new branch, so on real photos they are found at least where yolov8n finds them;
-- trucks by state, stalls, carts and goods come from the new branch alone.
+- a truck found by COCO stays a truck unless the branch judges its state: the plain truck scores the higher of
+  the branch's and COCO's truck score times the branch's doubt about a dirty or uncovered state
+  (1 - the higher of those two), so COCO finds trucks the branch misses (at night, far off) and the branch alone
+  decides dirty or uncovered;
+- stalls, carts and goods come from the new branch alone.
 
 Only the new branch trains (`train_branch`), on real photos (pseudo-labelled by a larger COCO model), rendered
 items composited onto them and generated streets, with everything else frozen. `export_dual` writes both as one
@@ -201,7 +205,8 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
     coco.fuse(verbose=False)
     branch.fuse(verbose=False)
 
-    keep = torch.tensor([name in COCO_KEPT for name in COCO80])
+    keep = torch.tensor([name in COCO_KEPT or name == "truck" for name in COCO80])
+    truck, states = CLASSES.index("truck"), [CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered")]
     coco_of = {ours: theirs for theirs, ours in COCO_KEPT.items()}
     # for each feixian class, COCO's row of it (row 0 where COCO gives none, weighted 0 by `supplied`)
     coco_rows = torch.tensor([COCO80.index(coco_of[c]) if c in coco_of else 0 for c in CLASSES])
@@ -232,8 +237,15 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
                 [b(f).view(bs, len(CLASSES), -1) for b, f in zip(self.branch, feats, strict=True)], -1
             )
             known = self.keep[coco_scores.argmax(1)].unsqueeze(1).to(coco_scores.dtype)
-            from_coco = coco_scores[:, self.coco_rows] * self.supplied * known
-            return torch.cat([boxes, torch.maximum(new_scores.sigmoid(), from_coco)], 1)
+            ours = new_scores.sigmoid()
+            theirs = coco_scores[:, self.coco_rows] * self.supplied * known
+            doubt = 1 - ours[:, states].amax(1, keepdim=True)
+            coco_truck = coco_scores[:, COCO80.index("truck") : COCO80.index("truck") + 1] * known * doubt
+            scores = torch.maximum(ours, theirs)
+            scores = torch.cat(
+                [scores[:, :truck], torch.maximum(ours[:, truck : truck + 1], coco_truck), scores[:, truck + 1 :]], 1
+            )
+            return torch.cat([boxes, scores], 1)
 
     det = coco.model[-1]
     det.export, det.format, det.dynamic = True, "onnx", True
