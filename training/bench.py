@@ -238,7 +238,9 @@ def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 300, prog
             "gated_share": round(gated.gated / gated.frames, 3) if gated.frames else None,
             "seconds_gated": round(gated.seconds, 2),
             "seconds_every_frame": round(every.seconds, 2),
-            "motion": settings.motion.model_dump(),
+            # The gate as the gated replays ran it, and whether the settings file turns it on.
+            "motion": with_gate(settings, True).motion.model_dump(exclude={"enabled"}),
+            "motion_enabled_in_settings": settings.motion.enabled,
         },
         "events": {"gated": gated.families, "every_frame": every.families},
     }
