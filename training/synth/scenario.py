@@ -79,7 +79,7 @@ def scenario_point(plan: Plan) -> Point:
 
 
 def demo_points() -> list[Point]:
-    """The points of the `--demo` scenarios (what configs/points.yaml must agree with)."""
+    """The points of the `--demo` scenarios (what configs/demo-points.yaml must agree with)."""
     return [scenario_point(plan_scenario(spec)) for spec in DEMO_SPECS]
 
 
