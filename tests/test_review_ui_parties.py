@@ -70,3 +70,29 @@ def test_ops_and_admin_are_refused(client: TestClient, username: str) -> None:
 def test_anonymous_is_sent_to_sign_in(client: TestClient) -> None:
     r = client.get("/parties/1", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fparties%2F1"
+
+
+def form_token(page_text: str) -> str:
+    return page_text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_a_reviewer_picks_the_party_of_a_case(client: TestClient, world: World) -> None:
+    case_id = world.case_ids[0]
+    sign_in(client, "rev")
+    page = client.get(f"/cases/{case_id}/party")
+    assert page.status_code == 200 and "张记水果" in page.text and "自动匹配" in page.text
+    assert f'href="/cases/{case_id}/party"' in client.get(f"/cases/{case_id}").text
+    r = client.post(f"/cases/{case_id}/party", data={"party_id": 1, "csrf_token": form_token(page.text)})
+    assert r.status_code == 200 and "当事人已确认" in r.text
+    assert world.cases.get(case_id).party_confirmed_by == "rev"
+    r = client.post(f"/cases/{case_id}/party", data={"party_id": 99, "csrf_token": form_token(page.text)})
+    assert "no party 99" in r.text  # back on the form, with the reason
+    assert client.post(f"/cases/{case_id}/party", data={"party_id": 1}).status_code == 403  # no CSRF token
+
+
+def test_ops_may_not_pick_a_party(client: TestClient, world: World) -> None:
+    sign_in(client, "ops")
+    token = form_token(client.get("/queue").text)
+    assert client.get(f"/cases/{world.case_ids[0]}/party").status_code == 403
+    r = client.post(f"/cases/{world.case_ids[0]}/party", data={"party_id": 1, "csrf_token": token})
+    assert r.status_code == 403 and world.cases.get(world.case_ids[0]).party_confirmed_by is None

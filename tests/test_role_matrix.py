@@ -33,6 +33,9 @@ OPS_ROLES = {"anonymous": LOGIN, "reviewer": 403, "legal": 403, "supervisor": 40
 # Reviewers and supervisors take the evidence review; the lifecycle gives the others no edge out of `detected`.
 DECIDERS = {"anonymous": LOGIN, "reviewer": DONE, "legal": 403, "supervisor": DONE, "ops": 403, "admin": 403}
 
+# A pick of the party answers 303 back to the case page.
+PICKERS_ANSWER = {"anonymous": LOGIN, "reviewer": 303, "legal": 303, "supervisor": 303, "ops": 403, "admin": 403}
+
 # (method, route path) -> (the URL asked, form or None, expected answer per actor)
 MATRIX = {
     ("GET", "/"): ("/", None, dict.fromkeys(ACTORS, 303)),
@@ -51,6 +54,8 @@ MATRIX = {
     ),
     ("GET", "/parties"): ("/parties", None, CASE_ROLES),
     ("GET", "/parties/{party_id}"): ("/parties/{party}", None, CASE_ROLES),
+    ("GET", "/cases/{case_id}/party"): ("/cases/{case}/party", None, CASE_ROLES),
+    ("POST", "/cases/{case_id}/party"): ("/cases/{case}/party", {"party_id": "1"}, PICKERS_ANSWER),
     ("GET", "/ops"): ("/ops", None, OPS_ROLES),
     ("GET", "/static"): ("/static/review.css", None, dict.fromkeys(ACTORS, 200)),
 }
