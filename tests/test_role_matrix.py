@@ -136,3 +136,31 @@ def test_every_route_answers_every_actor_as_allowed(app, clients, world: World, 
         assert world.cases.get(world.case_ids[ACTORS.index(actor)]).state == "confirmed"
     else:
         assert r.status_code == want, (route, actor, r.status_code, r.text[:200])
+
+
+# The deployed app adds the machine endpoints to the review UI's routes: probes and scrapes answer anyone (they
+# show no case), the push API only a gateway's token.
+MACHINE = {
+    ("GET", "/readyz"): 200,
+    ("GET", "/metrics"): 200,
+    ("GET", "/docs"): 200,
+    ("POST", "/api/v1/points/{point_id}/frames"): 401,
+}
+
+
+def test_the_deployed_app_adds_only_the_machine_endpoints(tmp_path) -> None:
+    from test_parties_cli import write_config
+
+    from feixian.app import build_app
+    from feixian.config import load_config
+    from feixian.runtime import Runtime
+    from pipeline.bus import MemoryBus
+
+    app = build_app(Runtime(load_config(write_config(tmp_path), tmp_path / "data")), MemoryBus())
+    added = routes(app.routes) - set(MATRIX)
+    assert added == set(MACHINE) and set(MATRIX) <= routes(app.routes)
+    client = TestClient(app)
+    for (method, path), status in MACHINE.items():
+        r = client.request(method, path.format(point_id="JDZ-001"), content=b"\xff\xd8", follow_redirects=False)
+        assert r.status_code == status, (path, r.status_code, r.text[:200])
+    assert client.get("/queue", follow_redirects=False).headers["location"].startswith("/login")
