@@ -258,14 +258,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench", help="detector latency, pipeline frames/s gated and not, the Ultralytics baseline, event recall; JSON"
     )
-    p.add_argument("--config", default="configs/default.yaml", help="settings YAML: the model, rules and gate to time")
+    p.add_argument(
+        "--config",
+        default="configs/default.yaml",
+        help="settings YAML: the model, rules and gate to time (default configs/default.yaml)",
+    )
     p.add_argument(
         "--scenarios",
         default="data/bench/scenarios",
         help="folder of `feixian synth` scenario folders (default data/bench/scenarios, written by `make bench`)",
     )
     p.add_argument(
-        "--frames", type=int, default=300, help="most frames a scenario the detector and baseline are timed on"
+        "--frames",
+        type=int,
+        default=300,
+        help="most frames a scenario the detector and baseline are timed on (default 300: a minute at 5 fps)",
     )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
