@@ -245,7 +245,7 @@ def test_scenarios_run_with_the_thresholds_of_a_settings_file(tmp_path, capsys):
     settings = {
         "points_file": "scenarios/still-street/points.yaml",
         "model": {"path": "x.onnx", "conf_threshold": 0.25},
-        "plates": {"model": str(Path(__file__).resolve().parents[1] / "models" / "feixian-plate-v1.onnx")},
+        "plates": {"model": str(Path(__file__).resolve().parents[1] / "models" / "feixian-plate-v2.onnx")},
     }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     argv = ["eval", "--model", str(model), "--scenarios", str(tmp_path / "scenarios")]
@@ -254,6 +254,6 @@ def test_scenarios_run_with_the_thresholds_of_a_settings_file(tmp_path, capsys):
         result = json.loads((tmp_path / "r.json").read_text())
         assert result["families"]["occupation"]["tp"] == tp
         assert result["thresholds"]["conf"] == (0.25 if extra else 0.35)
-        assert result["plate_reader"] == ("feixian-plate-v1.onnx" if extra else None)
+        assert result["plate_reader"] == ("feixian-plate-v2.onnx" if extra else None)
     assert main(argv + ["--config", str(tmp_path / "none.yaml")]) == 2
     assert "settings not found" in capsys.readouterr().err
