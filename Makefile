@@ -89,7 +89,8 @@ bench: $(VENV)/.dev $(BENCH_DIR)/.complete
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
 
-# The real-footage candidate (models/feixian-street-v16.md): COCO yolov8n fine-tuned on `feixian real-data`.
+# The shipped detector for real cameras (models/feixian-street-v17.md): COCO yolov8n plus a class branch trained
+# on `feixian real-data` (training/dual_head.py).
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh
 

@@ -41,10 +41,10 @@ def _origin_lines(train: dict, ancestors: list[dict]) -> list[str]:
     root = (list(ancestors) or [train])[-1]
     if str(root.get("weights") or "").endswith(".pt"):
         return [
-            "A feixian street-violation detector: Ultralytics' COCO YOLOv8n whole, so people, cars, tables, chairs",
-            "and umbrellas are found exactly as COCO's model finds them, plus one class branch for what COCO never saw",
-            "(`training.dual_head`), trained on `feixian real-data` (real photos, rendered items composited onto",
-            "them, generated streets) with all else frozen; exported to ONNX and run with ONNX Runtime.",
+            "A feixian street-violation detector: Ultralytics' COCO YOLOv8n whole, so people, cars, trucks, tables,",
+            "chairs and umbrellas are found at least where COCO's model finds them, plus one class branch for all of",
+            "feixian's classes (`training.dual_head`), trained on `feixian real-data` (real photos, rendered items",
+            "composited onto them, generated streets) with all else frozen; exported to ONNX, run with ONNX Runtime.",
         ]
     return [
         "A feixian street-violation detector: Ultralytics YOLO trained from scratch (no pretrained",
