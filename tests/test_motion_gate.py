@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import supervision as sv
 from pydantic import ValidationError
+from worker_stand_ins import push_point
 
 from cases.store import EvidenceSettings
 from feixian.config import Settings
-from feixian.domain import Point, Source
 from pipeline.frames import Frame, encode_jpeg
 from pipeline.motion import MotionDetector, MotionGate, MotionSettings
 from pipeline.worker import PointWorker
@@ -113,16 +113,7 @@ def test_the_settings_file_has_a_motion_section() -> None:
         Settings.model_validate({"model": {"path": "m.onnx"}, "motion": {"nonsense": 1}})
 
 
-POINT = Point(
-    id="P1",
-    name="n",
-    town="t",
-    device_id="d",
-    gps=(31.0, 121.0),
-    source=Source(kind="push"),
-    announced_on=date(2025, 1, 1),
-    detect_fps=5,
-)
+POINT = push_point("P1").model_copy(update={"announced_on": date(2025, 1, 1), "detect_fps": 5})
 
 
 class StallDetector:
