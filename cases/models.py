@@ -161,6 +161,18 @@ class CaseTransition(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class CaseClaim(Base):
+    """A reviewer's hold on a case in the evidence review (`cases.claims`): nobody else decides it until it expires or
+    the claimant's decision releases it. One row per case at most; an expired row is taken over in place."""
+
+    __tablename__ = "case_claims"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class User(Base):
     """A person who signs in to the review UI; `role` is a `cases.lifecycle.Role` value."""
 

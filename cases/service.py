@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.audit import GENESIS, Link, link_hash
+from cases.claims import ClaimService
 from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError, Lifecycle, Role, State, TransitionError
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
 from cases.parties import find_party
@@ -55,7 +56,8 @@ class CaseService:
     """Case persistence and lifecycle over a SQLAlchemy session factory (see the module example).
 
     `procedure` holds the penalty procedure's conditions and periods; `clock` stamps cases and transitions (tests
-    give one that can be moved past a statement window).
+    give one that can be moved past a statement window); `claims` holds the reviewers' claims on cases (default:
+    claims of the default length, on the same clock).
     """
 
     def __init__(
@@ -65,12 +67,14 @@ class CaseService:
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
         procedure: Procedure | None = None,
         clock: Callable[[], datetime] = utcnow,
+        claims: ClaimService | None = None,
     ):
         self._sessions = sessions
         self.lifecycle = lifecycle
         self.reconnect_attempts = reconnect_attempts
         self.procedure = procedure or Procedure(WorkCalendar())
         self.clock = clock
+        self.claims = claims or ClaimService(sessions, clock=clock)
 
     def open_case(self, record: NewCase) -> tuple[Case, bool]:
         """Create the case for `record` in `detected`, or return the existing one for its event id.
@@ -188,10 +192,15 @@ class CaseService:
             return case
 
     def list_cases(
-        self, state: State | str | None = None, point_id: str | None = None, limit: int = DEFAULT_PAGE, offset: int = 0
+        self,
+        state: State | str | None = None,
+        point_id: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        offset: int = 0,
+        category: str | None = None,
     ) -> list[Case]:
         """Cases oldest first (by trigger time): the review queue when `state` is `detected`."""
-        query = self._filtered(select(Case), state, point_id)
+        query = self._filtered(select(Case), state, point_id, category)
         query = query.order_by(Case.triggered_at, Case.id).limit(limit).offset(offset)
         with self._sessions() as s:
             return list(s.scalars(query))
@@ -205,16 +214,20 @@ class CaseService:
                 break
         return out
 
-    def count_cases(self, state: State | str | None = None, point_id: str | None = None) -> int:
+    def count_cases(
+        self, state: State | str | None = None, point_id: str | None = None, category: str | None = None
+    ) -> int:
         with self._sessions() as s:
-            return s.scalar(self._filtered(select(func.count(Case.id)), state, point_id)) or 0
+            return s.scalar(self._filtered(select(func.count(Case.id)), state, point_id, category)) or 0
 
     @staticmethod
-    def _filtered(query, state: State | str | None, point_id: str | None):
+    def _filtered(query, state: State | str | None, point_id: str | None, category: str | None = None):
         if state is not None:
             query = query.where(Case.state == State(state).value)
         if point_id is not None:
             query = query.where(Case.point_id == point_id)
+        if category is not None:
+            query = query.where(Case.category == category)
         return query
 
     def history(self, case_id: int) -> list[CaseTransition]:

@@ -25,6 +25,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cases.claims import ClaimSettings
 from cases.party_settings import PartySettings
 from cases.procedure_settings import ProcedureSettings, SlaSettings
 from cases.publicity import PublicitySettings
@@ -201,6 +202,9 @@ class Settings(StrictModel):
     procedure: ProcedureSettings = ProcedureSettings()
     sla: SlaSettings = SlaSettings()
     parties: PartySettings = PartySettings()
+    claims: ClaimSettings = Field(
+        default_factory=ClaimSettings, description="How long a reviewer's claim on an opened case holds (cases.claims)."
+    )
     publicity: PublicitySettings = PublicitySettings()
     server: ServerSettings = ServerSettings()
     gateways: list[Gateway] = Field(default_factory=list)

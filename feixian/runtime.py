@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
+from cases.claims import ClaimService
 from cases.db import make_engine, session_factory, upgrade
 from cases.periodic import Periodic
 from cases.retention import RetentionReport, run_retention
@@ -54,7 +55,11 @@ class Runtime:
     @cached_property
     def cases(self) -> CaseService:
         settings = self.config.settings
-        return CaseService(self.sessions, procedure=settings.procedure.procedure(settings.sla))
+        return CaseService(
+            self.sessions,
+            procedure=settings.procedure.procedure(settings.sla),
+            claims=ClaimService(self.sessions, settings.claims.minutes),
+        )
 
     @cached_property
     def users(self) -> UserService:
