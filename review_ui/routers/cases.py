@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cases.claims import Claim
 from cases.lifecycle import ForbiddenTransitionError, Role, State, TransitionError
 from cases.manifest import ManifestError, parse_manifest, sha256_hex
 from cases.models import Case, User
@@ -24,6 +25,7 @@ from review_ui.dependencies import FormUser, MediaUser, PageUser, message, rende
 from review_ui.ranges import range_response
 from review_ui.routers.queue import queue_ids
 from review_ui.services import ReviewServices
+from review_ui.void_reasons import VOID_REASONS, reason_text
 
 MAX_REASON = 500
 # The evidence review: the only decisions this page takes (later stages have their own tools).
@@ -73,25 +75,46 @@ def read_manifest(services: ReviewServices, user: User, case: Case) -> _Manifest
     return _Manifest(data, json.dumps(data, indent=2, ensure_ascii=False), hash_ok)
 
 
-@router.get("/cases/{case_id}", include_in_schema=False)
-def case_page(request: Request, case_id: int, user: PageUser) -> HTMLResponse:
+def holder_name(services: ReviewServices, claim: Claim) -> str:
+    holder = services.users.get_user(claim.username)
+    return f"{holder.display_name}（{claim.username}）" if holder else claim.username
+
+
+def show_case(request: Request, user: User, case: Case, claim: Claim | None, status_code: int = 200) -> HTMLResponse:
+    """The case page; `claim` is whoever holds the case now (None: nobody), and only its holder may decide."""
     services = review_services(request)
-    case = load_case(services, case_id)
-    prev_id, next_id = neighbours(queue_ids(services), case_id)
+    prev_id, next_id = neighbours(queue_ids(request, user), case.id)
     manifest = read_manifest(services, user, case)
+    mine = claim is None or claim.username == user.username
     return render(
         request,
         "case.html",
         user,
+        status_code=status_code,
         case=case,
         layout=EvidenceLayout.of(case.evidence, keyframe_times(manifest.data)),
         manifest=manifest,
-        history=services.cases.history(case_id),
-        decisions=decisions_for(services, user, case),
+        history=services.cases.history(case.id),
+        decisions=decisions_for(services, user, case) if mine else [],
+        claim=claim,
+        claim_holder=holder_name(services, claim) if claim else "",
+        void_reasons=VOID_REASONS,
         prev_id=prev_id,
         next_id=next_id,
         error=request.session.pop("decision_error", None),
     )
+
+
+@router.get("/cases/{case_id}", include_in_schema=False)
+def case_page(request: Request, case_id: int, user: PageUser) -> HTMLResponse:
+    services = review_services(request)
+    case = load_case(services, case_id)
+    # Opening a case one may decide claims it (or renews one's claim); anyone else only sees who holds it.
+    if decisions_for(services, user, case):
+        claim: Claim | None = services.cases.claims.claim(case_id, user.username)
+    else:
+        claim = services.cases.claims.holders([case_id]).get(case_id)
+    return show_case(request, user, case, claim)
 
 
 @router.post("/cases/{case_id}/decision", include_in_schema=False)
@@ -101,7 +124,8 @@ def decide(
     user: FormUser,
     decision: str = Form(),
     reason: str = Form(default=""),
-) -> RedirectResponse:
+    reason_number: str = Form(default=""),
+) -> Response:
     services = review_services(request)
     case = load_case(services, case_id)
     back = RedirectResponse(f"/cases/{case_id}", status_code=303)
@@ -110,7 +134,11 @@ def decide(
         return back
     if decision not in decisions_for(services, user, case):
         raise HTTPException(403, f"role {user.role} may not set {decision!r} on a {case.state} case")
-    reason = reason.strip()
+    # Taken (or renewed) before deciding: of two reviewers deciding a case nobody held, only one gets it.
+    claim = services.cases.claims.claim(case_id, user.username)
+    if claim.username != user.username:
+        return show_case(request, user, case, claim, status_code=409)
+    reason = reason_text(reason_number, reason) if decision == State.VOIDED else reason.strip()
     if decision == State.VOIDED and not reason:
         message(request, "decision_error", "error.reason_required")
         return back
@@ -118,7 +146,7 @@ def decide(
         message(request, "decision_error", "error.reason_too_long", n=MAX_REASON)
         return back
     # Asked before the case leaves the queue, so "next" is the case after it.
-    _, next_id = neighbours(queue_ids(services), case_id)
+    _, next_id = neighbours(queue_ids(request, user), case_id)
     try:
         services.cases.transition(case_id, decision, actor=user.username, reason=reason or None)
     except ForbiddenTransitionError as e:
@@ -126,6 +154,7 @@ def decide(
     except TransitionError as e:
         message(request, "decision_error", "error.invalid_transition", detail=str(e))
         return back
+    services.cases.claims.release(case_id, user.username)
     message(request, "flash", "flash.confirmed" if decision == State.CONFIRMED else "flash.voided", id=case_id)
     return RedirectResponse(f"/cases/{next_id}" if next_id is not None else "/queue", status_code=303)
 

@@ -43,6 +43,50 @@
     return true;
   }
 
+  // ? shows the keyboard help over the page; ? again or Escape hides it.
+  function toggleHelp(show) {
+    var help = document.getElementById("keys-help");
+    if (!help) return false;
+    help.hidden = show === undefined ? !help.hidden : !show;
+    return true;
+  }
+
+  // v arms the void: the numbered reasons are marked and the next digit picks one (and sends it); any other key
+  // disarms it, so a stray v never voids a case.
+  var voiding = false;
+
+  function armVoid(on) {
+    var reasons = document.getElementById("void-reasons");
+    voiding = Boolean(on && reasons);
+    if (reasons) reasons.classList.toggle("armed", voiding);
+    return Boolean(reasons);
+  }
+
+  // 0 opens the typed reason instead (sent with Ctrl+Enter).
+  function pickReason(key) {
+    armVoid(false);
+    var typed = document.getElementById("reason");
+    if (key === "0" && typed) { typed.focus(); return true; }
+    var button = document.querySelector('[data-void-reason="' + key + '"]');
+    if (button) button.click();
+    return true;
+  }
+
+  // Keys of the case page and of every page: true when the key was used.
+  function pageKey(e) {
+    if (voiding) return pickReason(e.key);
+    if (e.key === "?") return toggleHelp();
+    if (e.key === "Escape") return toggleHelp(false);
+    if (e.key === "v") return armVoid(true);
+    if (e.key === "p" || e.key === " ") return togglePlay();
+    // Enter confirms on the case page, unless a link or button has the focus and so its own meaning.
+    var key = e.key === "Enter" && e.target === document.body ? "c" : e.key;
+    var target = document.querySelector('[data-key="' + key + '"]');
+    if (!target) return false;
+    if (typing(target)) { target.focus(); } else { target.click(); }
+    return true;
+  }
+
   document.addEventListener("keydown", function (e) {
     if (typing(e.target)) {
       // Ctrl+Enter sends the void reason; Escape leaves the field so shortcuts work again.
@@ -55,14 +99,7 @@
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (queueKey(e.key) || (e.key === " " && togglePlay())) {
-      e.preventDefault();
-      return;
-    }
-    var target = document.querySelector('[data-key="' + e.key + '"]');
-    if (!target) return;
-    e.preventDefault();
-    if (typing(target)) { target.focus(); } else { target.click(); }
+    if (queueKey(e.key) || pageKey(e)) e.preventDefault();
   });
 
   document.addEventListener("click", function (e) {
