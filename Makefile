@@ -57,7 +57,7 @@ run: $(VENV)/.runtime $(DEMO_DIR)/.complete
 # `make test`: tests that need the PostgreSQL server; browser, end-to-end, live-run and process-signal
 # tests; acceptance on real footage and real plate crops (tests named real_footage or held_out_real, and
 # these modules); training runs; and a generator test that exhausts its retries.
-CHECK_LEFT_OUT := browser_review end_to_end_demo end_to_end_highway run_live shutdown_signals eval_real \
+CHECK_LEFT_OUT := browser_review browser_keyboard end_to_end_demo end_to_end_highway run_live shutdown_signals eval_real \
   coco_acceptance training_smoke plates_training motion_gate_replay
 CHECK_NAMES := not real_footage and not held_out_real and not too_small_for_any_camera
 check: lint

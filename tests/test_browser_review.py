@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -64,16 +65,22 @@ def base_url(world: World) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+def open_page(playwright) -> tuple[Any, Any, list[str]]:
+    """Chromium with one zh-CN page, and the list its script errors and Content-Security-Policy refusals go to."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"{msg.text} {msg.location}") if msg.type == "error" else None)
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    return browser, page, problems
+
+
 def test_review_a_case_in_chromium(world: World, base_url: str) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     first, second = world.case_ids
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
-        page.set_default_timeout(15_000)
-        problems: list[str] = []  # script errors and Content-Security-Policy refusals
-        page.on("console", lambda msg: problems.append(f"{msg.text} {msg.location}") if msg.type == "error" else None)
-        page.on("pageerror", lambda err: problems.append(str(err)))
+        browser, page, problems = open_page(p)
 
         page.goto(f"{base_url}/queue")
         assert "/login" in page.url
