@@ -91,12 +91,14 @@ def test_shipped_settings_announce_nothing_and_hold_no_gateway():
     assert all(not p.may_raise_cases(c, date.today())[0] for p in cfg.points for c in Category)
 
 
-def test_demo_is_the_shipped_settings_with_demo_points_and_gateway():
+def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_world_model():
     demo, default = load_config(CONFIGS / "demo.yaml"), load_config(CONFIGS / "default.yaml")
-    assert demo.settings.model_dump(exclude={"points_file", "gateways"}) == default.settings.model_dump(
-        exclude={"points_file", "gateways"}
-    )
-    assert (demo.model_path, demo.plate_model_path) == (default.model_path, default.plate_model_path)
+    kept = {"points_file", "gateways", "model"}
+    assert demo.settings.model_dump(exclude=kept) == default.settings.model_dump(exclude=kept)
+    # the demo's streets are rendered: only the detector differs (the one trained on rendered streets)
+    assert demo.settings.model.model_dump(exclude={"path"}) == default.settings.model.model_dump(exclude={"path"})
+    assert (demo.model_path.name, default.model_path.name) == ("feixian-street-v15.onnx", "feixian-street-v17.onnx")
+    assert demo.plate_model_path == default.plate_model_path
     assert [g.id for g in demo.settings.gateways] == ["demo-gateway"]
     assert {p.town for p in demo.points} <= {"嘉定镇", "真新", "工业区"}
     assert all(p.may_raise_cases(p.categories[0], date(2026, 3, 3)) == (True, "ok") for p in demo.points)
