@@ -7,9 +7,10 @@ generated images). So the shipped network is Ultralytics' `yolov8n.pt` whole (ba
 80-class branch, untouched) plus one narrow class branch for all of feixian's classes, fed by the same neck
 features and boxed by the same box branch:
 
-- person, car, table, chair and umbrella score the higher of COCO's own branch (through `COCO_KEPT`; an anchor
-  whose best COCO class is one feixian does not know, a bus or a dog, gives nothing there, as yolov8n through a
-  class map would) and the new branch, so on real photos they are found at least where yolov8n finds them;
+- person, car, table, chair and umbrella score the higher of COCO's own branch (through
+  `training.real_sets.COCO_TO_FEIXIAN`; an anchor whose best COCO class is one feixian does not know, a bus or
+  a dog, gives nothing there, as yolov8n through a class map would) and the new branch, so on real photos they
+  are found at least where yolov8n finds them;
 - a truck found by COCO stays a truck unless the branch judges its state: the plain truck scores the higher of
   the branch's and COCO's truck score times the branch's doubt about a dirty or uncovered state
   (1 - the higher of those two), so COCO finds trucks the branch misses (at night, far off) and the branch alone
@@ -21,8 +22,8 @@ items composited onto them and generated streets, with everything else frozen. `
 ONNX graph with Ultralytics' output contract (1, 4 + 11, N), so `pipeline.detector.OnnxDetector` runs it like
 any other export.
 
->>> sorted(COCO_KEPT.values()) == sorted(set(COCO_TO_FEIXIAN.values()) - {"truck"})
-True
+>>> CLASSES.index("truck"), len(CLASSES)  # the export's class rows follow pipeline.taxonomy.CLASSES
+(2, 11)
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ from pathlib import Path
 from pipeline.taxonomy import CLASSES
 from training.real_sets import COCO80, COCO_TO_FEIXIAN
 
-COCO_KEPT: dict[str, str] = {
-    "person": "person",
-    "car": "car",
-    "dining table": "table",
-    "chair": "chair",
-    "umbrella": "umbrella",
-}
 BRANCH_WIDTH = 32  # hidden channels of the new class branch: a fifth of the work of COCO's 80-wide one
 HEAD_LAYER = 22  # yolov8n's Detect layer; layers 0-21 are backbone and neck
 
@@ -205,12 +199,13 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
     coco.fuse(verbose=False)
     branch.fuse(verbose=False)
 
-    keep = torch.tensor([name in COCO_KEPT or name == "truck" for name in COCO80])
-    truck, states = CLASSES.index("truck"), [CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered")]
-    coco_of = {ours: theirs for theirs, ours in COCO_KEPT.items()}
+    keep = torch.tensor([name in COCO_TO_FEIXIAN for name in COCO80])
+    states = [CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered")]
+    coco_of = {ours: theirs for theirs, ours in COCO_TO_FEIXIAN.items()}
     # for each feixian class, COCO's row of it (row 0 where COCO gives none, weighted 0 by `supplied`)
     coco_rows = torch.tensor([COCO80.index(coco_of[c]) if c in coco_of else 0 for c in CLASSES])
     supplied = torch.tensor([float(c in coco_of) for c in CLASSES]).view(1, -1, 1)
+    is_truck = torch.tensor([float(c == "truck") for c in CLASSES]).view(1, -1, 1)
 
     class Dual(nn.Module):
         def __init__(self):
@@ -219,6 +214,7 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
             self.register_buffer("keep", keep)
             self.register_buffer("coco_rows", coco_rows)
             self.register_buffer("supplied", supplied)
+            self.register_buffer("is_truck", is_truck)
 
         def forward(self, x):
             saved = []
@@ -238,13 +234,9 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
             )
             known = self.keep[coco_scores.argmax(1)].unsqueeze(1).to(coco_scores.dtype)
             ours = new_scores.sigmoid()
-            theirs = coco_scores[:, self.coco_rows] * self.supplied * known
-            doubt = 1 - ours[:, states].amax(1, keepdim=True)
-            coco_truck = coco_scores[:, COCO80.index("truck") : COCO80.index("truck") + 1] * known * doubt
-            scores = torch.maximum(ours, theirs)
-            scores = torch.cat(
-                [scores[:, :truck], torch.maximum(ours[:, truck : truck + 1], coco_truck), scores[:, truck + 1 :]], 1
-            )
+            # COCO's truck counts only as far as the branch doubts a dirty or uncovered state
+            trust = 1 - self.is_truck * ours[:, states].amax(1, keepdim=True)
+            scores = torch.maximum(ours, coco_scores[:, self.coco_rows] * self.supplied * known * trust)
             return torch.cat([boxes, scores], 1)
 
     det = coco.model[-1]
@@ -300,7 +292,7 @@ def gflops(module, imgsz: int = 640) -> float:
 def export_run(args: argparse.Namespace) -> dict:
     """The dual detector of the branch trained in `args.run_dir`, exported to `args.out`, and the summary the
     model card reads (training.card), also written to `args.summary`."""
-    from training.train import _training_seconds, dataset_fingerprint, hardware
+    from training.train import _epochs_trained, _training_seconds, dataset_fingerprint, hardware
 
     run_dir = Path(args.run_dir)
     last = run_dir / "weights" / "last.pt"
@@ -333,13 +325,6 @@ def export_run(args: argparse.Namespace) -> dict:
     }
     Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
-
-
-def _epochs_trained(run_dir: Path) -> int:
-    import csv
-
-    with open(run_dir / "results.csv", newline="") as f:
-        return max((int(row["epoch"]) for row in csv.DictReader(f)), default=0)
 
 
 def main(argv: list[str] | None = None) -> int:
