@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from cases.procedure import Procedure
+from cases.sla import SlaClock
 from cases.workdays import BUREAU_TZ, WorkCalendar
 from feixian.domain import StrictModel
 
@@ -43,6 +44,9 @@ class SlaSettings(StrictModel):
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar.of(self.timezone, self.holidays, self.extra_workdays)
+
+    def clock(self) -> SlaClock:
+        return SlaClock(self.calendar(), self.target_working_days, self.at_risk_hours)
 
 
 class ProcedureSettings(StrictModel):

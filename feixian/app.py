@@ -64,6 +64,8 @@ def build_app(
             points={p.id: p for p in cfg.points},
             ops=monitor.view,
             parties=PartyService(runtime.sessions, cfg.settings.parties),
+            sla=cfg.settings.sla.clock(),
+            publicity=cfg.settings.publicity,
         )
     )
     free_space = FreeSpaceGuard(cfg.evidence_dir, cfg.settings.evidence.min_free_mb * MB)

@@ -21,8 +21,7 @@ REFUSED = 2
 
 
 def _clock(rt) -> SlaClock:
-    sla = rt.config.settings.sla
-    return SlaClock(sla.calendar(), sla.target_working_days, sla.at_risk_hours)
+    return rt.config.settings.sla.clock()
 
 
 def with_clock(rt, cases: Sequence[Case]) -> list[dict[str, Any]]:

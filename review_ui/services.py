@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from cases.parties import PartyService
+from cases.publicity import PublicitySettings
 from cases.service import CaseService
+from cases.sla import SlaClock
 from cases.store import ObjectStore
 from cases.users import UserService
+from cases.workdays import WorkCalendar
 
 if TYPE_CHECKING:  # review_ui.ops renders with the dependencies that read these services
     from review_ui.ops import OpsFeed
@@ -46,6 +49,9 @@ class ReviewServices:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ops: OpsFeed | None = None  # the live figures of the ops page (`review_ui.ops`); without them there is none
     parties: PartyService | None = None  # the parties pages (`review_ui.routers.parties`); without it, 404
+    # The three-day target the work queue sorts by (`cases.sla`); the agency and legal basis a notice cites.
+    sla: SlaClock = field(default_factory=lambda: SlaClock(WorkCalendar()))
+    publicity: PublicitySettings = field(default_factory=PublicitySettings)
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
