@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -75,6 +75,11 @@ class CaseService:
         self.procedure = procedure or Procedure(WorkCalendar())
         self.clock = clock
         self.claims = claims or ClaimService(sessions, clock=clock)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for the reports that read the whole store (`cases.sla`, `cases.publicity`)."""
+        return self._sessions
 
     def open_case(self, record: NewCase) -> tuple[Case, bool]:
         """Create the case for `record` in `detected`, or return the existing one for its event id.
@@ -198,9 +203,14 @@ class CaseService:
         limit: int = DEFAULT_PAGE,
         offset: int = 0,
         category: str | None = None,
+        *,
+        point_ids: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Case]:
-        """Cases oldest first (by trigger time): the review queue when `state` is `detected`."""
-        query = self._filtered(select(Case), state, point_id, category)
+        """Cases oldest first (by trigger time): the review queue when `state` is `detected`. `point_ids` keeps the
+        cases of those points (a town's), `since` and `until` those triggered in [since, until)."""
+        query = self._filtered(select(Case), state, point_id, category, point_ids, since, until)
         query = query.order_by(Case.triggered_at, Case.id).limit(limit).offset(offset)
         with self._sessions() as s:
             return list(s.scalars(query))
@@ -215,19 +225,42 @@ class CaseService:
         return out
 
     def count_cases(
-        self, state: State | str | None = None, point_id: str | None = None, category: str | None = None
+        self,
+        state: State | str | None = None,
+        point_id: str | None = None,
+        category: str | None = None,
+        *,
+        point_ids: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> int:
+        """How many cases `list_cases` would list with no limit."""
+        query = self._filtered(select(func.count(Case.id)), state, point_id, category, point_ids, since, until)
         with self._sessions() as s:
-            return s.scalar(self._filtered(select(func.count(Case.id)), state, point_id, category)) or 0
+            return s.scalar(query) or 0
 
     @staticmethod
-    def _filtered(query, state: State | str | None, point_id: str | None, category: str | None = None):
+    def _filtered(
+        query,
+        state: State | str | None,
+        point_id: str | None,
+        category: str | None = None,
+        point_ids: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ):
         if state is not None:
             query = query.where(Case.state == State(state).value)
         if point_id is not None:
             query = query.where(Case.point_id == point_id)
         if category is not None:
             query = query.where(Case.category == category)
+        if point_ids is not None:
+            query = query.where(Case.point_id.in_(point_ids))
+        if since is not None:
+            query = query.where(Case.triggered_at >= since)
+        if until is not None:
+            query = query.where(Case.triggered_at < until)
         return query
 
     def history(self, case_id: int) -> list[CaseTransition]:
