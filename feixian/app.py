@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from cases.parties import PartyService
 from feixian.api_docs import make_docs_router
+from feixian.config import ConfigError
 from feixian.health import database_probe, make_health_router, store_probe
 from feixian.metrics import SAMPLE_S, OpsMonitor, make_metrics_router
 from feixian.runtime import LivePipeline, Runtime, warn_of_points_raising_no_cases
@@ -121,7 +122,11 @@ def serve(runtime: Runtime, *, with_sources: bool, host: str | None = None, port
     sources stop, workers drain their queues and file pending evidence. 0 when everything ended in time."""
     cfg = runtime.config
     server = cfg.settings.server
-    bus = MemoryBus(cfg.settings.bus.max_pending)
+    bus = runtime.frame_bus()
+    if not isinstance(bus, MemoryBus):
+        if with_sources:
+            raise ConfigError("bus.backend redis: run `feixian serve` and `feixian worker`; `run` is embedded only")
+        return _serve_publishing(runtime, bus, host, port)
     points = cfg.points if with_sources else [p for p in cfg.points if p.source.kind == "push"]
     warn_of_points_raising_no_cases(cfg, points, datetime.now(UTC).date())
     live = LivePipeline(runtime, bus, points, with_sources=with_sources, jobs=runtime.background_jobs())
@@ -136,4 +141,20 @@ def serve(runtime: Runtime, *, with_sources: bool, host: str | None = None, port
         log.error("stopped with threads still running after %.0f s: %s", server.shutdown_timeout_s, ", ".join(stuck))
         return 1
     log.info("stopped cleanly")
+    return 0
+
+
+def _serve_publishing(runtime: Runtime, bus: FrameBus, host: str | None, port: int | None) -> int:
+    """`serve` over Redis Streams: the app and push API publish, `feixian worker` processes run the points."""
+    server = runtime.config.settings.server
+    jobs = runtime.background_jobs()
+    for job in jobs:
+        job.start()
+    try:
+        app = build_app(runtime, bus)
+        _Server(uvicorn.Config(app, host=host or server.host, port=port or server.port, log_level="info")).run()
+    finally:
+        for job in jobs:
+            job.stop(server.shutdown_timeout_s)
+    log.info("stopped cleanly; queued frames stay in Redis for the workers")
     return 0

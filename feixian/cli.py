@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from feixian.publicity_cli import register as register_publicity
     from feixian.retention_cli import register as register_retention
     from feixian.users_cli import register as register_users
+    from feixian.worker_cli import register as register_worker
     from training.bench import register as register_bench
     from training.evaluate import register as register_eval
     from training.plates.evaluate import register as register_plates_eval
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", parents=[common], help="process every file source as fast as possible")
     p.set_defaults(func=cmd_replay)
+    register_worker(sub, common)
 
     cases = sub.add_parser("cases", help="case queries").add_subparsers(dest="cases_cmd", required=True)
     p = cases.add_parser("list", parents=[common], help="list cases")

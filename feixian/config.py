@@ -33,6 +33,7 @@ from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
 from pipeline.motion import MotionSettings
+from pipeline.redis_bus import RedisBusSettings
 
 
 class ConfigError(ValueError):
@@ -137,10 +138,13 @@ class RetentionSettings(StrictModel):
 
 
 class BusSettings(StrictModel):
-    # Redis Streams (scale-out over machines) is the next backend; until it lands only the in-process
-    # bus is accepted, so a config cannot silently ask for one that does not exist.
-    backend: Literal["memory"] = "memory"
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="memory: in-process, `feixian run` / `serve` run the points themselves; redis: `serve` "
+        "publishes to Redis Streams and `feixian worker` processes run the points (pipeline.redis_bus).",
+    )
     max_pending: int = Field(default=256, ge=1, le=100_000, description="Frames queued per point before push back.")
+    redis: RedisBusSettings = Field(default_factory=RedisBusSettings, description="Used when backend is redis.")
 
 
 class ServerSettings(StrictModel):

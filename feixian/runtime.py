@@ -33,6 +33,7 @@ from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import FrameLimits
 from pipeline.motion import MotionGate
 from pipeline.plates import PlateReader, PlateRecognizer
+from pipeline.redis_bus import RedisBus
 from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
 from pipeline.worker import PointWorker, Rule, WorkerStats
@@ -97,11 +98,23 @@ class Runtime:
         """What `feixian run` / `serve` keep running beside the points: retention at start and then every
         `retention.interval_h`, and the upload of spooled evidence when the store is S3."""
         jobs = [Periodic("retention", self._retention_pass, retry_s=self._retention_interval_s)]
+        spool = self.spool_job()
+        return jobs + ([spool] if spool is not None else [])
+
+    def spool_job(self) -> Periodic | None:
+        """The upload of spooled evidence when the store is S3 (`feixian worker` runs it too: it files evidence)."""
         uploader = self.spool_uploader
-        if uploader is not None:
-            # The last pass sends what the workers filed as they stopped; what stays spooled waits for a restart.
-            jobs.append(Periodic("spool-upload", uploader.step, uploader.initial_s, last=uploader.run_once))
-        return jobs
+        if uploader is None:
+            return None
+        # The last pass sends what the workers filed as they stopped; what stays spooled waits for a restart.
+        return Periodic("spool-upload", uploader.step, uploader.initial_s, last=uploader.run_once)
+
+    def frame_bus(self) -> FrameBus:
+        """The bus ingest publishes to: in-process, or Redis Streams read by `feixian worker` processes."""
+        bus = self.config.settings.bus
+        if bus.backend == "redis":
+            return RedisBus.connect(bus.redis, bus.max_pending)
+        return MemoryBus(bus.max_pending)
 
     @cached_property
     def detector(self) -> OnnxDetector:

@@ -1,0 +1,70 @@
+"""`feixian worker --config F`: a pipeline worker for scale-out. With `bus.backend: redis`, `feixian serve` publishes
+the pushed frames to Redis Streams and each worker process holds a share of the push points through leases
+(pipeline.lease_loop), running their trackers, rules, evidence and cases. SIGTERM or SIGINT hands every point
+over (checkpoint, release) and exits 0; a worker killed outright loses its points to the others within
+`bus.redis.lease_ms` and a renewal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+
+from feixian.config import load_config
+from feixian.runtime import Runtime
+from pipeline.lease_loop import LeasedPoints
+from pipeline.leases import Leases
+from pipeline.point_owner import PointOwner
+from pipeline.redis_bus import RedisBus
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """Unique per process, and readable in Redis: host, pid and a random part (pids repeat across hosts)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    runtime = Runtime(load_config(args.config, args.data_dir))
+    settings = runtime.config.settings
+    if settings.bus.backend != "redis":
+        print(
+            "feixian worker: needs bus.backend: redis in the settings (the embedded bus has no workers)",
+            file=sys.stderr,
+        )
+        return 2
+    name = worker_name()
+    redis_settings = settings.bus.redis
+    bus = RedisBus.connect(redis_settings, settings.bus.max_pending, consumer=name, fenced=True)
+    leases = Leases(bus.client, bus.keys, name, redis_settings.lease_ms)
+    points = {p.id: p for p in runtime.config.points if p.source.kind == "push"}
+
+    def owner_for(point_id: str) -> PointOwner:
+        point = points[point_id]
+        return PointOwner(point_id, bus, lambda: runtime.make_worker(point, live=True), redis_settings.checkpoint_s)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    jobs = [job for job in (runtime.spool_job(),) if job is not None]
+    for job in jobs:
+        job.start()
+    log.info("worker %s: sharing %d push points over %s", name, len(points), redis_settings.url)
+    try:
+        LeasedPoints(list(points), leases, bus, owner_for).run(stop)
+    finally:
+        for job in jobs:
+            job.stop(settings.server.shutdown_timeout_s)
+    log.info("worker %s: every point handed over", name)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("worker", parents=[common], help="pipeline worker for scale-out (bus.backend: redis)")
+    p.set_defaults(func=cmd_worker)
