@@ -141,6 +141,20 @@ class PartyZone(Base):
     zone_id: Mapped[str] = mapped_column(String(64))
 
 
+class PartyChange(Base):
+    """One addition or edit of a party's record (the review UI's forms, `feixian parties import`): who, when, and each
+    field it changed as [before, after], so a notice sent to a changed contact can be traced to the change."""
+
+    __tablename__ = "party_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(16))  # created | updated
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class CaseTransition(Base):
     """One state change of a case, chained to the previous one by hash (`cases.audit`)."""
 

@@ -88,6 +88,11 @@ class PartyService:
         self._sessions = sessions
         self.settings = settings
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The case store's sessions (`cases.party_edits` writes parties through them)."""
+        return self._sessions
+
     def bind_unbound(self, s: Session) -> int:
         """Bind every case with no party yet to the one found for it (after an import); returns how many."""
         same_plate = select(Party.id).where(Party.kind == "vehicle", Party.plate == plate_column()).scalar_subquery()

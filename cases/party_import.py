@@ -1,7 +1,9 @@
 """Parties from a CSV file (UTF-8, a header row): all rows or none. Every row is checked first and every error is
 reported with its line; only a clean file is written, in one transaction, so nothing is ever half-imported. A row
 whose key is already stored (a merchant's licence number, a vehicle's plate) updates that party; afterwards every
-case without a party is bound to the one now found for it (`PartyService.bind_unbound`).
+case without a party is bound to the one now found for it (`PartyService.bind_unbound`). The review UI's party forms
+check one party's fields with the same rules (`check_party`) and write it the same way (`save_party`); every
+addition and edit is recorded (`PartyChange`) with its actor and time.
 
 Columns: merchants `name,shop,licence_no,contact,point_id,zones` (zones of the point, separated by `;`); vehicles
 `plate,company,licence_no,contact` (the company's licence number and the contact may be empty).
@@ -23,14 +25,15 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from cases.models import Party, PartyZone
-from cases.parties import PartyService, normalise_plate
+from cases.models import Party, PartyChange, PartyZone
+from cases.parties import PartyService, normalise_plate, party_json
 
 Kind = Literal["merchant", "vehicle"]
 # Mainland plates: province, letter, 5 (ordinary) or 6 (new-energy) letters or digits, maybe 挂/学/警/领 last.
@@ -41,6 +44,14 @@ _LICENCE_RE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}|\d
 
 class PartyImportError(ValueError):
     """The file was refused; every line at fault is named (zh-CN first, English second), nothing was written."""
+
+
+class PartyFieldsError(ValueError):
+    """One party's fields were refused: `errors` maps each field at fault to why (zh-CN first, English second)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {why}" for field, why in errors.items()))
+        self.errors = errors
 
 
 def _licence(value: str | None) -> str | None:
@@ -136,11 +147,11 @@ def read_rows(kind: Kind, text: str, known_zones: Mapping[str, set[str]] | None)
     for raw in reader:
         line = reader.line_num
         try:
-            row = model.model_validate(raw | {"line": line})
-        except ValidationError as e:
-            errors.append(_describe(line, e))
+            row = check_party(kind, raw, known_zones, line)
+        except PartyFieldsError as e:
+            errors.append(f"第 {line} 行 / line {line}: {e}")
             continue
-        problem = _zone_problem(row, known_zones) or _repeat(row, seen)
+        problem = _repeat(row, seen)
         errors += [f"第 {line} 行 / line {line}: {problem}"] if problem else []
         rows.append(row)
     if errors or not rows:
@@ -148,25 +159,53 @@ def read_rows(kind: Kind, text: str, known_zones: Mapping[str, set[str]] | None)
     return rows
 
 
-def _describe(line: int, e: ValidationError) -> str:
-    parts = [f"{'.'.join(map(str, err['loc'])) or 'row'}: {_message(err)}" for err in e.errors()]
-    return f"第 {line} 行 / line {line}: " + "; ".join(parts)
+def check_party(
+    kind: Kind, fields: Mapping[str, Any], known_zones: Mapping[str, set[str]] | None, line: int = 0
+) -> MerchantRow | VehicleRow:
+    """One party's `fields` (a CSV row, or the review UI's form) checked; else a `PartyFieldsError` naming each field.
+
+    >>> check_party("vehicle", {"plate": "沪d·62819", "company": "浦东运输"}, None).plate
+    '沪D62819'
+    >>> check_party("merchant", {"name": "张三", "shop": "", "licence_no": "91310115MA1K4AB30P", "contact": "",
+    ...     "point_id": "JDZ-001", "zones": "back"}, {"JDZ-001": {"front"}})
+    Traceback (most recent call last):
+    ...
+    cases.party_import.PartyFieldsError: shop: 必填 / required
+    """
+    try:
+        row = ROWS[kind].model_validate(dict(fields) | {"line": line})
+    except ValidationError as e:
+        errors: dict[str, str] = {}
+        for err in e.errors():
+            field = ".".join(map(str, err["loc"])) or "row"
+            errors[field] = "; ".join(filter(None, (errors.get(field), _message(err))))
+        raise PartyFieldsError(errors) from None
+    problem = _zone_problem(row, known_zones)
+    if problem:
+        raise PartyFieldsError(dict([problem]))
+    return row
 
 
 def _message(err) -> str:
-    # An empty cell reaches a required column as None: say so, rather than pydantic's "not a valid string".
-    if err["type"] == "missing" or (err["type"] == "string_type" and err.get("input") is None):
+    # An empty cell reaches a required column as None (an empty zone list as []): say so, rather than pydantic's words.
+    empty = err["type"] == "string_type" and err.get("input") is None
+    if err["type"] == "missing" or empty or (err["type"] == "too_short" and not err.get("input")):
         return "必填 / required"
+    if err["type"] == "string_too_long":
+        n = err["ctx"]["max_length"]
+        return f"最多 {n} 个字符 / at most {n} characters"
     return err["msg"].removeprefix("Value error, ")
 
 
-def _zone_problem(row: MerchantRow | VehicleRow, known: Mapping[str, set[str]] | None) -> str | None:
+def _zone_problem(row: MerchantRow | VehicleRow, known: Mapping[str, set[str]] | None) -> tuple[str, str] | None:
     if known is None or not isinstance(row, MerchantRow):
         return None
     if row.point_id not in known:
-        return f"没有点位 {row.point_id} / no point {row.point_id}"
+        return "point_id", f"没有点位 {row.point_id} / no point {row.point_id}"
     unknown = sorted(set(row.zones) - known[row.point_id])
-    return f"点位 {row.point_id} 没有区域 {unknown} / point {row.point_id} has no zone {unknown}" if unknown else None
+    if unknown:
+        return "zones", f"点位 {row.point_id} 没有区域 {unknown} / point {row.point_id} has no zone {unknown}"
+    return None
 
 
 def _repeat(row: MerchantRow | VehicleRow, seen: dict[str, int]) -> str | None:
@@ -174,25 +213,61 @@ def _repeat(row: MerchantRow | VehicleRow, seen: dict[str, int]) -> str | None:
     return None if first == row.line else f"{row.key} 与第 {first} 行重复 / {row.key} repeats line {first}"
 
 
-def import_parties(s: Session, parties: PartyService, rows: list[MerchantRow | VehicleRow]) -> ImportResult:
-    """Write checked `rows` in the session's transaction (the caller commits) and bind the cases they identify."""
+def import_parties(
+    s: Session, parties: PartyService, rows: list[MerchantRow | VehicleRow], actor: str, at: datetime
+) -> ImportResult:
+    """Write checked `rows` in the session's transaction (the caller commits) as `actor` at `at`, and bind the cases
+    they identify."""
     created = updated = 0
     for row in rows:
-        if isinstance(row, MerchantRow):
-            match = (Party.kind == "merchant", Party.licence_no == row.licence_no)
-        else:
-            match = (Party.kind == "vehicle", Party.plate == row.plate)
-        party = s.scalar(select(Party).where(*match))
+        party = stored_party(s, row)
         created, updated = (created + 1, updated) if party is None else (created, updated + 1)
-        party = party or Party(kind="merchant" if isinstance(row, MerchantRow) else "vehicle")
-        _fill(party, row)
-        s.add(party)
-        s.flush()
-        if isinstance(row, MerchantRow):
-            s.execute(delete(PartyZone).where(PartyZone.party_id == party.id))
-            s.add_all(PartyZone(party_id=party.id, point_id=row.point_id, zone_id=z) for z in dict.fromkeys(row.zones))
+        save_party(s, party or Party(kind=row_kind(row)), row, actor, at)
     s.flush()
     return ImportResult(created, updated, parties.bind_unbound(s))
+
+
+def row_kind(row: MerchantRow | VehicleRow) -> Kind:
+    return "merchant" if isinstance(row, MerchantRow) else "vehicle"
+
+
+def stored_party(s: Session, row: MerchantRow | VehicleRow) -> Party | None:
+    """The party already stored under the row's key (a merchant's licence number, a vehicle's plate), if any."""
+    if isinstance(row, MerchantRow):
+        match = (Party.kind == "merchant", Party.licence_no == row.licence_no)
+    else:
+        match = (Party.kind == "vehicle", Party.plate == row.plate)
+    return s.scalar(select(Party).where(*match))
+
+
+def save_party(s: Session, party: Party, row: MerchantRow | VehicleRow, actor: str, at: datetime) -> None:
+    """Write `row` into `party` (new or stored) and its zones, recording each changed field [before, after] with
+    `actor` and `at`; nothing is recorded when the row changes nothing."""
+    before = _record(s, party) if party.id is not None else {}
+    _fill(party, row)
+    s.add(party)
+    s.flush()
+    if isinstance(row, MerchantRow):
+        s.execute(delete(PartyZone).where(PartyZone.party_id == party.id))
+        s.add_all(PartyZone(party_id=party.id, point_id=row.point_id, zone_id=z) for z in dict.fromkeys(row.zones))
+        s.flush()
+    after = _record(s, party)
+    changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+    if changes:
+        action = "updated" if before else "created"
+        s.add(PartyChange(party_id=party.id, actor=actor, at=at, action=action, changes=changes))
+
+
+def party_zones(s: Session, party_id: int) -> list[tuple[str, str]]:
+    """The (point, zone) pairs a merchant is bound to, in a stable order."""
+    query = select(PartyZone.point_id, PartyZone.zone_id).where(PartyZone.party_id == party_id)
+    return [tuple(pair) for pair in s.execute(query.order_by(PartyZone.point_id, PartyZone.zone_id))]
+
+
+def _record(s: Session, party: Party) -> dict[str, Any]:
+    zones = party_zones(s, party.id)
+    fields = {k: v for k, v in party_json(party).items() if k not in ("id", "kind")}
+    return fields | {"zones": [f"{point}/{zone}" for point, zone in zones]} if party.kind == "merchant" else fields
 
 
 def _fill(party: Party, row: MerchantRow | VehicleRow) -> None:

@@ -8,6 +8,7 @@ zones, vehicles by plate), and the `party_record` `feixian cases list --json` ad
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -52,7 +53,8 @@ def cmd_parties_import(args: argparse.Namespace) -> int:
         print(f"feixian parties import: {args.csv}: 未导入任何行 / nothing imported:\n{e}", file=sys.stderr)
         return REFUSED
     with rt.sessions() as s:
-        result = import_parties(s, _parties(rt), rows)
+        # The account that ran the command: an import has no signed-in user, and the record must name someone.
+        result = import_parties(s, _parties(rt), rows, f"import:{getpass.getuser()}", rt.cases.clock())
         s.commit()
     print(json.dumps({"created": result.created, "updated": result.updated, "cases_bound": result.cases_bound}))
     return 0

@@ -5,7 +5,7 @@ grades from a party's history, and the warning check by the party on record."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -42,7 +42,7 @@ def parties(sessions) -> PartyService:
 
 def load(sessions, parties, kind: str, text: str):
     with sessions() as s:
-        result = import_parties(s, parties, read_rows(kind, text, ZONES))
+        result = import_parties(s, parties, read_rows(kind, text, ZONES), "importer", datetime.now(UTC))
         s.commit()
     return result
 

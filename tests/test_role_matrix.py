@@ -35,6 +35,21 @@ DECIDERS = {"anonymous": LOGIN, "reviewer": DONE, "legal": 403, "supervisor": DO
 
 # A pick of the party answers 303 back to the case page.
 PICKERS_ANSWER = {"anonymous": LOGIN, "reviewer": 303, "legal": 303, "supervisor": 303, "ops": 403, "admin": 403}
+# Legal reviewers and supervisors keep the parties' records; a saved form answers 303 to the party's page.
+MANAGERS = {"anonymous": LOGIN, "reviewer": 403, "legal": 200, "supervisor": 200, "ops": 403, "admin": 403}
+MANAGERS_SAVE = MANAGERS | {"legal": 303, "supervisor": 303}
+# Each actor adds a vehicle of its own ({n}: the actor's place in ACTORS), so no plate is taken twice.
+NEW_VEHICLE = {"kind": "vehicle", "plate": "沪A1234{n}", "company": "嘉定运输"}
+ONLY = {"anonymous": LOGIN} | dict.fromkeys(USERS, 403)
+SUPERVISOR_ONLY = ONLY | {"supervisor": 200}
+PUBLISHERS = ONLY | {"legal": 200, "supervisor": 200}
+ADMIN_ONLY = ONLY | {"admin": 200}
+# An account form answers 303 back to the accounts page (the matrix's rev keeps its role and stays enabled).
+ADMIN_SAVES = ONLY | {"admin": 303}
+# The procedure's pages: the matrix's cases are never notified (their notice answers 409), and a move to `executed`
+# is one the lifecycle refuses from any state they are in (409), after the role check (ops and admin: 403).
+LEGAL_WORK = ONLY | {"legal": 200, "supervisor": 200}
+STEP_TAKERS = ONLY | {"reviewer": 409, "legal": 409, "supervisor": 409}
 
 # (method, route path) -> (the URL asked, form or None, expected answer per actor)
 MATRIX = {
@@ -47,6 +62,12 @@ MATRIX = {
     ("GET", "/queue"): ("/queue", None, EVERYONE_SIGNED_IN),
     ("GET", "/cases/{case_id}"): ("/cases/{case}", None, EVERYONE_SIGNED_IN),
     ("POST", "/cases/{case_id}/decision"): ("/cases/{case}/decision", {"decision": "confirmed"}, DECIDERS),
+    # A correction answers 303 back to the case page (decided meanwhile: with a message); only its deciders correct.
+    ("POST", "/cases/{case_id}/correction"): (
+        "/cases/{case}/correction",
+        {"field": "subtype", "value": "goods"},
+        {"anonymous": LOGIN, "reviewer": 303, "legal": 403, "supervisor": 303, "ops": 403, "admin": 403},
+    ),
     ("GET", "/cases/{case_id}/evidence/{name:path}"): (
         "/cases/{case}/evidence/manifest",
         None,
@@ -56,7 +77,26 @@ MATRIX = {
     ("GET", "/parties/{party_id}"): ("/parties/{party}", None, CASE_ROLES),
     ("GET", "/cases/{case_id}/party"): ("/cases/{case}/party", None, CASE_ROLES),
     ("POST", "/cases/{case_id}/party"): ("/cases/{case}/party", {"party_id": "1"}, PICKERS_ANSWER),
+    ("GET", "/parties/new"): ("/parties/new?kind=vehicle", None, MANAGERS),
+    ("POST", "/parties"): ("/parties", NEW_VEHICLE, MANAGERS_SAVE),
+    ("GET", "/parties/{party_id}/edit"): ("/parties/{party}/edit", None, MANAGERS),
+    ("POST", "/parties/{party_id}"): ("/parties/{party}", {"plate": "沪D62819", "company": "浦东运输"}, MANAGERS_SAVE),
     ("GET", "/ops"): ("/ops", None, OPS_ROLES),
+    ("GET", "/supervisor"): ("/supervisor", None, SUPERVISOR_ONLY),
+    ("GET", "/publicity"): ("/publicity", None, PUBLISHERS),
+    ("GET", "/publicity/export.csv"): ("/publicity/export.csv", None, PUBLISHERS),
+    ("GET", "/publicity/export.json"): ("/publicity/export.json", None, PUBLISHERS),
+    ("GET", "/admin/users"): ("/admin/users", None, ADMIN_ONLY),
+    ("POST", "/admin/users"): (
+        "/admin/users",
+        {"username": "newbie", "role": "reviewer", "password": "a-long-pass"},
+        ADMIN_SAVES,
+    ),
+    ("POST", "/admin/users/{username}/role"): ("/admin/users/rev/role", {"role": "reviewer"}, ADMIN_SAVES),
+    ("POST", "/admin/users/{username}/active"): ("/admin/users/rev/active", {"active": "true"}, ADMIN_SAVES),
+    ("POST", "/cases/{case_id}/move"): ("/cases/{case}/move", {"to": "executed"}, STEP_TAKERS),
+    ("GET", "/work"): ("/work", None, LEGAL_WORK),
+    ("GET", "/cases/{case_id}/notice"): ("/cases/{case}/notice", None, STEP_TAKERS),
     ("GET", "/static"): ("/static/review.css", None, dict.fromkeys(ACTORS, 200)),
 }
 
@@ -124,6 +164,7 @@ def test_every_route_answers_every_actor_as_allowed(app, clients, world: World, 
     client = client_for(app, actor) if route == ("POST", "/logout") else clients[actor]
     # Each actor decides a case of its own, so an earlier actor's decision never answers for a later one.
     url = url.format(case=world.case_ids[ACTORS.index(actor)], party=1)
+    form = {k: v.format(n=ACTORS.index(actor)) for k, v in form.items()} if form is not None else None
     if form is None:
         r = client.get(url, follow_redirects=False)
     else:
