@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,11 +59,13 @@ def timeline(transitions: Iterable[tuple[str, datetime]]) -> list[Stay]:
     return [Stay(state, at, end) for (state, at), end in zip(steps, ends, strict=True)]
 
 
-def load_timelines(sessions: sessionmaker[Session]) -> dict[int, list[Stay]]:
-    """Every case's stays, from one query over the audit trail."""
+def load_timelines(sessions: sessionmaker[Session], states: Collection[State] | None = None) -> dict[int, list[Stay]]:
+    """Every case's stays (or only those of the cases now in `states`), from one query over the audit trail."""
     query = select(CaseTransition.case_id, CaseTransition.to_state, CaseTransition.at).order_by(
         CaseTransition.case_id, CaseTransition.seq
     )
+    if states is not None:
+        query = query.join(Case, Case.id == CaseTransition.case_id).where(Case.state.in_([s.value for s in states]))
     steps: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     with sessions() as s:
         for case_id, state, at in s.execute(query):
