@@ -79,13 +79,16 @@ lint: $(VENV)/.dev
 # Speed on this machine of configs/default.yaml on two generated one-minute scenarios (seed 4001: never trained
 # or tuned on), JSON in $(BENCH_DIR)/bench.json: detector latency, whole-pipeline frames/s with the motion gate
 # and detecting every frame, the hand-written Ultralytics track() loop on the same frames (so the train extra),
-# event recall gated and not, 2-fps points held in real time, peak memory (training/bench.py).
+# event recall gated and not, 2-fps points held in real time, peak memory (training/bench.py). Then the review UI
+# with 100,000 cases in PostgreSQL, JSON in $(BENCH_DIR)/review_bench.json: queue and case pages p50/p95, and the
+# next case on screen after a decision in Chromium (training/review_bench.py).
 $(BENCH_DIR)/.complete: $(VENV)/.runtime
 	$(FEIXIAN) synth --seed 4001 --out $(BENCH_DIR) --images 0 --scenarios 2 --duration 60
 	touch $@
 
-bench: $(VENV)/.dev $(BENCH_DIR)/.complete
+bench: $(VENV)/.dev system-deps $(BENCH_DIR)/.complete
 	$(FEIXIAN) bench --config configs/default.yaml --scenarios $(BENCH_DIR)/scenarios --out $(BENCH_DIR)/bench.json
+	$(FEIXIAN) bench-review --config configs/demo.yaml --out $(BENCH_DIR)/review_bench.json
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh

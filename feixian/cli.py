@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.plates.evaluate import register as register_plates_eval
     from training.plates.train import register as register_plates_train
     from training.real_dataset import register as register_real_data
+    from training.review_bench import register as register_review_bench
     from training.synth.cli import register as register_synth
     from training.train import register as register_train
     from training.tune_rules import register as register_tune_rules
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     register_tune_rules(sub)
     register_bench(sub)
+    register_review_bench(sub)
     return parser
 
 
