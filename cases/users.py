@@ -11,6 +11,8 @@
 ('李审核', None)
 >>> users.set_active("li", False).active, users.authenticate("li", "s3cret-pass")
 (False, None)
+>>> users.set_role("li", "legal").role
+'legal'
 """
 
 from __future__ import annotations
@@ -45,13 +47,16 @@ class UserService:
 
     def add_user(self, username: str, password: str, role: Role | str, display_name: str | None = None) -> User:
         if not _USERNAME_RE.fullmatch(username):
-            raise ValueError(f"username {username!r}: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit")
+            raise ValueError(
+                f"用户名 {username!r} 须为 1-64 个 A-Z a-z 0-9 _ . - 字符，以字母或数字开头 / "
+                f"username {username!r}: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+            )
         if username == PIPELINE_ACTOR:
-            raise ValueError(f"username {PIPELINE_ACTOR!r} is reserved for the pipeline's own audit entries")
-        try:
-            role = Role(role)
-        except ValueError:
-            raise ValueError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
+            raise ValueError(
+                f"用户名 {PIPELINE_ACTOR!r} 留作自动识别的审计记录 / "
+                f"username {PIPELINE_ACTOR!r} is reserved for the pipeline's own audit entries"
+            )
+        role = _role(role)
         _check_password(password)
         user = User(
             username=username,
@@ -66,7 +71,7 @@ class UserService:
             try:
                 s.commit()
             except IntegrityError:
-                raise UserExistsError(f"user {username!r} already exists") from None
+                raise UserExistsError(f"用户 {username!r} 已存在 / user {username!r} already exists") from None
         return user
 
     def get_user(self, username: str) -> User | None:
@@ -84,6 +89,16 @@ class UserService:
         with self._sessions() as s:
             user = _find(s, username)
             user.active = active
+            s.commit()
+            return user
+
+    def set_role(self, username: str, role: Role | str) -> User:
+        """Give the account another role; it applies from the account's next request (the review UI reads the role
+        afresh each time)."""
+        role = _role(role)
+        with self._sessions() as s:
+            user = _find(s, username)
+            user.role = role.value
             s.commit()
             return user
 
@@ -113,10 +128,20 @@ class UserService:
 def _find(s: Session, username: str) -> User:
     user = s.scalar(select(User).where(User.username == username))
     if user is None:
-        raise UserNotFoundError(f"no user {username!r}")
+        raise UserNotFoundError(f"没有用户 {username!r} / no user {username!r}")
     return user
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise ValueError(f"未知角色 {role!r}（可选：{roles}） / unknown role {role!r}; one of {roles}") from None
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValueError(
+            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 / password must have at least {MIN_PASSWORD_LENGTH} characters"
+        )

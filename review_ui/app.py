@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from review_ui.dependencies import LoginRequired, render, signed_in, templates
 from review_ui.ops import make_ops_router
-from review_ui.routers import auth, cases, parties, queue
+from review_ui.routers import admin, auth, cases, notice, parties, procedure, publicity, queue, supervisor, work
 from review_ui.security import SecurityHeaders
 from review_ui.services import ReviewServices
 
@@ -56,7 +56,18 @@ def create_app(services: ReviewServices) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (auth.router, queue.router, cases.router, parties.router):
+    for router in (
+        auth.router,
+        queue.router,
+        cases.router,
+        parties.router,
+        supervisor.router,
+        admin.router,
+        publicity.router,
+        procedure.router,
+        work.router,
+        notice.router,
+    ):
         app.include_router(router)
     if services.ops is not None:
         app.include_router(make_ops_router(services.ops, services.clock))
