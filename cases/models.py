@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -69,6 +69,18 @@ class Case(Base):
     """One violation event raised as a case; `state` follows `cases.lifecycle`."""
 
     __tablename__ = "cases"
+    # The review queue, oldest first. The cases awaiting review are the newest, so walking the trigger-time index
+    # from the oldest passes every decided case first (90 ms at 100,000 cases); the planner, which assumes the states
+    # spread evenly over time, prefers that walk to a (state, triggered_at) index, but takes a partial one.
+    __table_args__ = (
+        Index(
+            "ix_cases_awaiting_review",
+            "triggered_at",
+            "id",
+            postgresql_where=text("state = 'detected'"),
+            sqlite_where=text("state = 'detected'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)

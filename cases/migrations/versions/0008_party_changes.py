@@ -1,4 +1,5 @@
-"""Party changes: every addition or edit of a party's record with its actor, time and the fields it changed.
+"""Party changes: every addition or edit of a party's record with its actor, time and the fields it changed; and the
+review queue's index, a partial one over the cases awaiting review (`cases.models.Case`).
 
 Revision ID: 0008
 Revises: 0006
@@ -31,7 +32,16 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_party_changes_party_id", "party_changes", ["party_id"])
+    awaiting = sa.text("state = 'detected'")
+    op.create_index(
+        "ix_cases_awaiting_review",
+        "cases",
+        ["triggered_at", "id"],
+        postgresql_where=awaiting,
+        sqlite_where=awaiting,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_awaiting_review", table_name="cases")
     op.drop_table("party_changes")
