@@ -469,6 +469,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "notice.ref": ("案件编号：{id}", "Case no. {id}"),
     "notice.to": ("{party}：", "To {party}:"),
+    "notice.to_unknown": ("当事人：", "To the party:"),
     "notice.facts": ("一、违法事实", "1. Facts"),
     "notice.facts_text": (
         "经查，{time}，在{place}，非现场执法设备（编号 {device}）记录到{violation}的违法行为，记录经本机关审核确认。",

@@ -22,6 +22,7 @@ from cases.service import CaseNotFoundError
 from cases.store import ObjectNotFoundError
 from review_ui.casepage import MANIFEST, EvidenceLayout, keyframe_times, neighbours
 from review_ui.dependencies import FormUser, MediaUser, PageUser, message, render, review_services
+from review_ui.procedure_moves import offered
 from review_ui.ranges import range_response
 from review_ui.routers.queue import queue_ids
 from review_ui.services import ReviewServices
@@ -80,8 +81,16 @@ def holder_name(services: ReviewServices, claim: Claim) -> str:
     return f"{holder.display_name}（{claim.username}）" if holder else claim.username
 
 
-def show_case(request: Request, user: User, case: Case, claim: Claim | None, status_code: int = 200) -> HTMLResponse:
-    """The case page; `claim` is whoever holds the case now (None: nobody), and only its holder may decide."""
+def show_case(
+    request: Request,
+    user: User,
+    case: Case,
+    claim: Claim | None,
+    status_code: int = 200,
+    refusal: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The case page; `claim` is whoever holds the case now (None: nobody), and only its holder may decide;
+    `refusal` is a procedure move just refused (`review_ui.routers.procedure`), shown in its panel."""
     services = review_services(request)
     prev_id, next_id = neighbours(queue_ids(request, user), case.id)
     manifest = read_manifest(services, user, case)
@@ -102,6 +111,10 @@ def show_case(request: Request, user: User, case: Case, claim: Claim | None, sta
         prev_id=prev_id,
         next_id=next_id,
         error=request.session.pop("decision_error", None),
+        moves=offered(
+            services.cases.lifecycle, services.cases.procedure, case.state, user.role, services.cases.clock()
+        ),
+        refusal=refusal,
     )
 
 
