@@ -8,6 +8,7 @@ import json
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from test_case_procedure import FINISH, Clock, walk
 from test_parties import VEHICLES, load
 from test_parties_cli import cli, write_config
@@ -15,6 +16,7 @@ from test_publicity import assert_no_personal_data, decide, open_case
 from test_review_ui_supervisor import sign_in
 
 from cases.lifecycle import State
+from cases.models import AccessLog
 from cases.parties import PartyService
 from cases.party_settings import PartySettings
 from cases.service import CaseService
@@ -64,6 +66,10 @@ def test_the_page_and_downloads_hold_what_the_command_writes(tmp_path, capsys) -
     assert_no_personal_data(
         json.loads(client.get("/publicity/export.json").content), written["csv"].decode("utf-8-sig")
     )
+    # Each evidence file the export read is logged as read by the person who asked for it.
+    with rt.sessions() as s:
+        read = s.scalars(select(AccessLog.key).where(AccessLog.username == "wang")).all()
+    assert {f"evidence/JDZ-001/ev-{e}/original/best.jpg" for e in ("fined", "shop")} <= set(read)
 
     html = client.get("/publicity").text
     assert "双公示" in html and 'href="/publicity/export.csv"' in html and 'href="/publicity/export.json"' in html

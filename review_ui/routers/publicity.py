@@ -30,11 +30,16 @@ DOWNLOADS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 router = APIRouter()
 
 
-def export(request: Request) -> tuple[ExportResult, dict[str, bytes]]:
-    """The export as the command makes it now, and its `publicity.csv` and `publicity.json` by extension."""
+def export(request: Request, user: User) -> tuple[ExportResult, dict[str, bytes]]:
+    """The export as the command makes it now, and its `publicity.csv` and `publicity.json` by extension; each
+    evidence file it reads is logged as read by `user`, who asked for it (legal requirement 5)."""
     services = review_services(request)
+
+    def log_access(_exporter: str, key: str, case_id: int) -> None:
+        services.cases.log_access(user.username, key, case_id)
+
     exporter = PublicityExporter(
-        services.cases.sessions, services.store, services.publicity, services.sla.calendar.tz, services.cases.log_access
+        services.cases.sessions, services.store, services.publicity, services.sla.calendar.tz, log_access
     )
     with TemporaryDirectory(prefix="feixian-publicity-") as folder:
         out = Path(folder)
@@ -45,21 +50,21 @@ def export(request: Request) -> tuple[ExportResult, dict[str, bytes]]:
 
 @router.get("/publicity", include_in_schema=False)
 def publicity_page(request: Request, user: PublicityUser) -> HTMLResponse:
-    result, _ = export(request)
+    result, _ = export(request, user)
     return render(request, "publicity.html", user, published=result.published, withdrawn=result.withdrawn)
 
 
 @router.get("/publicity/export.csv", include_in_schema=False)
 def export_csv(request: Request, user: PublicityUser) -> Response:
-    return _download(request, "csv")
+    return _download(request, user, "csv")
 
 
 @router.get("/publicity/export.json", include_in_schema=False)
 def export_json(request: Request, user: PublicityUser) -> Response:
-    return _download(request, "json")
+    return _download(request, user, "json")
 
 
-def _download(request: Request, ext: str) -> Response:
-    _, files = export(request)
+def _download(request: Request, user: User, ext: str) -> Response:
+    _, files = export(request, user)
     disposition = f'attachment; filename="publicity.{ext}"'
     return Response(files[ext], media_type=DOWNLOADS[ext], headers={"Content-Disposition": disposition})
