@@ -63,8 +63,8 @@ class LeasedPoints:
             self.leases.leave()
 
     def round(self) -> None:
+        self._keep()  # first: the leases are what runs out
         workers = self.leases.heartbeat()
-        self._keep()
         share = Leases.share(len(self.point_ids), workers)
         self._hand_over(list(self.held)[share:])
         self._take(share)

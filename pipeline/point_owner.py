@@ -101,7 +101,6 @@ class PointOwner:
                 self._commit(worker)
                 return
             got = self.bus.read(self.point_id, timeout=READ_TIMEOUT_S)
-            worker.last_turn = time.monotonic()
             if got is not None:
                 self._held[got[0]] = got[1]
                 self._process(worker, *got)

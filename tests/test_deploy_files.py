@@ -73,11 +73,14 @@ def test_compose_file_parses_with_the_services_and_no_host_network() -> None:
         assert service.get("network_mode") != "host", name
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond the loopback address"
-    # Redis waits for the scale-out that does not exist yet: it starts only when asked for.
-    assert services["redis"]["profiles"] == ["scale-out"]
     command = services["app"]["command"]
     assert command[:2] == ["feixian", "serve"]
     build_parser().parse_args(command[1:])  # the CLI takes these flags (raises SystemExit if not)
+    # Scale-out: the app publishes to Redis, two worker replicas run the points (settings: bus.backend redis).
+    worker = services["worker"]
+    assert worker["command"][:2] == ["feixian", "worker"] and worker["deploy"]["replicas"] == 2
+    build_parser().parse_args(worker["command"][1:])
+    assert "profiles" not in services["redis"] and "redis" in services["app"]["depends_on"]
     assert "postgres:5432" in services["app"]["environment"]["DATABASE_URL"]
 
 
@@ -86,6 +89,7 @@ def test_deploy_settings_load_and_keep_the_tuned_rules(tmp_path: Path) -> None:
     shutil.copy(REPO / "configs" / "example-points.yaml", tmp_path / "points.yaml")
     cfg = load_config(tmp_path / "settings.yaml", tmp_path / "data")
     assert cfg.settings.evidence.backend == "s3" and cfg.settings.evidence.s3_endpoint == "minio:9000"
+    assert cfg.settings.bus.backend == "redis" and cfg.settings.bus.redis.url == "redis://redis:6379/0"
     default = load_config(REPO / "configs" / "default.yaml", tmp_path / "default")
     assert cfg.settings.rules == default.settings.rules
     assert cfg.settings.model.model_dump(exclude={"path"}) == default.settings.model.model_dump(exclude={"path"})
