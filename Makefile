@@ -58,8 +58,9 @@ run: $(VENV)/.runtime $(DEMO_DIR)/.complete
 # object-store fault tests; acceptance on real footage and real plate crops (tests named real_footage or
 # held_out_real, and these modules); training runs and model exports; and a generator test that exhausts
 # its retries.
-CHECK_LEFT_OUT := browser_review browser_keyboard browser_legal ops_page end_to_end_demo end_to_end_highway run_live \
-  shutdown_signals fault_storage eval_real coco_acceptance training_smoke plates_training dual_head motion_gate_replay
+CHECK_LEFT_OUT := browser_review browser_keyboard browser_legal browser_reviewer_tools ops_page end_to_end_demo \
+  end_to_end_highway run_live shutdown_signals fault_storage eval_real coco_acceptance training_smoke plates_training \
+  dual_head motion_gate_replay
 CHECK_NAMES := not real_footage and not held_out_real and not too_small_for_any_camera
 check: lint
 	$(VENV)/bin/pytest -q -m "not slow and not postgres" -k "$(CHECK_NAMES)" $(CHECK_LEFT_OUT:%=--ignore=tests/test_%.py)

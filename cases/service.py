@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cases.audit import GENESIS, Link, link_hash
 from cases.claims import ClaimService
+from cases.corrections import CorrectionError, check_correction, corrected
 from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError, Lifecycle, Role, State, TransitionError
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
 from cases.parties import find_party
@@ -175,9 +176,7 @@ class CaseService:
                 .where(Case.id == case_id, Case.state == source.value)
                 .values(state=target.value, updated_at=now, **changes)
             ).rowcount
-            changed = ConcurrentChangeError(
-                f"案件 {case_id} 已被他人改动，请重新载入 / case {case_id} changed meanwhile; reload it"
-            )
+            changed = _changed_meanwhile(case_id)
             if claimed != 1:
                 s.rollback()
                 raise changed
@@ -188,6 +187,51 @@ class CaseService:
                 s.rollback()
                 raise changed from None
             return case
+
+    def correct(self, case_id: int, field: str, value: str, actor: str) -> tuple[str | None, str]:
+        """Correct the machine's reading of the case's plate text or subtype (`field`) to `value`, as `actor`, a user
+        who may decide the case in its evidence review; returns the values before and after (`cases.corrections`: a
+        plate is stored normalised). A value equal to the current one records nothing.
+
+        Raises `CaseNotFoundError`, `CorrectionError` (not in the evidence review, or not a plate / the category's
+        subtype), `ForbiddenTransitionError` (unknown/inactive actor or a role without the review) or
+        `ConcurrentChangeError`; every message zh-CN first, English second.
+        """
+        with self._sessions() as s:
+            case = s.get(Case, case_id)
+            if case is None:
+                raise CaseNotFoundError(f"没有案件 {case_id} / no case {case_id}")
+            user = s.scalar(select(User).where(User.username == actor, User.active.is_(True)))
+            if user is None:
+                raise ForbiddenTransitionError(f"{actor!r} 不是在职用户 / {actor!r} is not an active user")
+            state = State(case.state)
+            if state != State.DETECTED:
+                raise CorrectionError(f"案件 {case_id} 已审核，不能再更正 / case {case_id} is past its review")
+            if not self.lifecycle.next_states(state, Role(user.role)):
+                raise ForbiddenTransitionError(
+                    f"角色 {user.role} 不审核证据 / role {user.role} does not review evidence"
+                )
+            new = check_correction(field, value, case.category)
+            chain = select(CaseTransition.details).where(CaseTransition.case_id == case_id).order_by(CaseTransition.seq)
+            old = corrected(case, s.scalars(chain))[field]
+            if new == old:
+                return old, new
+            now = self.clock()
+            # Compare-and-set, as a transition: a correction never lands on a case someone decided meanwhile.
+            moved = s.execute(
+                update(Case).where(Case.id == case_id, Case.state == state.value).values(updated_at=now)
+            ).rowcount
+            changed = _changed_meanwhile(case_id)
+            if moved != 1:
+                s.rollback()
+                raise changed
+            _append(s, case, state, state, actor, None, now, {"corrected": field, "old": old, "new": new})
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                raise changed from None
+            return old, new
 
     def get(self, case_id: int) -> Case:
         with self._sessions() as s:
@@ -306,6 +350,12 @@ def _reconnect_waits(attempts: int) -> Iterator[float | None]:
     for i in range(attempts - 1):
         yield RECONNECT_FIRST_WAIT_S * 2**i
     yield None
+
+
+def _changed_meanwhile(case_id: int) -> ConcurrentChangeError:
+    return ConcurrentChangeError(
+        f"案件 {case_id} 已被他人改动，请重新载入 / case {case_id} changed meanwhile; reload it"
+    )
 
 
 def _earlier_warnings(s: Session, case: Case) -> int:

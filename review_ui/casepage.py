@@ -6,14 +6,23 @@
 ('clip', [('best_1', 'original/best_1', 'annotated/best_1')], 'plate', [])
 >>> neighbours([4, 9, 7], 9), neighbours([4, 9, 7], 5)
 ((4, 7), (None, 4))
+>>> from types import SimpleNamespace
+>>> [z.points for z in zone_overlay([SimpleNamespace(id="front", kind="no_occupation",
+...                                  polygon=[(0, 0), (320, 0), (160, 120)])], (320, 240), "front").zones]
+['0,0 100,0 50,50']
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from review_ui.services import ZoneOutline
 
 CLIP = "clip"
 MANIFEST = "manifest"
@@ -84,6 +93,16 @@ def keyframe_times(manifest: Mapping[str, Any] | None) -> dict[str, datetime]:
     return times
 
 
+def clip_fps(manifest: Mapping[str, Any] | None) -> float | None:
+    """The clip's frame rate as the evidence manifest records it (the frame step's size); None when unknown.
+
+    >>> clip_fps({"clip": {"fps": 5.0}}), clip_fps({"clip": {"fps": "x"}}), clip_fps(None)
+    (5.0, None, None)
+    """
+    fps = ((manifest or {}).get("clip") or {}).get("fps")
+    return float(fps) if isinstance(fps, int | float) and fps > 0 else None
+
+
 def neighbours(queue: Sequence[int], current: int) -> tuple[int | None, int | None]:
     """The cases before and after `current` in the queue (ids in queue order). A case no longer in
     the queue (already decided) leads on to the head of the queue.
@@ -93,3 +112,52 @@ def neighbours(queue: Sequence[int], current: int) -> tuple[int | None, int | No
         return None, (queue[0] if queue else None)
     i = queue.index(current)
     return (queue[i - 1] if i > 0 else None), (queue[i + 1] if i + 1 < len(queue) else None)
+
+
+@dataclass(frozen=True)
+class ZoneShape:
+    """One zone of the point as the case page draws it over the frame: `points` are an SVG polygon's, in percent of
+    the frame's width and height (the overlay stretches over whatever size the frame is shown at)."""
+
+    id: str
+    kind: str
+    points: str
+    of_case: bool  # the zone the case was raised in
+
+
+@dataclass(frozen=True)
+class ZoneOverlay:
+    """The zones over a frame of `width` x `height` pixels: the page letterboxes the overlay as the clip is
+    letterboxed, then stretches the zones' percentages over the frame."""
+
+    width: int
+    height: int
+    zones: list[ZoneShape]
+
+
+def zone_overlay(zones: Sequence[ZoneOutline], frame: tuple[int, int], case_zone: str) -> ZoneOverlay:
+    """The zones (vertices in the camera frame's pixels) scaled to a frame `frame` = (width, height) pixels."""
+    width, height = frame
+
+    def scaled(v: float, size: int) -> str:
+        return f"{100 * v / size:.2f}".rstrip("0").rstrip(".")
+
+    shapes = [
+        ZoneShape(
+            z.id,
+            str(z.kind),
+            " ".join(f"{scaled(x, width)},{scaled(y, height)}" for x, y in z.polygon),
+            z.id == case_zone,
+        )
+        for z in zones
+    ]
+    return ZoneOverlay(width, height, shapes)
+
+
+def frame_size(image: bytes) -> tuple[int, int] | None:
+    """(width, height) of an image from its header alone; None when it is not one."""
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError):
+        return None

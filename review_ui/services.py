@@ -3,7 +3,7 @@ its secret and its display settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -21,11 +21,20 @@ if TYPE_CHECKING:  # review_ui.ops renders with the dependencies that read these
     from review_ui.ops import OpsFeed
 
 
+class ZoneOutline(Protocol):
+    """A zone the case page draws over the frame (`feixian.domain.Zone` fits): vertices in the frame's pixels."""
+
+    id: str
+    kind: str
+    polygon: list[tuple[float, float]]
+
+
 class PointLabel(Protocol):
     """What the UI shows of a point (`feixian.domain.Point` fits)."""
 
     name: str
     town: str
+    zones: Sequence[ZoneOutline]
 
 
 @dataclass(frozen=True)

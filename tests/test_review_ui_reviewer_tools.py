@@ -5,16 +5,22 @@ evidence verify` checks; the point's zones drawn over the key frame, scaled to t
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from review_ui_seed import POINT, World, make_world
-from test_review_ui_app import _signed_in
+from fastapi.testclient import TestClient
+from review_ui_seed import PASSWORD, POINT, World, make_world
+from test_review_ui_app import _csrf, _decide, _signed_in
 
+from cases.corrections import SUBTYPES
+from cases.db import make_engine, session_factory
 from cases.records import NewCase
+from cases.verify import verify_case
+from pipeline.taxonomy import OCCUPATION_CLASSES, TRUCK_CLASSES
 
 # A second town's point; its cases are opened straight in the store (the queue never reads their evidence).
 ZHENXIN = POINT.model_copy(update={"id": "ZX-001", "name": "真南路", "town": "真新"})
@@ -90,3 +96,98 @@ def test_j_and_k_follow_the_town_and_days_chosen(world: World) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
     r = rev.post(f"/cases/{jdz_1}/decision", data={"decision": "confirmed", "csrf_token": token})
     assert r.headers["location"] == f"/cases/{jdz_2}"
+
+
+def _correct(client: TestClient, case_id: int, field: str, value: str) -> str:
+    """Send a correction from the case page; the page it leads back to."""
+    token = _csrf(client.get(f"/cases/{case_id}").text)
+    r = client.post(f"/cases/{case_id}/correction", data={"field": field, "value": value, "csrf_token": token})
+    assert (r.status_code, r.headers["location"]) == (303, f"/cases/{case_id}")
+    return client.get(f"/cases/{case_id}").text
+
+
+def _chain_ok(world: World, case_id: int) -> bool:
+    return verify_case(session_factory(make_engine(world.db_url)), world.store, case_id).ok
+
+
+def test_corrections_are_chained_with_actor_and_old_and_new_values(world: World) -> None:
+    case_id = world.case_ids[0]
+    rev = _signed_in(world)
+    page = rev.get(f"/cases/{case_id}").text
+    assert 'id="plate-form"' in page and 'data-subtype="2"' in page
+
+    page = _correct(rev, case_id, "plate", " 沪d·12345 ")
+    assert "车牌已更正：— → 沪D12345。" in page and 'value="沪D12345"' in page and "机器识别：—" in page
+    page = _correct(rev, case_id, "subtype", "goods")
+    assert "更正细类：占道设摊 → 乱堆物料" in page and "更正车牌：— → 沪D12345" in page
+    assert 'value="goods" data-subtype="3" aria-current="true"' in page
+
+    links = [(t.from_state, t.to_state, t.actor, t.details) for t in world.cases.history(case_id)]
+    assert links[1:] == [
+        ("detected", "detected", "rev", {"corrected": "plate", "old": None, "new": "沪D12345"}),
+        ("detected", "detected", "rev", {"corrected": "subtype", "old": "stall", "new": "goods"}),
+    ]
+    # The evidence stays as the machine recorded it, so its facts still match the manifest and the chain holds.
+    case = world.cases.get(case_id)
+    assert (case.party, case.subtype) == (None, "stall")
+    assert _chain_ok(world, case_id)
+    # The same value again records nothing; the decision then chains on after the corrections.
+    _correct(rev, case_id, "plate", "沪D12345")
+    assert len(world.cases.history(case_id)) == 3
+    assert _decide(rev, case_id, "confirmed").status_code == 303
+    assert [t.to_state for t in world.cases.history(case_id)] == ["detected"] * 3 + ["confirmed"]
+    assert _chain_ok(world, case_id)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("plate", "ABC", "'ABC' 不是有效的车牌号 / 'ABC' is not a valid plate"),
+        ("plate", "", "'' 不是有效的车牌号 / '' is not a valid plate"),
+        ("subtype", "dirty", "类别 occupation 没有细类 'dirty' / category occupation has no subtype 'dirty'"),
+        ("confidence", "1", "不能更正 'confidence' / 'confidence' cannot be corrected"),
+    ],
+)
+def test_a_bad_correction_is_refused_and_changes_nothing(world: World, field: str, value: str, said: str) -> None:
+    case_id = world.case_ids[0]
+    rev = _signed_in(world)
+    page = _correct(rev, case_id, field, value)
+    assert f"未更正：{said}" in html.unescape(page)
+    assert [t.to_state for t in world.cases.history(case_id)] == ["detected"]
+    assert _chain_ok(world, case_id)
+
+
+def test_only_the_reviewer_holding_an_undecided_case_corrects_it(world: World) -> None:
+    case_id = world.case_ids[0]
+    world.users.add_user("li", PASSWORD, "reviewer", "李审核")
+    rev, li = _signed_in(world), _signed_in(world, "li")
+    rev.get(f"/cases/{case_id}")
+    token = _csrf(li.get(f"/cases/{case_id}").text)
+    r = li.post(f"/cases/{case_id}/correction", data={"field": "subtype", "value": "goods", "csrf_token": token})
+    assert r.status_code == 409 and "王审核（rev） 正在审核此案件" in r.text
+    assert _decide(rev, case_id, "confirmed").status_code == 303
+    page = _correct(rev, case_id, "subtype", "goods")
+    assert "该案件已被审核" in page and 'id="subtype-form"' not in page
+    assert [t.to_state for t in world.cases.history(case_id)] == ["detected", "confirmed"]
+
+
+def test_the_subtypes_offered_are_the_taxonomys() -> None:
+    derived = {
+        "occupation": set(OCCUPATION_CLASSES.values()),
+        "vehicle": {s for s in TRUCK_CLASSES.values() if s},
+    }
+    assert {c: set(s) for c, s in SUBTYPES.items()} == derived
+
+
+def test_the_zones_are_drawn_over_the_frame_scaled_to_it(world: World) -> None:
+    case_id = world.case_ids[0]
+    page = _signed_in(world).get(f"/cases/{case_id}").text
+    # The seed's frames are 320 x 240 pixels; the overlay's inner box counts percent of each side.
+    assert page.count('<svg class="zones" viewBox="0 0 320 240"') == 3  # the clip and both original key frames
+    drawn = re.findall(r'<polygon class="zone zone-no_occupation zone-case" data-zone="front" points="([^"]+)"', page)
+    assert len(drawn) == 3
+    (zone,) = POINT.zones
+    want = [(100 * x / 320, 100 * y / 240) for x, y in zone.polygon]
+    for points in drawn:
+        got = [tuple(float(v) for v in pair.split(",")) for pair in points.split()]
+        assert got == [pytest.approx(p, abs=0.005) for p in want]

@@ -61,6 +61,7 @@ HTML = {"Accept": "text/html"}
 class Label:
     name: str
     town: str
+    zones: tuple = ()
 
 
 class Inert(HTMLParser):

@@ -15,12 +15,22 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cases.claims import Claim
+from cases.corrections import SUBTYPES, CorrectionError, corrected, correction
 from cases.lifecycle import ForbiddenTransitionError, Role, State, TransitionError
 from cases.manifest import ManifestError, parse_manifest, sha256_hex
 from cases.models import Case, User
 from cases.service import CaseNotFoundError
 from cases.store import ObjectNotFoundError
-from review_ui.casepage import MANIFEST, EvidenceLayout, keyframe_times, neighbours
+from review_ui.casepage import (
+    MANIFEST,
+    EvidenceLayout,
+    ZoneOverlay,
+    clip_fps,
+    frame_size,
+    keyframe_times,
+    neighbours,
+    zone_overlay,
+)
 from review_ui.dependencies import FormUser, MediaUser, PageUser, message, render, review_services
 from review_ui.procedure_moves import offered
 from review_ui.ranges import range_response
@@ -81,6 +91,39 @@ def holder_name(services: ReviewServices, claim: Claim) -> str:
     return f"{holder.display_name}（{claim.username}）" if holder else claim.username
 
 
+def zones_over_frame(services: ReviewServices, user: User, case: Case) -> ZoneOverlay | None:
+    """The point's zones scaled to a key frame (every frame of the clip has its size); none when the point is no
+    longer configured or the frame cannot be read."""
+    point = services.points.get(case.point_id)
+    frame = next((kf.original for kf in EvidenceLayout.of(case.evidence, {}).keyframes if kf.original), None)
+    if point is None or frame is None:
+        return None
+    try:
+        image = services.store.get(case.evidence[frame])
+    except ObjectNotFoundError:
+        return None
+    services.cases.log_access(user.username, case.evidence[frame], case_id=case.id)
+    size = frame_size(image)
+    return zone_overlay(point.zones, size, case.zone_id) if size else None
+
+
+def review_refusal(request: Request, user: User, case: Case, allowed: bool) -> Response | None:
+    """Why `user` may not act on `case` in its evidence review now, as the answer to give: back to the case page
+    with a message when it was decided meanwhile, 403 when not `allowed` (the role), the page with 409 while another
+    reviewer holds the case. None when they may: their claim is then taken or renewed, so of two reviewers acting
+    on a case nobody held, only one gets it."""
+    services = review_services(request)
+    if case.state != State.DETECTED:
+        message(request, "decision_error", "error.already_decided")
+        return RedirectResponse(f"/cases/{case.id}", status_code=303)
+    if not allowed:
+        raise HTTPException(403, f"role {user.role} may not review a {case.state} case")
+    claim = services.cases.claims.claim(case.id, user.username)
+    if claim.username != user.username:
+        return show_case(request, user, case, claim, status_code=409)
+    return None
+
+
 def show_case(
     request: Request,
     user: User,
@@ -93,17 +136,26 @@ def show_case(
     `refusal` is a procedure move just refused (`review_ui.routers.procedure`), shown in its panel."""
     services = review_services(request)
     prev_id, next_id = neighbours(queue_ids(request, user), case.id)
+    zones = zones_over_frame(services, user, case)
     manifest = read_manifest(services, user, case)
     mine = claim is None or claim.username == user.username
+    layout = EvidenceLayout.of(case.evidence, keyframe_times(manifest.data))
+    history = services.cases.history(case.id)
     return render(
         request,
         "case.html",
         user,
         status_code=status_code,
         case=case,
-        layout=EvidenceLayout.of(case.evidence, keyframe_times(manifest.data)),
+        layout=layout,
+        zones=zones,
+        clip_fps=clip_fps(manifest.data),
         manifest=manifest,
-        history=services.cases.history(case.id),
+        history=history,
+        corrections=[correction(tr.details) for tr in history],
+        facts=corrected(case, (tr.details for tr in history)),
+        subtypes=SUBTYPES.get(case.category, ()),
+        correction_error=request.session.pop("correction_error", None),
         decisions=decisions_for(services, user, case) if mine else [],
         claim=claim,
         claim_holder=holder_name(services, claim) if claim else "",
@@ -142,15 +194,8 @@ def decide(
     services = review_services(request)
     case = load_case(services, case_id)
     back = RedirectResponse(f"/cases/{case_id}", status_code=303)
-    if case.state != State.DETECTED:
-        message(request, "decision_error", "error.already_decided")
-        return back
-    if decision not in decisions_for(services, user, case):
-        raise HTTPException(403, f"role {user.role} may not set {decision!r} on a {case.state} case")
-    # Taken (or renewed) before deciding: of two reviewers deciding a case nobody held, only one gets it.
-    claim = services.cases.claims.claim(case_id, user.username)
-    if claim.username != user.username:
-        return show_case(request, user, case, claim, status_code=409)
+    if refused := review_refusal(request, user, case, decision in decisions_for(services, user, case)):
+        return refused
     reason = reason_text(reason_number, reason) if decision == State.VOIDED else reason.strip()
     if decision == State.VOIDED and not reason:
         message(request, "decision_error", "error.reason_required")
@@ -170,6 +215,28 @@ def decide(
     services.cases.claims.release(case_id, user.username)
     message(request, "flash", "flash.confirmed" if decision == State.CONFIRMED else "flash.voided", id=case_id)
     return RedirectResponse(f"/cases/{next_id}" if next_id is not None else "/queue", status_code=303)
+
+
+@router.post("/cases/{case_id}/correction", include_in_schema=False)
+def correct(
+    request: Request, case_id: int, user: FormUser, field: str = Form(), value: str = Form(default="")
+) -> Response:
+    """The reviewer's correction of the plate text or the subtype, recorded in the case's audit chain
+    (`cases.corrections`); a refused value leaves the case as it was and says why on the page."""
+    services = review_services(request)
+    case = load_case(services, case_id)
+    if refused := review_refusal(request, user, case, bool(decisions_for(services, user, case))):
+        return refused
+    try:
+        old, new = services.cases.correct(case_id, field, value, actor=user.username)
+    except ForbiddenTransitionError as e:
+        raise HTTPException(403, str(e)) from e
+    except (CorrectionError, TransitionError) as e:
+        message(request, "correction_error", "error.correction", detail=str(e))
+    else:
+        if new != old:
+            message(request, "flash", f"flash.corrected_{field}", old=old or "—", new=new)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
 @router.get("/cases/{case_id}/evidence/{name:path}", include_in_schema=False)

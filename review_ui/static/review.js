@@ -36,10 +36,50 @@
     return false;
   }
 
+  function clip() { return document.getElementById("clip"); }
+
   function togglePlay() {
-    var video = document.getElementById("clip");
+    var video = clip();
     if (!video) return false;
     if (video.paused) { video.play(); } else { video.pause(); }
+    return true;
+  }
+
+  // < and > (or the buttons) step through the speeds offered; the pressed button shows the one in use.
+  var SPEEDS = [0.25, 0.5, 1, 2];
+
+  function setSpeed(speed) {
+    var video = clip();
+    if (!video) return false;
+    video.playbackRate = speed;
+    document.querySelectorAll("[data-speed]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(Number(b.dataset.speed) === speed));
+    });
+    return true;
+  }
+
+  function stepSpeed(by) {
+    var video = clip();
+    if (!video) return false;
+    var i = SPEEDS.indexOf(video.playbackRate);
+    return setSpeed(SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 2 : i) + by))]);
+  }
+
+  // , and . step one frame of the clip (its rate from the evidence manifest), pausing it first.
+  function stepFrame(by) {
+    var video = clip();
+    if (!video) return false;
+    video.pause();
+    var frame = 1 / (Number(video.dataset.fps) || 25);
+    video.currentTime = Math.max(0, Math.min(video.duration || 0, video.currentTime + by * frame));
+    return true;
+  }
+
+  function toggleZones() {
+    if (!document.querySelector("svg.zones")) return false;
+    var hidden = document.body.classList.toggle("zones-hidden");
+    var button = document.querySelector("[data-zones-toggle]");
+    if (button) button.setAttribute("aria-pressed", String(!hidden));
     return true;
   }
 
@@ -51,39 +91,45 @@
     return true;
   }
 
-  // v arms the void: the numbered reasons are marked and the next digit picks one (and sends it); any other key
-  // disarms it, so a stray v never voids a case.
-  var voiding = false;
+  // v arms the void, s the subtype: the numbered list is marked and the next digit picks one (and sends it); any
+  // other key disarms it, so a stray v never voids a case.
+  var CHOICES = { v: ["void-reasons", "data-void-reason"], s: ["subtypes", "data-subtype"] };
+  var armed = null;
 
-  function armVoid(on) {
-    var reasons = document.getElementById("void-reasons");
-    voiding = Boolean(on && reasons);
-    if (reasons) reasons.classList.toggle("armed", voiding);
-    return Boolean(reasons);
+  function arm(key) {
+    var list = key && document.getElementById(CHOICES[key][0]);
+    if (armed) document.getElementById(CHOICES[armed][0]).classList.remove("armed");
+    armed = list ? key : null;
+    if (list) list.classList.add("armed");
+    return Boolean(list);
   }
 
-  // 0 opens the typed reason instead (sent with Ctrl+Enter).
-  function pickReason(key) {
-    armVoid(false);
+  // After v, 0 opens the typed reason instead (sent with Ctrl+Enter).
+  function pick(key) {
+    var choice = armed;
+    arm(null);
     var typed = document.getElementById("reason");
-    if (key === "0" && typed) { typed.focus(); return true; }
-    var button = document.querySelector('[data-void-reason="' + key + '"]');
+    if (choice === "v" && key === "0" && typed) { typed.focus(); return true; }
+    var button = document.querySelector("[" + CHOICES[choice][1] + '="' + key + '"]');
     if (button) button.click();
     return true;
   }
 
   // Keys of the case page and of every page: true when the key was used.
   function pageKey(e) {
-    if (voiding) return pickReason(e.key);
+    if (armed) return pick(e.key);
     if (e.key === "?") return toggleHelp();
     if (e.key === "Escape") return toggleHelp(false);
-    if (e.key === "v") return armVoid(true);
+    if (e.key === "v" || e.key === "s") return arm(e.key);
     if (e.key === "p" || e.key === " ") return togglePlay();
+    if (e.key === "<" || e.key === ">") return stepSpeed(e.key === ">" ? 1 : -1);
+    if (e.key === "," || e.key === ".") return stepFrame(e.key === "." ? 1 : -1);
+    if (e.key === "z") return toggleZones();
     // Enter confirms on the case page, unless a link or button has the focus and so its own meaning.
     var key = e.key === "Enter" && e.target === document.body ? "c" : e.key;
     var target = document.querySelector('[data-key="' + key + '"]');
     if (!target) return false;
-    if (typing(target)) { target.focus(); } else { target.click(); }
+    if (typing(target)) { target.focus(); if (target.select) target.select(); } else { target.click(); }
     return true;
   }
 
@@ -103,6 +149,13 @@
   });
 
   document.addEventListener("click", function (e) {
+    var control = e.target.closest("[data-speed], [data-step], [data-zones-toggle]");
+    if (control) {
+      if (control.dataset.speed) setSpeed(Number(control.dataset.speed));
+      if (control.dataset.step) stepFrame(Number(control.dataset.step));
+      if (control.hasAttribute("data-zones-toggle")) toggleZones();
+      return;
+    }
     var row = e.target.closest("tr[data-href]");
     if (row && !e.target.closest("a")) window.location.href = row.dataset.href;
   });
