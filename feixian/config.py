@@ -34,6 +34,7 @@ from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
 from pipeline.motion import MotionSettings
 from pipeline.redis_bus import RedisBusSettings
+from pipeline.truck_state import TruckStateSettings
 
 
 class ConfigError(ValueError):
@@ -73,6 +74,11 @@ class ModelSettings(StrictModel):
         "unmapped classes are dropped. None = the model already speaks feixian classes.",
     )
     threads: int = Field(default=0, ge=0, le=64, description="ONNX Runtime intra-op threads; 0 = runtime default.")
+    truck_state: TruckStateSettings | None = Field(
+        default=None,
+        description="A second stage that judges each truck's state (clean, dirty, uncovered) on its crop and "
+        "overrides the detector's; None: the detector's own truck classes stand.",
+    )
 
     @model_validator(mode="after")
     def _track_below_conf(self) -> ModelSettings:
@@ -246,6 +252,11 @@ class Config:
     @property
     def model_path(self) -> Path:
         return (self.base_dir / self.settings.model.path).resolve()
+
+    @property
+    def truck_state_path(self) -> Path | None:
+        stage = self.settings.model.truck_state
+        return None if stage is None else (self.base_dir / stage.path).resolve()
 
     @property
     def plate_model_path(self) -> Path | None:

@@ -165,13 +165,12 @@ class Annotator:
 def run_detect(config: Config, paths: list[str], every: int, annotate: str | None) -> int:
     """Print one JSON line per image or sampled frame; 2 when any input failed, else 0."""
     from feixian.runtime import Runtime
-    from pipeline.detector import OnnxDetector
 
-    m = config.settings.model
+    runtime = Runtime(config)  # the detector and plate reader built as the pipeline builds them
     # The deployment runs its detector at track_threshold, but only boxes at conf_threshold start tracks
     # or are judged: this is what a user must see.
-    detector = OnnxDetector(config.model_path, m.conf_threshold, m.iou_threshold, m.class_map, m.threads)
-    plate_reader = Runtime(config).plate_reader  # built as the pipeline builds it
+    detector = runtime.detector_at(config.settings.model.conf_threshold)
+    plate_reader = runtime.plate_reader
     annotator = Annotator(Path(annotate)) if annotate else None
     failed = 0
     for path in expand(paths):

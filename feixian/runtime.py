@@ -36,6 +36,7 @@ from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.redis_bus import RedisBus
 from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
+from pipeline.truck_state import JudgedDetector, TruckStateJudge
 from pipeline.worker import PointWorker, Rule, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,17 @@ class Runtime:
         return MemoryBus(bus.max_pending)
 
     @cached_property
-    def detector(self) -> OnnxDetector:
+    def detector(self) -> OnnxDetector | JudgedDetector:
+        return self.detector_at(self.config.settings.model.track_threshold)
+
+    def detector_at(self, conf: float) -> OnnxDetector | JudgedDetector:
+        """The settings' detector keeping boxes from `conf`, with its truck-state stage where the settings name one."""
         m = self.config.settings.model
-        return OnnxDetector(self.config.model_path, m.track_threshold, m.iou_threshold, m.class_map, m.threads)
+        detector = OnnxDetector(self.config.model_path, conf, m.iou_threshold, m.class_map, m.threads)
+        path = self.config.truck_state_path
+        if path is None:
+            return detector
+        return JudgedDetector(detector, TruckStateJudge(path, m.truck_state.min_confidence, m.threads))
 
     @cached_property
     def plate_reader(self) -> PlateReader | None:

@@ -56,6 +56,15 @@ MISTAKES = [
         "valid integer",
     ),
     (
+        "truck stage too unsure",
+        settings_with(
+            "model: {path: m.onnx}", "model: {path: m.onnx, truck_state: {path: t.onnx, min_confidence: 0.3}}"
+        ),
+        "settings",
+        "model.truck_state.min_confidence",
+        "greater than 0.34",
+    ),
+    (
         "out of bounds",
         settings_with("gateways:", "server: {max_frame_pixels: 10}\ngateways:"),
         "settings",

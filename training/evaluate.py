@@ -84,7 +84,7 @@ def _read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.nd
 
 
 def evaluate_detection(
-    model: str | Path,
+    model: str | Path | Detector,
     data_yaml: str | Path,
     split: str | None = None,
     limit: int | None = None,
@@ -93,13 +93,13 @@ def evaluate_detection(
     """mAP50, mAP50-95 and per-class AP of `model` on a YOLO-format split, CPU latency per frame, and
     the share of objects found at the operating confidence `conf`, by class and on-screen height and by
     how much another object covers them, and what the ones missed there were taken for."""
-    from pipeline.detector import OnnxDetector
-
     data_yaml = Path(data_yaml)
     images, names, split = split_images(data_yaml, split)
     images = images[:limit] if limit else images
+    scored = model if isinstance(model, Detector) else Detector(Path(model).stem, Path(model))
+    model = scored.path
     # Ultralytics' validation thresholds, so figures compare with its reports.
-    detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.7)
+    detector = scored.at(0.001, 0.7)
     to_dataset = {i: names.index(n) for i, n in enumerate(detector.class_names) if n in names}
     acc = APAccumulator(names)
     by_height = SizeRecall(names, conf=conf)
@@ -446,6 +446,9 @@ def deployment_settings(config: str | None) -> Settings | None:
         settings = settings.model_copy(
             update={"plates": settings.plates.model_copy(update={"model": str(cfg.plate_model_path)})}
         )
+    if cfg.truck_state_path is not None:
+        stage = settings.model.truck_state.model_copy(update={"path": str(cfg.truck_state_path)})
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"truck_state": stage})})
     return settings
 
 
@@ -457,8 +460,9 @@ def _run(args: argparse.Namespace) -> int:
         if (args.data or "").startswith("real:") or args.video:
             result = _run_real(args, settings)
         elif args.data:
-            conf = settings.model.conf_threshold if settings else DEFAULT_CONF
-            result = evaluate_detection(args.model, args.data, args.split, args.limit, conf)
+            model = settings.model if settings else ModelSettings(path=args.model)
+            detector = Detector(Path(args.model).stem, Path(args.model), None, *_truck_stage(model))
+            result = evaluate_detection(detector, args.data, args.split, args.limit, model.conf_threshold)
         elif args.scenarios:
             result = evaluate_scenarios(args.model, args.scenarios, settings=settings)
         else:
@@ -474,7 +478,7 @@ def _run_real(args: argparse.Namespace, settings: Settings | None) -> dict:
     """`--data real:SETS` and/or `--video`: --model (and --baseline) on real footage at the deployment's thresholds."""
     model = settings.model if settings else ModelSettings(path=args.model)
     class_map = CLASS_MAPS[args.class_map] if args.class_map else model.class_map
-    detectors = [Detector(Path(args.model).stem, Path(args.model), class_map)]
+    detectors = [Detector(Path(args.model).stem, Path(args.model), class_map, *_truck_stage(model))]
     sets = resolve_sets(args.data) if args.data else []
     with tempfile.TemporaryDirectory(prefix="feixian-eval-") as tmp:
         if args.baseline:
@@ -487,6 +491,11 @@ def _run_real(args: argparse.Namespace, settings: Settings | None) -> dict:
         return evaluate_real(
             detectors, sets, Path(args.data_root), model.conf_threshold, model.iou_threshold, videos, args.every
         )
+
+
+def _truck_stage(model: ModelSettings) -> tuple[Path | None, float]:
+    stage = model.truck_state
+    return (None, 0.0) if stage is None else (Path(stage.path), stage.min_confidence)
 
 
 def write_json(result: dict, out: str | None) -> None:

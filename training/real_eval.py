@@ -51,6 +51,18 @@ class Detector:
     label: str
     path: Path
     class_map: dict[str, str] | None = None
+    truck_state: Path | None = None  # a truck-state classifier run on its truck boxes (pipeline.truck_state)
+    truck_state_confidence: float = 0.7
+
+    def at(self, conf: float, iou: float):
+        """The detector keeping boxes from `conf`, with its truck-state stage if it has one."""
+        from pipeline.detector import OnnxDetector
+        from pipeline.truck_state import JudgedDetector, TruckStateJudge
+
+        detector = OnnxDetector(self.path, conf, iou, self.class_map)
+        if self.truck_state is None:
+            return detector
+        return JudgedDetector(detector, TruckStateJudge(str(self.truck_state), self.truck_state_confidence))
 
 
 def resolve_sets(spec: str) -> list[str]:
@@ -103,10 +115,7 @@ def _xyxy(labels: list[tuple[str, tuple[float, ...]]], width: int, height: int) 
 
 def evaluate_set(detector: Detector, real_set: RealSet, images: list[Path], conf: float, iou: float) -> dict:
     """AP50 of the set's labelled classes and the deployment's false boxes (`FootageTally`) on `images`."""
-    from pipeline.detector import OnnxDetector
-
-    ranked = OnnxDetector(detector.path, AP_CONF, AP_IOU, detector.class_map)
-    deployed = OnnxDetector(detector.path, conf, iou, detector.class_map)
+    ranked, deployed = detector.at(AP_CONF, AP_IOU), detector.at(conf, iou)
     scored = [c for c in CLASSES if c in real_set.labelled]
     acc, tally = APAccumulator(scored), FootageTally(iou=0.5)
     for path in images:
@@ -137,9 +146,8 @@ def evaluate_set(detector: Detector, real_set: RealSet, images: list[Path], conf
 def evaluate_video(detector: Detector, video: Path, every: int, conf: float, iou: float) -> dict:
     """The deployment's boxes a class a frame and its false boxes on every `every`-th frame of `video`."""
     from feixian.detect import InputError, frames_of
-    from pipeline.detector import OnnxDetector
 
-    deployed = OnnxDetector(detector.path, conf, iou, detector.class_map)
+    deployed = detector.at(conf, iou)
     tally = FootageTally(iou=0.5)
     try:
         for _, bgr in frames_of(video, every):
