@@ -121,6 +121,7 @@ def test_corrections_are_chained_with_actor_and_old_and_new_values(world: World)
     page = _correct(rev, case_id, "subtype", "goods")
     assert "更正细类：占道设摊 → 乱堆物料" in page and "更正车牌：— → 沪D12345" in page
     assert 'value="goods" data-subtype="3" aria-current="true"' in page
+    assert "<dd>市容占道 · 乱堆物料</dd>" in page and "<dd>沪D12345 · " in page  # the facts as corrected
 
     links = [(t.from_state, t.to_state, t.actor, t.details) for t in world.cases.history(case_id)]
     assert links[1:] == [
