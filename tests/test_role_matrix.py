@@ -164,7 +164,7 @@ def test_every_route_answers_every_actor_as_allowed(app, clients, world: World, 
     client = client_for(app, actor) if route == ("POST", "/logout") else clients[actor]
     # Each actor decides a case of its own, so an earlier actor's decision never answers for a later one.
     url = url.format(case=world.case_ids[ACTORS.index(actor)], party=1)
-    form = {k: v.format(n=ACTORS.index(actor)) for k, v in form.items()} if form is not None else None
+    form = {k: str(v).format(n=ACTORS.index(actor)) for k, v in form.items()} if form is not None else None
     if form is None:
         r = client.get(url, follow_redirects=False)
     else:
