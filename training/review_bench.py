@@ -17,8 +17,9 @@ In one run:
 - Debian's Chromium (Playwright, headless): `next_case_*_ms`, from pressing the confirm key on a case to the next
   case's page being on screen (its heading and key frames loaded), over `--decisions` decisions.
 
-The figures depend on the machine and what else runs on it: `machine` records the CPUs, the load average at the
-start and the PostgreSQL and Chromium versions beside them.
+`targets_ms` holds the acceptance's bars and `targets_met` whether each p95 is within its bar. The figures depend on
+the machine and what else runs on it: `machine` records the CPUs, the load average at the start and the PostgreSQL
+and Chromium versions beside them.
 
 >>> percentiles([5.0, 1.0, 3.0, 2.0, 4.0])
 {'p50': 3.0, 'p95': 4.8}
@@ -74,6 +75,8 @@ SUBTYPES = {Category.OCCUPATION: ("stall", "shopfront", "goods"), Category.VEHIC
 SPAN = timedelta(days=60)
 BATCH = 5_000
 FPS = 5.0
+# Issue 27's acceptance: the queue and case pages, and the next case on screen after a decision.
+TARGETS_MS = {"queue_p95_ms": 150.0, "case_p95_ms": 150.0, "next_case_p95_ms": 300.0}
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -389,6 +392,7 @@ def bench(
             say(f"next case p95 {percentiles(next_case)['p95']} ms")
         machine |= {"postgresql": _postgres_version(url), "chromium": _chromium_version()}
     q, c, d = percentiles(queue), percentiles(case), percentiles(next_case)
+    figures = {"queue_p95_ms": q["p95"], "case_p95_ms": c["p95"], "next_case_p95_ms": d["p95"]}
     return {
         "cases": cases,
         "cases_awaiting_review": len(seeded.detected_ids),
@@ -401,6 +405,8 @@ def bench(
         "decisions": decisions,
         "next_case_p50_ms": d["p50"],
         "next_case_p95_ms": d["p95"],
+        "targets_ms": TARGETS_MS,
+        "targets_met": {key: figure <= TARGETS_MS[key] for key, figure in figures.items()},
         "config": str(config),
         "machine": machine,
     }
