@@ -14,11 +14,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from review_ui_seed import PASSWORD, POINT, World, make_world
+from sqlalchemy import delete
 from test_review_ui_app import _csrf, _decide, _signed_in
 
-from cases.corrections import SUBTYPES
+from cases.audit import Link, StoredLink, chain_problems
+from cases.corrections import SUBTYPES, CorrectionError, corrected
 from cases.db import make_engine, session_factory
+from cases.lifecycle import ForbiddenTransitionError
+from cases.models import Base
 from cases.records import NewCase
+from cases.service import CaseService
+from cases.users import UserService
 from cases.verify import verify_case
 from pipeline.taxonomy import OCCUPATION_CLASSES, TRUCK_CLASSES
 
@@ -29,12 +35,12 @@ LATE_1_MARCH = datetime(2026, 3, 1, 15, 59, tzinfo=UTC)
 EARLY_2_MARCH = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
 
 
-def _open(world: World, event_id: str, point_id: str, at: datetime) -> int:
-    record = NewCase(
-        event_id, point_id, "cam", "occupation", "stall", "front", at, at, None, None,
+def _record(event_id: str, point_id: str, at: datetime, subtype: str = "stall", plate: str | None = None) -> NewCase:
+    category = next(c for c, subtypes in SUBTYPES.items() if subtype in subtypes)
+    return NewCase(
+        event_id, point_id, "cam", category, subtype, "front", at, at, None, plate,
         (31.3, 121.2), 0.8, {}, f"evidence/{event_id}.json", "ab" * 32,
     )  # fmt: skip
-    return world.cases.open_case(record)[0].id
 
 
 @pytest.fixture
@@ -42,10 +48,8 @@ def world(tmp_path: Path) -> World:
     """Two cases at JDZ-001 (嘉定镇) on 2 March, 08:30 in Shanghai; two at ZX-001 (真新), on 1 and 2 March."""
     world = make_world(tmp_path, n_cases=2)
     world.services = replace(world.services, points={POINT.id: POINT, ZHENXIN.id: ZHENXIN})
-    world.case_ids += [
-        _open(world, "zx-late", ZHENXIN.id, LATE_1_MARCH),
-        _open(world, "zx-early", ZHENXIN.id, EARLY_2_MARCH),
-    ]
+    for event_id, at in (("zx-late", LATE_1_MARCH), ("zx-early", EARLY_2_MARCH)):
+        world.case_ids.append(world.cases.open_case(_record(event_id, ZHENXIN.id, at))[0].id)
     return world
 
 
@@ -69,14 +73,6 @@ def test_the_queue_filters_by_town_and_detection_day(world: World, query: str, p
     page = _signed_in(world).get(f"/queue?{query}").text
     assert _listed(page) == [world.case_ids[i] for i in picked]
     assert f"共 {len(picked)} 件" in page or (not picked and "队列已清空" in page)
-
-
-def test_the_store_filters_in_its_query(world: World) -> None:
-    ids = world.case_ids
-    assert [c.id for c in world.cases.list_cases(point_ids=[ZHENXIN.id], since=EARLY_2_MARCH)] == [ids[3]]
-    assert [c.id for c in world.cases.list_cases(until=EARLY_2_MARCH)] == [ids[2]]
-    assert world.cases.count_cases(point_ids=[POINT.id, ZHENXIN.id], since=LATE_1_MARCH) == 4
-    assert world.cases.count_cases(point_ids=[]) == 0
 
 
 def test_j_and_k_follow_the_town_and_days_chosen(world: World) -> None:
@@ -192,3 +188,43 @@ def test_the_zones_are_drawn_over_the_frame_scaled_to_it(world: World) -> None:
     for points in drawn:
         got = [tuple(float(v) for v in pair.split(",")) for pair in points.split()]
         assert got == [pytest.approx(p, abs=0.005) for p in want]
+
+
+def test_the_store_filters_and_chains_corrections_on_each_backend(case_engine) -> None:
+    with case_engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+    sessions = session_factory(case_engine)
+    users = UserService(sessions)
+    users.add_user("li", PASSWORD, "reviewer", "李审核")
+    users.add_user("wang", PASSWORD, "legal", "王法制")
+    cases = CaseService(sessions)
+    late, early, _ = (
+        cases.open_case(_record(event_id, point_id, at, "dirty", "沪D62819"))[0]
+        for event_id, point_id, at in (
+            ("late", ZHENXIN.id, LATE_1_MARCH),
+            ("early", ZHENXIN.id, EARLY_2_MARCH),
+            ("elsewhere", POINT.id, EARLY_2_MARCH),
+        )
+    )
+    assert [c.id for c in cases.list_cases(point_ids=[ZHENXIN.id], until=EARLY_2_MARCH)] == [late.id]
+    assert [c.id for c in cases.list_cases(point_ids=[ZHENXIN.id], since=EARLY_2_MARCH)] == [early.id]
+    assert cases.count_cases(point_ids=[ZHENXIN.id], since=LATE_1_MARCH, until=EARLY_2_MARCH) == 1
+    assert cases.count_cases(point_ids=[]) == 0
+
+    assert cases.correct(early.id, "plate", "沪d·62818", "li") == ("沪D62819", "沪D62818")
+    assert cases.correct(early.id, "subtype", "uncovered", "li") == ("dirty", "uncovered")
+    with pytest.raises(ForbiddenTransitionError, match="不审核证据 / role legal does not review evidence"):
+        cases.correct(early.id, "subtype", "dirty", "wang")
+    with pytest.raises(CorrectionError, match="category vehicle has no subtype 'goods'"):
+        cases.correct(early.id, "subtype", "goods", "li")
+    history = cases.history(early.id)
+    assert [(t.actor, t.details) for t in history[1:]] == [
+        ("li", {"corrected": "plate", "old": "沪D62819", "new": "沪D62818"}),
+        ("li", {"corrected": "subtype", "old": "dirty", "new": "uncovered"}),
+    ]
+    links = [StoredLink(Link(t.seq, t.from_state, t.to_state, t.actor, t.at, t.reason, t.details), t.prev_hash, t.hash)
+             for t in history]  # fmt: skip
+    case = cases.get(early.id)
+    assert chain_problems(case.event_id, case.manifest_sha256, case.state, links) == []
+    assert corrected(case, (t.details for t in history)) == {"plate": "沪D62818", "subtype": "uncovered"}
