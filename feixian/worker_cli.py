@@ -7,6 +7,7 @@ over (checkpoint, release) and exits 0; a worker killed outright loses its point
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import secrets
@@ -14,8 +15,10 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
-from feixian.config import load_config
+from feixian.config import Settings, load_config
+from feixian.domain import Point
 from feixian.runtime import Runtime
 from pipeline.lease_loop import LeasedPoints
 from pipeline.leases import Leases
@@ -28,6 +31,22 @@ log = logging.getLogger(__name__)
 def worker_name() -> str:
     """Unique per process, and readable in Redis: host, pid and a random part (pids repeat across hosts)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def settings_fingerprint(settings: Settings, model_path: Path, point: Point) -> str:
+    """What a point's worker state is made under: the point's record, the settings, and the model file (its path
+    and modification time).
+
+    >>> from feixian.domain import Source
+    >>> p = Point(id="P1", name="n", town="t", device_id="d", gps=(31.0, 121.0), source=Source(kind="push"))
+    >>> settings = Settings(model={"path": "m.onnx"})
+    >>> a = settings_fingerprint(settings, Path("/none"), p)
+    >>> a == settings_fingerprint(settings, Path("/none"), p.model_copy(update={"dwell_seconds": 9}))
+    False
+    """
+    model = model_path.stat().st_mtime_ns if model_path.exists() else 0
+    mark = f"{point.model_dump_json()}|{settings.model_dump_json()}|{model_path}|{model}"
+    return hashlib.sha256(mark.encode()).hexdigest()[:16]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -47,7 +66,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     def owner_for(point_id: str) -> PointOwner:
         point = points[point_id]
-        return PointOwner(point_id, bus, lambda: runtime.make_worker(point, live=True), redis_settings.checkpoint_s)
+        return PointOwner(
+            point_id,
+            bus,
+            lambda: runtime.make_worker(point, live=True),
+            redis_settings.checkpoint_s,
+            settings_fingerprint(settings, runtime.config.model_path, point),
+        )
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

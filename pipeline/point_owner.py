@@ -39,13 +39,16 @@ class PointOwner:
         bus: RedisBus,
         make_worker: Callable[[], PointWorker],
         checkpoint_s: float,
+        settings_id: str = "",
         clock: Callable[[], float] = time.monotonic,
     ):
-        """`make_worker` builds a fresh PointWorker for the point: its services serve the restored state too."""
+        """`make_worker` builds a fresh PointWorker for the point: its services serve the restored state too.
+        `settings_id` fingerprints the settings it works under: a checkpoint saved under others is not resumed."""
         self.point_id = point_id
         self.bus = bus
         self.make_worker = make_worker
         self.checkpoint_s = checkpoint_s
+        self.settings_id = settings_id
         self.clock = clock
         self.handover = threading.Event()
         self.lost = threading.Event()
@@ -75,11 +78,13 @@ class PointOwner:
         worker = fresh
         if saved is not None and saved.state:
             try:
-                worker = worker_state.load(saved.state, worker_state.services_of(fresh), self._held)
+                worker = worker_state.load(saved.state, worker_state.services_of(fresh), self._held, self.settings_id)
                 self._last = saved.last_id
+            # Either way a fresh worker judges every frame still held, from the oldest: an episode that began
+            # before it starts again, as a new event; one within it is filed as before.
+            except worker_state.SettingsChanged as e:
+                log.warning("point %s: %s; starting afresh from the unacknowledged frames", self.point_id, e)
             except Exception:
-                # Starting afresh loses the open episodes (their events may be filed again under other ids),
-                # but keeps the point running.
                 log.exception("point %s: checkpoint unreadable; starting from the unacknowledged frames", self.point_id)
         again = [(eid, f) for eid, f in self._held.items() if entry_order(eid) > entry_order(self._last)]
         for eid, frame in again:
@@ -124,9 +129,8 @@ class PointOwner:
         if finished:
             state, kept = b"", set()
         else:
-            state, kept = worker_state.dump(
-                worker, worker_state.services_of(worker), {id(f): eid for eid, f in self._held.items()}
-            )
+            frames = {id(f): eid for eid, f in self._held.items()}
+            state, kept = worker_state.dump(worker, worker_state.services_of(worker), frames, self.settings_id)
         done = [eid for eid in self._held if eid not in kept]
         self.bus.commit(self.point_id, self._last, state, done, finished)
         for eid in done:

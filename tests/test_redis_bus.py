@@ -214,6 +214,15 @@ def until_processed(owner: PointOwner, client, keys) -> None:
         threading.Event().wait(0.02)
 
 
+def take(client, keys, runtime: Runtime, name: str, settings_id: str = "s1") -> PointOwner:
+    """The owner of the runtime's one point in worker `name`, which now holds its lease (checkpoints only when
+    handing over)."""
+    point = runtime.config.points[0]
+    bus = RedisBus(client, keys, 1000, 1000, consumer=name, fenced=True)
+    client.set(keys.lease(point.id), name)
+    return PointOwner(point.id, bus, lambda: runtime.make_worker(point, live=True), 3600, settings_id)
+
+
 @pytest.mark.parametrize("ends", ["handover", "death"])
 def test_a_point_taken_over_mid_episode_files_exactly_the_undisturbed_case(client, keys, scenario, tmp_path, ends):
     """The first owner sees the chair arrive and stand 4 s of its 5 s dwell, then hands over (a checkpoint), or
@@ -226,9 +235,7 @@ def test_a_point_taken_over_mid_episode_files_exactly_the_undisturbed_case(clien
     publisher = RedisBus(client, keys, max_pending=1000, max_len=1000)
 
     def owner(name: str) -> PointOwner:
-        bus = RedisBus(client, keys, 1000, 1000, consumer=name, fenced=True)
-        client.set(keys.lease(pid), name)
-        return PointOwner(pid, bus, lambda: runtime.make_worker(point, live=True), checkpoint_s=3600)
+        return take(client, keys, runtime, name)
 
     for f in frames[:20]:  # 4 s at 5 fps
         publisher.publish(f)
@@ -256,3 +263,25 @@ def test_a_point_taken_over_mid_episode_files_exactly_the_undisturbed_case(clien
     assert last.resumed_frames == resumed
     assert sqlite_event_ids(tmp_path) == undisturbed
     assert last.bus.is_finished(pid) and client.xlen(keys.frames(pid)) == 0
+
+
+def test_a_checkpoint_saved_under_other_settings_is_not_resumed(client, keys, scenario, tmp_path):
+    """Under new settings the old state is dropped and every frame the stream still holds is judged again, from
+    the oldest: here the ring buffer holds the whole episode, so the one case is the same."""
+    config, frames, undisturbed = scenario
+    runtime = Runtime(load_config(config, tmp_path))
+    publisher = RedisBus(client, keys, max_pending=1000, max_len=1000)
+    for f in frames[:20]:
+        publisher.publish(f)
+    first = take(client, keys, runtime, "w1", settings_id="s1")
+    thread = run_owner(first)
+    until_processed(first, client, keys)
+    first.handover.set()
+    thread.join(10)
+    for f in frames[20:]:
+        publisher.publish(f)
+    publisher.close_point(first.point_id)
+    second = take(client, keys, runtime, "w2", settings_id="s2")
+    run_owner(second).join(60)
+    assert second.resumed_frames == 20  # the frames the old state kept, processed again by a fresh worker
+    assert sqlite_event_ids(tmp_path) == undisturbed
