@@ -53,8 +53,20 @@ class Stay:
 
 
 def timeline(transitions: Iterable[tuple[str, datetime]]) -> list[Stay]:
-    """The stays of a case from its transitions (target state, time) in chain order."""
-    steps = [(State(state), at) for state, at in transitions]
+    """The stays of a case from its transitions (target state, time) in chain order.
+
+    A link that keeps the state (a reviewer's correction of the plate or subtype, `cases.corrections`) does
+    not start a new stay.
+
+    >>> t = datetime(2026, 1, 1)
+    >>> [(s.state.value, s.hours) for s in timeline([("detected", t), ("detected", t.replace(hour=1)),
+    ...                                              ("confirmed", t.replace(hour=2))])]
+    [('detected', 2.0), ('confirmed', None)]
+    """
+    steps: list[tuple[State, datetime]] = []
+    for state, at in transitions:
+        if not steps or steps[-1][0] != state:
+            steps.append((State(state), at))
     ends = [at for _, at in steps[1:]] + [None]
     return [Stay(state, at, end) for (state, at), end in zip(steps, ends, strict=True)]
 

@@ -56,7 +56,10 @@ def decisions_per_day(sessions: sessionmaker[Session], tz: ZoneInfo, now: dateti
     span = tuple(last - timedelta(days=n) for n in range(days - 1, -1, -1))
     start = datetime.combine(span[0], time(), tz)
     query = select(CaseTransition.actor, CaseTransition.at).where(
-        CaseTransition.actor != PIPELINE_ACTOR, CaseTransition.at >= start, CaseTransition.at <= now
+        CaseTransition.actor != PIPELINE_ACTOR,
+        CaseTransition.at >= start,
+        CaseTransition.at <= now,
+        CaseTransition.from_state.is_distinct_from(CaseTransition.to_state),  # a correction decides nothing
     )
     with sessions() as s:
         counted = Counter((actor, at.astimezone(tz).date()) for actor, at in s.execute(query))

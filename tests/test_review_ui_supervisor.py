@@ -49,14 +49,18 @@ VOID = [(S.VOIDED, "li", "plate unreadable", None)]
 
 
 def seed(service, store, clock: Clock, n: int = 16) -> dict[int, list[tuple[str, datetime, str]]]:
-    """Cases stopped at random points of the lifecycle (every fifth voided), each step a random number of hours
-    after the last; returns each case's (state, time, actor) as the seed stamped them."""
+    """Cases stopped at random points of the lifecycle (every fifth voided, every third plate corrected in review),
+    each step a random number of hours after the last; returns each case's (state, time, actor) as the seed
+    stamped them, corrections left out."""
     rng = random.Random(2027)
     steps = {}
     for i in range(n):
         clock.now = T0 + timedelta(hours=rng.uniform(0.1, 3))
         case_id = file_case(service, store, f"ev-{i}", plate=f"沪C{i:05d}").id
         done = [("detected", clock.now, PIPELINE_ACTOR)]
+        if i % 3 == 0:  # a reviewer's correction of the plate: no new stay and no decision of its own
+            clock.advance(hours=rng.uniform(0.1, 2))
+            service.correct(case_id, "plate", f"沪D{i:05d}", "li")
         path = VOID if i % 5 == 4 else FULL[: rng.randint(1, len(FULL))]
         for step in path:
             clock.advance(hours=rng.uniform(0.5, 30))
