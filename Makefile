@@ -11,7 +11,7 @@ BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run check test test-slow lint bench train train-real train-plates demo venv venv-dev system-deps clean
+.PHONY: run check test test-slow lint bench train train-real train-truck-state train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -98,6 +98,11 @@ train: $(VENV)/.dev
 # on `feixian real-data` (training/dual_head.py).
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh
+
+# The truck-state stage behind it (models/feixian-truckstate-v1.md): a crop classifier on the same data
+# (training/truck_state.py).
+train-truck-state: $(VENV)/.dev
+	./scripts/train_truck_state.sh
 
 train-plates: $(VENV)/.dev
 	./scripts/train_plate_reader.sh

@@ -341,7 +341,7 @@ def _read_yaml(path: Path) -> dict:
 
 
 # Settings keys that hold a path relative to the file that writes them.
-_PATH_KEYS = (("points_file",), ("model", "path"), ("plates", "model"))
+_PATH_KEYS = (("points_file",), ("model", "path"), ("model", "truck_state", "path"), ("plates", "model"))
 
 
 def merge_settings(base: dict, over: dict) -> dict:

@@ -95,8 +95,11 @@ def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_worl
     demo, default = load_config(CONFIGS / "demo.yaml"), load_config(CONFIGS / "default.yaml")
     kept = {"points_file", "gateways", "model"}
     assert demo.settings.model_dump(exclude=kept) == default.settings.model_dump(exclude=kept)
-    # the demo's streets are rendered: only the detector differs (the one trained on rendered streets)
-    assert demo.settings.model.model_dump(exclude={"path"}) == default.settings.model.model_dump(exclude={"path"})
+    # the demo's streets are rendered: only the detector differs (the one trained on rendered streets, which judges
+    # its trucks' state itself, without the stage measured behind v17)
+    changed = {"path", "truck_state"}
+    assert demo.settings.model.model_dump(exclude=changed) == default.settings.model.model_dump(exclude=changed)
+    assert (demo.truck_state_path, default.truck_state_path.name) == (None, "feixian-truckstate-v1.onnx")
     assert (demo.model_path.name, default.model_path.name) == ("feixian-street-v15.onnx", "feixian-street-v17.onnx")
     assert demo.plate_model_path == default.plate_model_path
     assert [g.id for g in demo.settings.gateways] == ["demo-gateway"]

@@ -46,13 +46,9 @@ def detect(capsys, *argv: str) -> tuple[int, list[dict], str]:
 
 
 def settings_with(tmp_path: Path, **model) -> Path:
-    """configs/default.yaml with some `model` keys changed (its paths made absolute)."""
-    cfg = yaml.safe_load(DEFAULT.read_text())
-    cfg["points_file"] = str(REPO / "configs" / cfg["points_file"])
-    cfg["model"] = {**cfg["model"], "path": str((DEFAULT.parent / cfg["model"]["path"]).resolve()), **model}
-    cfg["plates"]["model"] = str((DEFAULT.parent / cfg["plates"]["model"]).resolve())
+    """configs/default.yaml with some `model` keys changed."""
     path = tmp_path / "settings.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(yaml.safe_dump({"extends": str(DEFAULT), "model": model}))
     return path
 
 

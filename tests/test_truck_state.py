@@ -166,10 +166,14 @@ def test_the_settings_name_the_classifier_beside_them(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "points.yaml").write_text("points: []\n")
     settings = tmp_path / "conf" / "settings.yaml"
-    settings.write_text("model: {path: m.onnx, truck_state: {path: ../models/t.onnx}}\n")
+    settings.write_text("points_file: points.yaml\nmodel: {path: m.onnx, truck_state: {path: ../models/t.onnx}}\n")
     config = load_config(settings)
     assert config.truck_state_path == (tmp_path / "models" / "t.onnx").resolve()
     assert config.settings.model.truck_state.min_confidence == 0.7
+    # A file elsewhere that extends it names the same classifier: the path is the file's that wrote it.
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "bureau.yaml").write_text("extends: ../conf/settings.yaml\n")
+    assert load_config(tmp_path / "site" / "bureau.yaml").truck_state_path == config.truck_state_path
 
 
 def coloured_truck_set(root: Path, images: int = 10) -> Path:

@@ -269,6 +269,109 @@ def _table(pairs: Counter) -> dict:
     return {"confusion": confusion, "right": right}
 
 
+def card(
+    name: str,
+    train_report: dict,
+    stage: dict,
+    real_trucks: dict,
+    command: str,
+    size_bytes: int,
+    deployed: dict | None = None,
+    alone: dict | None = None,
+) -> str:
+    """The model card: what the classifier is, how it was made, and how it judges trucks it never saw."""
+    heldout = stage["stage"]
+    lines = [
+        f"# {name}",
+        "",
+        "The truck-state stage (`pipeline.truck_state`): judges each truck box's state on its crop, after the",
+        "detector. Backbone: the first "
+        f"{train_report['backbone_layers']} layers of Ultralytics' COCO `yolov8n.pt`, then a global pool and a linear",
+        "layer for plain / dirty / uncovered; input a 96x96 letterboxed crop of the box with a tenth of its size",
+        "around it; output three probabilities. Trained by `training.truck_state` on the trucks of a",
+        "`feixian real-data` set: rendered trucks in generated streets and pasted onto real photos, and the real",
+        "trucks of the real sets' training parts as plain.",
+        "",
+        "| fact | value |",
+        "|---|---|",
+        f"| ONNX size | {size_bytes / 1e6:.2f} MB |",
+        f"| trucks trained on | {', '.join(f'{k} {v}' for k, v in train_report['trucks'].items())} |",
+        f"| training | {train_report['epochs']} epochs of {train_report['samples_per_epoch']} crops (each state drawn "
+        f"equally), seed {train_report['seed']}, {train_report['minutes']} min on 2 CPU cores |",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"## Held-out generated trucks (seed 1001), judged at min_confidence {stage['min_confidence']}",
+        "",
+        "Rows: the truth; columns: the judgement (the stage's on the labelled box; the detector's own class on its",
+        "box of IoU >= 0.5 found at confidence 0.05, `missed` where it has none).",
+        "",
+    ]
+    detector_alone = f"detector alone ({Path(stage['detector']['model']).name})"
+    for label, table in (("stage", heldout), (detector_alone, stage["detector"])):
+        said = list(next(iter(table["confusion"].values())))
+        lines += [f"**{label}**", "", "| truth | " + " | ".join(said) + " | right |", "|---" * (len(said) + 2) + "|"]
+        for truth, row in table["confusion"].items():
+            lines.append(f"| {truth} | " + " | ".join(str(row[j]) for j in said) + f" | {table['right'][truth]:.3f} |")
+        lines.append("")
+    real = real_trucks["stage"]["confusion"].get("truck", {})
+    lines += [
+        "## Real trucks it never saw (the test parts of the real sets: all plain)",
+        "",
+        f"{sum(real.values())} trucks: {', '.join(f'{k} {v}' for k, v in real.items())}.",
+        "",
+    ]
+    if deployed is not None and alone is not None:
+        lines += _deployed_section(deployed, alone)
+    return "\n".join(lines)
+
+
+def _dirty_rates(real: dict, model: str) -> dict[str, float]:
+    """Dirty or uncovered truck boxes a frame of `model` on each real set's test part and each video."""
+    places = {f"{name} (test part)": entry for name, entry in real["sets"].items()} | real["videos"]
+    return {where: entry["models"][model]["footage"]["dirty_uncovered_per_frame"] for where, entry in places.items()}
+
+
+def _deployed_section(deployed: dict, alone: dict) -> list[str]:
+    """The shipped pair (detector + this stage, configs/default.yaml) beside the detector alone (its card's
+    figures): held-out generated images and scenarios, and real footage."""
+    det, events, real = deployed["detection"], deployed["events"]["families"]["vehicle"], deployed["real"]
+    lines = [
+        "## Deployed behind the detector (configs/default.yaml), beside the detector alone",
+        "",
+        "| measure (held out) | detector + stage | detector alone |",
+        "|---|---|---|",
+    ]
+    for c in STATES:
+        lines.append(
+            f"| AP50 {c}, generated images (seed 1001) | {det['per_class_ap50'][c]:.3f} | "
+            f"{alone['detection']['per_class_ap50'][c]:.3f} |"
+        )
+    old = alone["events"]["families"]["vehicle"]
+    lines.append(
+        f"| vehicle events, scenarios (seed 2001): precision / recall / decoys | "
+        f"{events['precision']:.2f} / {events['recall']:.2f} / {events['decoy_events']} | "
+        f"{old['precision']:.2f} / {old['recall']:.2f} / {old['decoy_events']} |"
+    )
+    model = Path(det["model"]["path"]).stem
+    ours, theirs = _dirty_rates(real, model), _dirty_rates(alone["real"], model)
+    for where, rate in ours.items():
+        lines.append(
+            f"| dirty or uncovered boxes a frame, real {where} | {rate:.3f} | {theirs.get(where, float('nan')):.3f} |"
+        )
+    return lines + [""]
+
+
+def _reports(paths: list[Path] | None) -> dict | None:
+    if paths is None:
+        return None
+    return {kind: json.loads(p.read_text()) for kind, p in zip(("detection", "events", "real"), paths, strict=True)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.truck_state", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -285,7 +388,25 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--data", type=Path, nargs="+", required=True)
     m.add_argument("--min-confidence", type=float, default=0.7)
     m.add_argument("--detector", type=Path, default=None, help="also score this ONNX detector's own truck classes")
+    c = sub.add_parser("card", help="write the model card from the train and eval reports")
+    c.add_argument("--name", required=True)
+    c.add_argument("--model", type=Path, required=True)
+    c.add_argument("--stage", type=Path, required=True, help="eval report on held-out generated trucks, --detector")
+    c.add_argument("--real", type=Path, required=True, help="eval report on the real sets' test trucks")
+    c.add_argument("--reproduce", required=True, help="the command that reproduces the model")
+    c.add_argument(
+        "--deployed", type=Path, nargs=3, help="feixian eval reports of the shipped pair: detection, events, real"
+    )
+    c.add_argument("--alone", type=Path, nargs=3, help="the same three reports of the detector alone (its card's)")
+    c.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "card":
+        reports = [json.loads(p.read_text()) for p in (args.model.with_suffix(".train.json"), args.stage, args.real)]
+        pair = [_reports(paths) for paths in (args.deployed, args.alone)]
+        args.out.write_text(card(args.name, *reports, args.reproduce, args.model.stat().st_size, *pair) + "\n")
+        if pair[0] is not None:  # the pair's figures beside the card, in one file
+            args.out.with_suffix(".deployed.json").write_text(json.dumps(pair[0], ensure_ascii=False, indent=1) + "\n")
+        return 0
     try:
         if args.command == "train":
             report = train(
