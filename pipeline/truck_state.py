@@ -135,6 +135,7 @@ class TruckStateJudge:
         judged.class_id[where] = [ids[state] for state in states]
         return judged
 
+
 class JudgedDetector:
     """A detector whose truck boxes carry the state `TruckStateJudge` gives them instead of the detector's own.
 
