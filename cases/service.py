@@ -158,12 +158,7 @@ class CaseService:
             raise TransitionError(f"未知状态 {to_state!r} / unknown state {to_state!r}") from None
         reason = reason.strip() if reason and reason.strip() else None
         with self._sessions() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise CaseNotFoundError(f"没有案件 {case_id} / no case {case_id}")
-            user = s.scalar(select(User).where(User.username == actor, User.active.is_(True)))
-            if user is None:
-                raise ForbiddenTransitionError(f"{actor!r} 不是在职用户 / {actor!r} is not an active user")
+            case, user = _case_and_actor(s, case_id, actor)
             source = State(case.state)
             self.lifecycle.check(source, target, Role(user.role), reason)
             now = self.clock()
@@ -198,12 +193,7 @@ class CaseService:
         `ConcurrentChangeError`; every message zh-CN first, English second.
         """
         with self._sessions() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise CaseNotFoundError(f"没有案件 {case_id} / no case {case_id}")
-            user = s.scalar(select(User).where(User.username == actor, User.active.is_(True)))
-            if user is None:
-                raise ForbiddenTransitionError(f"{actor!r} 不是在职用户 / {actor!r} is not an active user")
+            case, user = _case_and_actor(s, case_id, actor)
             state = State(case.state)
             if state != State.DETECTED:
                 raise CorrectionError(f"案件 {case_id} 已审核，不能再更正 / case {case_id} is past its review")
@@ -343,6 +333,17 @@ class CaseService:
         with self._sessions() as s:
             s.add(AccessLog(username=username, key=key, case_id=case_id, at=utcnow()))
             s.commit()
+
+
+def _case_and_actor(s: Session, case_id: int, actor: str) -> tuple[Case, User]:
+    """The case and the active user `actor`, or the refusal (zh-CN first, English second)."""
+    case = s.get(Case, case_id)
+    if case is None:
+        raise CaseNotFoundError(f"没有案件 {case_id} / no case {case_id}")
+    user = s.scalar(select(User).where(User.username == actor, User.active.is_(True)))
+    if user is None:
+        raise ForbiddenTransitionError(f"{actor!r} 不是在职用户 / {actor!r} is not an active user")
+    return case, user
 
 
 def _reconnect_waits(attempts: int) -> Iterator[float | None]:

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -66,20 +67,28 @@ def image_label_pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def collect(roots: list[Path]) -> tuple[list[np.ndarray], list[tuple[float, ...]], np.ndarray]:
-    """Regions around every truck under `roots` (each with its box inside the region) and their states."""
-    regions, boxes, states = [], [], []
+def labelled_trucks(roots: list[Path]) -> Iterator[tuple[np.ndarray, list[tuple[int, tuple[float, ...]]]]]:
+    """Each image under `roots` that has judgeable trucks, with them (state index, box in pixels)."""
     for root in roots:
         for image_path, label_path in image_label_pairs(root):
             text = label_path.read_text()
             if not _has_truck(text):
                 continue
             image = _read(image_path)
-            for state, box in box_crops_from_labels(text, *image.shape[:2]):
-                region, inner = _region(image, box)
-                regions.append(region)
-                boxes.append(inner)
-                states.append(state)
+            truths = box_crops_from_labels(text, *image.shape[:2])
+            if truths:
+                yield image, truths
+
+
+def collect(roots: list[Path]) -> tuple[list[np.ndarray], list[tuple[float, ...]], np.ndarray]:
+    """Regions around every truck under `roots` (each with its box inside the region) and their states."""
+    regions, boxes, states = [], [], []
+    for image, truths in labelled_trucks(roots):
+        for state, box in truths:
+            region, inner = _region(image, box)
+            regions.append(region)
+            boxes.append(inner)
+            states.append(state)
     return regions, boxes, np.array(states, dtype=np.int64)
 
 
@@ -228,21 +237,13 @@ def measure(model: Path, roots: list[Path], min_confidence: float, detector: Pat
     judge = TruckStateJudge(str(model), min_confidence)
     finder = OnnxDetector(str(detector), 0.05, 0.7) if detector else None
     stage, own = Counter(), Counter()
-    for root in roots:
-        for image_path, label_path in image_label_pairs(root):
-            text = label_path.read_text()
-            if not _has_truck(text):
-                continue
-            image = _read(image_path)
-            truths = box_crops_from_labels(text, *image.shape[:2])
-            if not truths:
-                continue
-            probs = judge.probabilities([crop_box(image, box) for _, box in truths])
-            best = probs.argmax(axis=1)
-            said = np.where(probs[np.arange(len(best)), best] >= min_confidence, best, 0)
-            stage.update((STATES[t], STATES[j]) for (t, _), j in zip(truths, said, strict=True))
-            if finder is not None:
-                own.update(zip([STATES[t] for t, _ in truths], _detector_states(finder, image, truths), strict=True))
+    for image, truths in labelled_trucks(roots):
+        probs = judge.probabilities([crop_box(image, box) for _, box in truths])
+        best = probs.argmax(axis=1)
+        said = np.where(probs[np.arange(len(best)), best] >= min_confidence, best, 0)
+        stage.update((STATES[t], STATES[j]) for (t, _), j in zip(truths, said, strict=True))
+        if finder is not None:
+            own.update(zip([STATES[t] for t, _ in truths], _detector_states(finder, image, truths), strict=True))
     result = {"min_confidence": min_confidence, "stage": _table(stage)}
     if finder is not None:
         result["detector"] = {"model": str(detector), **_table(own)}
