@@ -90,6 +90,9 @@ class QueueFilter:
     def cases(self, services: ReviewServices, limit: int) -> list:
         return services.cases.list_cases(limit=limit, **self.query(services))
 
+    def case_ids(self, services: ReviewServices, limit: int) -> list[int]:
+        return services.cases.list_case_ids(limit=limit, **self.query(services))
+
 
 def towns(points: Mapping[str, PointLabel]) -> list[str]:
     return sorted({p.town for p in points.values()})
@@ -103,7 +106,7 @@ def queue_ids(request: Request, user: User) -> list[int]:
     """The queue's case ids in its order (the case page's previous and next), less those another reviewer holds:
     J/K and the case after a decision never lead into someone else's claim."""
     services = review_services(request)
-    ids = [c.id for c in session_filter(request).cases(services, services.queue_limit)]
+    ids = session_filter(request).case_ids(services, services.queue_limit)
     held = services.cases.claims.holders(ids)
     return [i for i in ids if i not in held or held[i].username == user.username]
 
