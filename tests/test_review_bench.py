@@ -42,6 +42,9 @@ def test_seeded_cases_are_valid_and_the_queue_lists_those_awaiting_review(tmp_pa
             states = Counter(c.state for c in stored)
             assert states["detected"] == 5 and states["confirmed"] + states["voided"] == 45
             assert all(c.state == "detected" for c in stored[-5:])
+            # The queue's order, as the case page's previous and next read it (ids only), over the partial index.
+            assert cases.list_case_ids(state="detected") == seeded.detected_ids
+            assert [c.id for c in cases.list_cases(state="detected")] == seeded.detected_ids
             assert [stored_chain(cases, c) for c in stored] == [[]] * 50
             assert {(c.point_id, c.zone_id, c.category) for c in stored} == {(POINT.id, "front", "occupation")}
             services = ReviewServices(
