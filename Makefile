@@ -11,7 +11,7 @@ BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run check test test-slow lint bench train train-real train-truck-state train-plates demo venv venv-dev system-deps clean
+.PHONY: run check test test-slow lint bench train train-real train-stages train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -99,10 +99,10 @@ train: $(VENV)/.dev
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh
 
-# The truck-state stage behind it (models/feixian-truckstate-v1.md): a crop classifier on the same data
-# (training/truck_state.py).
-train-truck-state: $(VENV)/.dev
-	./scripts/train_truck_state.sh
+# The second looks behind it (models/feixian-truckstate-v1.md, models/feixian-itemcheck-v1.md): crop classifiers
+# on the same data (training/truck_state.py, training/item_check.py).
+train-stages: $(VENV)/.dev
+	./scripts/train_stages.sh
 
 train-plates: $(VENV)/.dev
 	./scripts/train_plate_reader.sh

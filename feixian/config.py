@@ -32,9 +32,11 @@ from cases.publicity import PublicitySettings
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Gateway, Point, StrictModel
 from feixian.rule_settings import RuleSettings
+from pipeline.crop_stages import Stage
+from pipeline.item_check import ItemCheck, ItemCheckSettings
 from pipeline.motion import MotionSettings
 from pipeline.redis_bus import RedisBusSettings
-from pipeline.truck_state import TruckStateSettings
+from pipeline.truck_state import TruckStateJudge, TruckStateSettings
 
 
 class ConfigError(ValueError):
@@ -79,6 +81,21 @@ class ModelSettings(StrictModel):
         description="A second stage that judges each truck's state (clean, dirty, uncovered) on its crop and "
         "overrides the detector's; None: the detector's own truck classes stand.",
     )
+    item_check: ItemCheckSettings | None = Field(
+        default=None,
+        description="A second look at each stall, cart and goods box on its crop that drops the ones its classifier "
+        "doubts; None: every such box the detector finds stands.",
+    )
+
+    def stages(self, base_dir: Path) -> list[Stage]:
+        """The second looks behind the detector (`pipeline.crop_stages`), their paths relative to `base_dir`."""
+        stages: list[Stage] = []
+        if self.item_check is not None:
+            stages.append(ItemCheck(str(base_dir / self.item_check.path), self.item_check.min_confidence, self.threads))
+        if self.truck_state is not None:
+            stage = self.truck_state
+            stages.append(TruckStateJudge(str(base_dir / stage.path), stage.min_confidence, self.threads))
+        return stages
 
     @model_validator(mode="after")
     def _track_below_conf(self) -> ModelSettings:
@@ -253,9 +270,9 @@ class Config:
     def model_path(self) -> Path:
         return (self.base_dir / self.settings.model.path).resolve()
 
-    @property
-    def truck_state_path(self) -> Path | None:
-        stage = self.settings.model.truck_state
+    def stage_path(self, name: str) -> Path | None:
+        """The file of the model's second look `name` (truck_state, item_check), or None where none is set."""
+        stage = getattr(self.settings.model, name)
         return None if stage is None else (self.base_dir / stage.path).resolve()
 
     @property
@@ -341,7 +358,13 @@ def _read_yaml(path: Path) -> dict:
 
 
 # Settings keys that hold a path relative to the file that writes them.
-_PATH_KEYS = (("points_file",), ("model", "path"), ("model", "truck_state", "path"), ("plates", "model"))
+_PATH_KEYS = (
+    ("points_file",),
+    ("model", "path"),
+    ("model", "truck_state", "path"),
+    ("model", "item_check", "path"),
+    ("plates", "model"),
+)
 
 
 def merge_settings(base: dict, over: dict) -> dict:

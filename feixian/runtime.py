@@ -27,6 +27,7 @@ from feixian.config import Config
 from feixian.domain import Category, Point
 from ingest.sources import FileSource, RtspSource
 from pipeline.bus import BusClosed, FrameBus, MemoryBus
+from pipeline.crop_stages import StagedDetector
 from pipeline.detector import OnnxDetector
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
@@ -36,7 +37,6 @@ from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.redis_bus import RedisBus
 from pipeline.rules import build_rules
 from pipeline.tracking import PointTracker, TrackerSettings
-from pipeline.truck_state import JudgedDetector, TruckStateJudge
 from pipeline.worker import PointWorker, Rule, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -118,17 +118,14 @@ class Runtime:
         return MemoryBus(bus.max_pending)
 
     @cached_property
-    def detector(self) -> OnnxDetector | JudgedDetector:
+    def detector(self) -> OnnxDetector | StagedDetector:
         return self.detector_at(self.config.settings.model.track_threshold)
 
-    def detector_at(self, conf: float) -> OnnxDetector | JudgedDetector:
-        """The settings' detector keeping boxes from `conf`, with its truck-state stage where the settings name one."""
+    def detector_at(self, conf: float) -> OnnxDetector | StagedDetector:
+        """The settings' detector keeping boxes from `conf`, with the second looks the settings name behind it."""
         m = self.config.settings.model
         detector = OnnxDetector(self.config.model_path, conf, m.iou_threshold, m.class_map, m.threads)
-        path = self.config.truck_state_path
-        if path is None:
-            return detector
-        return JudgedDetector(detector, TruckStateJudge(path, m.truck_state.min_confidence, m.threads))
+        return StagedDetector.of(detector, m.stages(self.config.base_dir))
 
     @cached_property
     def plate_reader(self) -> PlateReader | None:

@@ -8,29 +8,23 @@ least `min_confidence` sure, otherwise it stays a plain truck, because a clean t
 case against an innocent party.
 
 >>> judge = TruckStateJudge("models/feixian-truckstate-v1.onnx", min_confidence=0.7)  # doctest: +SKIP
->>> detector = JudgedDetector(OnnxDetector("models/feixian-street-v17.onnx"), judge)  # doctest: +SKIP
+>>> detector = StagedDetector(OnnxDetector("models/feixian-street-v17.onnx"), [judge])  # doctest: +SKIP
 >>> detections = detector.detect(frame)  # doctest: +SKIP
->>> crop_box(np.zeros((100, 200, 3), np.uint8), (50, 20, 150, 60)).shape
-(96, 96, 3)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
-import onnxruntime as ort
 import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.detector import DetectorError, nms
+from pipeline.crop_stages import CropClassifier, crop_box
+from pipeline.detector import nms
 from pipeline.taxonomy import TRUCK_CLASSES
 
 STATES: tuple[str, ...] = tuple(TRUCK_CLASSES)  # the classifier's outputs, in this order
-CROP_SIZE = 96
-CONTEXT = 0.1  # the crop takes this share of the box's size on every side: the bed's edges stay in view
-PAD = 114  # the letterbox grey Ultralytics pads with
 
 
 class TruckStateSettings(BaseModel):
@@ -51,60 +45,21 @@ class TruckStateSettings(BaseModel):
     )
 
 
-def crop_box(bgr: np.ndarray, box: Sequence[float], size: int = CROP_SIZE, context: float = CONTEXT) -> np.ndarray:
-    """The box with a margin of context, letterboxed (aspect kept) into a size x size BGR square."""
-    h, w = bgr.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in box)
-    mx, my = (x2 - x1) * context, (y2 - y1) * context
-    x1, y1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
-    x2, y2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
-    out = np.full((size, size, 3), PAD, np.uint8)
-    if x2 - x1 < 2 or y2 - y1 < 2:
-        return out
-    region = bgr[y1:y2, x1:x2]
-    scale = size / max(region.shape[:2])
-    nw, nh = max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale))
-    left, top = (size - nw) // 2, (size - nh) // 2
-    out[top : top + nh, left : left + nw] = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA)
-    return out
-
-
-def to_blob(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """BGR crops -> the classifier's NCHW RGB float input in [0, 1]."""
-    stack = np.stack(crops)[..., ::-1].transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(stack, dtype=np.float32) / 255.0
-
-
 class TruckStateJudge:
     """Re-judges the state of every truck box in a set of detections on its crop (see the module doc).
 
     Args:
-        path: the classifier, ONNX, input (N, 3, 96, 96) RGB in [0, 1], output (N, 3) probabilities in `STATES`
-            order.
+        path: the classifier (`pipeline.crop_stages.CropClassifier`), its 3 outputs in `STATES` order.
         min_confidence: the probability a dirty or uncovered state needs; below it the truck stays plain.
         threads: ONNX Runtime intra-op threads; 0 = the runtime's default.
     """
 
+    needs = STATES
+
     def __init__(self, path: str, min_confidence: float, threads: int = 0):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for a missing or broken file
-            raise DetectorError(f"{path}: cannot load the truck-state classifier: {e}") from e
-        shape = self._session.get_outputs()[0].shape
-        if len(shape) != 2 or shape[1] != len(STATES):
-            raise DetectorError(f"{path}: expected an output of shape (N, {len(STATES)}), got {shape}")
-        self._input = self._session.get_inputs()[0].name
+        self.classifier = CropClassifier(path, len(STATES), "truck-state classifier", threads)
         self.path = str(path)
         self.min_confidence = min_confidence
-
-    def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 3) state probabilities for N crops made by `crop_box`."""
-        if not crops:
-            return np.zeros((0, len(STATES)), np.float32)
-        (out,) = self._session.run(None, {self._input: to_blob(crops)})
-        return out
 
     def judge(
         self, bgr: np.ndarray, detections: sv.Detections, class_names: Sequence[str], iou_threshold: float
@@ -121,7 +76,7 @@ class TruckStateJudge:
             return detections
         trucks = trucks[nms(detections.xyxy[trucks], detections.confidence[trucks], iou_threshold)]
         others = np.flatnonzero(~np.isin(names, STATES))
-        probs = self.probabilities([crop_box(bgr, detections.xyxy[i]) for i in trucks])
+        probs = self.classifier.probabilities([crop_box(bgr, detections.xyxy[i]) for i in trucks])
         best = probs.argmax(axis=1)
         sure = probs[np.arange(len(best)), best] >= self.min_confidence
         states = np.asarray(STATES)[np.where(sure, best, 0)]  # unsure: the plain truck
@@ -134,24 +89,3 @@ class TruckStateJudge:
         ids = {name: i for i, name in enumerate(class_names)}
         judged.class_id[where] = [ids[state] for state in states]
         return judged
-
-
-class JudgedDetector:
-    """A detector whose truck boxes carry the state `TruckStateJudge` gives them instead of the detector's own.
-
-    Everything else (class names, metadata, input size) is the wrapped detector's, so evidence names the same
-    model."""
-
-    def __init__(self, detector, judge: TruckStateJudge):
-        missing = [s for s in STATES if s not in detector.class_names]
-        if missing:
-            raise DetectorError(f"{detector.path}: a truck-state stage needs the classes {missing} in the detector")
-        self.detector = detector
-        self.judge = judge
-
-    def detect(self, bgr: np.ndarray) -> sv.Detections:
-        d = self.detector
-        return self.judge.judge(bgr, d.detect(bgr), d.class_names, d.iou_threshold)
-
-    def __getattr__(self, name: str):
-        return getattr(self.detector, name)

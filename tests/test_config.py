@@ -97,9 +97,12 @@ def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_worl
     assert demo.settings.model_dump(exclude=kept) == default.settings.model_dump(exclude=kept)
     # the demo's streets are rendered: only the detector differs (the one trained on rendered streets, which judges
     # its trucks' state itself, without the stage measured behind v17)
-    changed = {"path", "truck_state"}
+    changed = {"path", "truck_state", "item_check"}
     assert demo.settings.model.model_dump(exclude=changed) == default.settings.model.model_dump(exclude=changed)
-    assert (demo.truck_state_path, default.truck_state_path.name) == (None, "feixian-truckstate-v1.onnx")
+    assert (demo.stage_path("truck_state"), default.stage_path("truck_state").name) == (
+        None,
+        "feixian-truckstate-v1.onnx",
+    )
     assert (demo.model_path.name, default.model_path.name) == ("feixian-street-v15.onnx", "feixian-street-v17.onnx")
     assert demo.plate_model_path == default.plate_model_path
     assert [g.id for g in demo.settings.gateways] == ["demo-gateway"]

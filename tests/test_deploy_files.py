@@ -92,7 +92,8 @@ def test_deploy_settings_load_and_keep_the_tuned_rules(tmp_path: Path) -> None:
     assert cfg.settings.bus.backend == "redis" and cfg.settings.bus.redis.url == "redis://redis:6379/0"
     default = load_config(REPO / "configs" / "default.yaml", tmp_path / "default")
     assert cfg.settings.rules == default.settings.rules
-    paths = {"path": True, "truck_state": {"path"}}
+    paths = {"path": True, "truck_state": {"path"}, "item_check": {"path"}}
     assert cfg.settings.model.model_dump(exclude=paths) == default.settings.model.model_dump(exclude=paths)
     assert cfg.model_path.name == default.model_path.name and cfg.plate_model_path.name == default.plate_model_path.name
-    assert cfg.truck_state_path.name == default.truck_state_path.name
+    for stage in ("truck_state", "item_check"):
+        assert cfg.stage_path(stage).name == default.stage_path(stage).name

@@ -65,7 +65,9 @@ def test_the_same_point_raises_cases_when_the_model_sees_violations(tmp_path, hi
     """Guards the test above against passing vacuously: with a COCO model whose trucks are mapped to dirty
     trucks, the same point, zones and settings raise vehicle cases. (Nothing on this road stands still long
     enough for an occupation case whatever it is called; the occupation rule has its own tests.)"""
-    # Without the truck-state stage, which would judge those trucks plain again.
+    # Without the second looks: the truck-state stage would judge those trucks plain again, and COCO's classes
+    # hold no stall, cart or goods for the item check.
     model = {"path": str(coco_model), "class_map": {"truck": "truck_dirty", "car": "car"}, "truck_state": None}
+    model["item_check"] = None
     cases = replay_cases(tmp_path, need(highway_video), capsys, model)
     assert {c["category"] for c in cases} == {"vehicle"}, cases

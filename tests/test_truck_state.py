@@ -1,9 +1,10 @@
 """The truck-state stage (pipeline.truck_state): crops, the judgement that overrides the detector's truck class,
 and its place in the deployed detector.
 
-The classifier here is a real ONNX graph built by the test whose answer is plain to predict: the softmax of the
-crop's mean red, green and blue, sharpened. A red truck is judged clean, a green one dirty, a blue one uncovered,
-a grey one stays unsure (all three equal) and so plain."""
+The classifier here is a real ONNX graph built by the test whose answer is plain to predict
+(`crop_classifiers.colour_classifier`): the softmax of the crop's mean red, green and blue, sharpened. A red
+truck is judged clean, a green one dirty, a blue one uncovered, a grey one stays unsure (all three equal) and
+so plain."""
 
 from __future__ import annotations
 
@@ -15,41 +16,23 @@ import onnx
 import pytest
 import supervision as sv
 from conftest import SHARED, need
+from crop_classifiers import colour_classifier
 from onnx import TensorProto, helper
 
 from feixian.config import load_config
+from pipeline.crop_stages import CROP_SIZE, StagedDetector, crop_box
 from pipeline.detector import DetectorError
-from pipeline.truck_state import CROP_SIZE, STATES, JudgedDetector, TruckStateJudge, crop_box
+from pipeline.truck_state import STATES, TruckStateJudge
 from training.truck_state import TruckStateError, collect, measure, train
 
 NAMES = ("person", "car", "truck", "truck_dirty", "truck_uncovered", "stall")
 RED, GREEN, BLUE, GREY = (0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128)  # BGR
 
 
-def colour_classifier(path: Path, sharpness: float = 20.0) -> Path:
-    """(N,3,96,96) RGB -> softmax(sharpness * mean per channel): the state is the crop's dominant colour."""
-    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [sharpness])
-    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 3])
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
-        helper.make_node("Reshape", ["pooled", "shape"], ["flat"]),
-        helper.make_node("Mul", ["flat", "scale"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["states"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "colour",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, CROP_SIZE, CROP_SIZE])],
-        [helper.make_tensor_value_info("states", TensorProto.FLOAT, ["n", 3])],
-        [scale, shape],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
 @pytest.fixture
 def judge(tmp_path) -> TruckStateJudge:
-    return TruckStateJudge(str(colour_classifier(tmp_path / "colour.onnx")), min_confidence=0.7)
+    # The crop's dominant colour is its state: red plain, green dirty, blue uncovered.
+    return TruckStateJudge(str(colour_classifier(tmp_path / "colour.onnx", 20 * np.eye(3), np.zeros(3))), 0.7)
 
 
 def frame_with(*patches: tuple[tuple[int, int, int, int], tuple[int, int, int]]) -> np.ndarray:
@@ -134,14 +117,14 @@ class _Detector:
 
 def test_the_judged_detector_judges_what_its_detector_found_and_names_the_same_model(judge):
     frame = frame_with(((20, 20, 120, 80), BLUE))
-    detector = JudgedDetector(_Detector(NAMES, detections([(20, 20, 120, 80)], ["truck"], [0.9])), judge)
+    detector = StagedDetector(_Detector(NAMES, detections([(20, 20, 120, 80)], ["truck"], [0.9])), [judge])
     assert detector.detect(frame).data["class_name"].tolist() == ["truck_uncovered"]
     assert detector.metadata == {"feixian_model": "stand-in"}
 
 
 def test_a_detector_without_the_state_classes_is_refused(judge):
     with pytest.raises(DetectorError, match="truck_dirty"):
-        JudgedDetector(_Detector(("person", "car", "truck"), None), judge)
+        StagedDetector(_Detector(("person", "car", "truck"), None), [judge])
 
 
 def test_a_classifier_of_the_wrong_shape_is_refused(tmp_path):
@@ -168,12 +151,12 @@ def test_the_settings_name_the_classifier_beside_them(tmp_path):
     settings = tmp_path / "conf" / "settings.yaml"
     settings.write_text("points_file: points.yaml\nmodel: {path: m.onnx, truck_state: {path: ../models/t.onnx}}\n")
     config = load_config(settings)
-    assert config.truck_state_path == (tmp_path / "models" / "t.onnx").resolve()
+    assert config.stage_path("truck_state") == (tmp_path / "models" / "t.onnx").resolve()
     assert config.settings.model.truck_state.min_confidence == 0.7
     # A file elsewhere that extends it names the same classifier: the path is the file's that wrote it.
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "bureau.yaml").write_text("extends: ../conf/settings.yaml\n")
-    assert load_config(tmp_path / "site" / "bureau.yaml").truck_state_path == config.truck_state_path
+    assert load_config(tmp_path / "site" / "bureau.yaml").stage_path("truck_state") == config.stage_path("truck_state")
 
 
 def coloured_truck_set(root: Path, images: int = 10) -> Path:
@@ -206,7 +189,7 @@ def test_training_exports_a_classifier_the_stage_runs_and_measures(tmp_path):
     report = train(data, weights, out, epochs=1, seed=0, samples_per_epoch=16, batch=8, layers=3)
     assert report["trucks"] == {"truck": 10, "truck_dirty": 10, "truck_uncovered": 10}
     judge = TruckStateJudge(str(out), min_confidence=0.5)
-    probs = judge.probabilities([np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)] * 2)
+    probs = judge.classifier.probabilities([np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)] * 2)
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     measured = measure(out, [data / "composites"], min_confidence=0.5)
     assert {t: sum(row.values()) for t, row in measured["stage"]["confusion"].items()} == dict.fromkeys(STATES, 10)

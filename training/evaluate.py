@@ -446,9 +446,13 @@ def deployment_settings(config: str | None) -> Settings | None:
         settings = settings.model_copy(
             update={"plates": settings.plates.model_copy(update={"model": str(cfg.plate_model_path)})}
         )
-    if cfg.truck_state_path is not None:
-        stage = settings.model.truck_state.model_copy(update={"path": str(cfg.truck_state_path)})
-        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"truck_state": stage})})
+    stages = {
+        name: getattr(settings.model, name).model_copy(update={"path": str(cfg.stage_path(name))})
+        for name in ("truck_state", "item_check")
+        if getattr(settings.model, name) is not None
+    }
+    if stages:
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update=stages)})
     return settings
 
 
@@ -461,7 +465,7 @@ def _run(args: argparse.Namespace) -> int:
             result = _run_real(args, settings)
         elif args.data:
             model = settings.model if settings else ModelSettings(path=args.model)
-            detector = Detector(Path(args.model).stem, Path(args.model), None, *_truck_stage(model))
+            detector = Detector(Path(args.model).stem, Path(args.model), None, model)
             result = evaluate_detection(detector, args.data, args.split, args.limit, model.conf_threshold)
         elif args.scenarios:
             result = evaluate_scenarios(args.model, args.scenarios, settings=settings)
@@ -478,7 +482,7 @@ def _run_real(args: argparse.Namespace, settings: Settings | None) -> dict:
     """`--data real:SETS` and/or `--video`: --model (and --baseline) on real footage at the deployment's thresholds."""
     model = settings.model if settings else ModelSettings(path=args.model)
     class_map = CLASS_MAPS[args.class_map] if args.class_map else model.class_map
-    detectors = [Detector(Path(args.model).stem, Path(args.model), class_map, *_truck_stage(model))]
+    detectors = [Detector(Path(args.model).stem, Path(args.model), class_map, model)]
     sets = resolve_sets(args.data) if args.data else []
     with tempfile.TemporaryDirectory(prefix="feixian-eval-") as tmp:
         if args.baseline:
@@ -491,11 +495,6 @@ def _run_real(args: argparse.Namespace, settings: Settings | None) -> dict:
         return evaluate_real(
             detectors, sets, Path(args.data_root), model.conf_threshold, model.iou_threshold, videos, args.every
         )
-
-
-def _truck_stage(model: ModelSettings) -> tuple[Path | None, float]:
-    stage = model.truck_state
-    return (None, 0.0) if stage is None else (Path(stage.path), stage.min_confidence)
 
 
 def write_json(result: dict, out: str | None) -> None:

@@ -27,6 +27,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -34,6 +35,9 @@ import numpy as np
 from pipeline.taxonomy import CLASSES, TRUCK_CLASSES
 from training.metrics import APAccumulator, FootageTally
 from training.real_sets import REAL_SETS, RealSet
+
+if TYPE_CHECKING:
+    from feixian.config import ModelSettings
 
 # Ultralytics' validation thresholds, so AP figures compare with its reports.
 AP_CONF, AP_IOU = 0.001, 0.7
@@ -51,18 +55,15 @@ class Detector:
     label: str
     path: Path
     class_map: dict[str, str] | None = None
-    truck_state: Path | None = None  # a truck-state classifier run on its truck boxes (pipeline.truck_state)
-    truck_state_confidence: float = 0.7
+    model: ModelSettings | None = None  # the settings whose second looks run behind it (absolute paths)
 
     def at(self, conf: float, iou: float):
-        """The detector keeping boxes from `conf`, with its truck-state stage if it has one."""
+        """The detector keeping boxes from `conf`, with its settings' second looks behind it."""
+        from pipeline.crop_stages import StagedDetector
         from pipeline.detector import OnnxDetector
-        from pipeline.truck_state import JudgedDetector, TruckStateJudge
 
         detector = OnnxDetector(self.path, conf, iou, self.class_map)
-        if self.truck_state is None:
-            return detector
-        return JudgedDetector(detector, TruckStateJudge(str(self.truck_state), self.truck_state_confidence))
+        return StagedDetector.of(detector, self.model.stages(Path.cwd()) if self.model else [])
 
 
 def resolve_sets(spec: str) -> list[str]:

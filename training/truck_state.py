@@ -26,8 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.crop_stages import CROP_SIZE, crop_box, to_blob
 from pipeline.taxonomy import CLASSES
-from pipeline.truck_state import CROP_SIZE, STATES, crop_box, to_blob
+from pipeline.truck_state import STATES
 
 STATE_OF_CLASS = {CLASSES.index(s): k for k, s in enumerate(STATES)}
 MIN_BOX_PX = 12  # a truck lower or narrower than this shows no state to judge
@@ -136,8 +137,8 @@ def augment(region: np.ndarray, box: tuple[float, ...], rng: np.random.Generator
     return np.ascontiguousarray(crop)
 
 
-def build_model(weights: Path, layers: int = BACKBONE_LAYERS):
-    """The first `layers` layers of yolov8n's COCO backbone with a three-state classifier on top (torch)."""
+def build_model(weights: Path, layers: int = BACKBONE_LAYERS, outputs: int = len(STATES)):
+    """The first `layers` layers of yolov8n's COCO backbone with an `outputs`-class classifier on top (torch)."""
     import torch
     from ultralytics import YOLO
 
@@ -147,7 +148,7 @@ def build_model(weights: Path, layers: int = BACKBONE_LAYERS):
     with torch.no_grad():
         channels = backbone(torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)).shape[1]
     model = torch.nn.Sequential(
-        backbone, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, len(STATES))
+        backbone, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, outputs)
     )
     for p in model.parameters():
         p.requires_grad_(True)
@@ -177,23 +178,8 @@ def train(
     weight = np.array([1.0 / counts[s] for s in states])
     weight /= weight.sum()
     model = build_model(weights, layers)
-    steps = epochs * (samples_per_epoch // batch)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=steps, pct_start=0.1)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
     started = time.monotonic()
-    model.train()
-    for step in range(steps):
-        # Balanced draws: each state as often as the others, whatever the set's mix.
-        pick = rng.choice(len(states), size=batch, p=weight)
-        x = torch.from_numpy(to_blob([augment(regions[i], boxes[i], rng) for i in pick]))
-        loss = loss_fn(model(x), torch.from_numpy(states[pick]))
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % 20 == 0 or step == steps - 1:
-            print(f"step {step + 1}/{steps} loss {loss.item():.3f}", file=sys.stderr, flush=True)
+    fit(model, regions, boxes, states, weight, epochs * (samples_per_epoch // batch), batch, rng)
     export(model, out)
     return {
         "trucks": {STATES[k]: counts[k] for k in range(len(STATES))},
@@ -207,8 +193,29 @@ def train(
     }
 
 
+def fit(model, regions, boxes, labels: np.ndarray, weight: np.ndarray, steps: int, batch: int, rng) -> None:
+    """Train `model` for `steps` batches drawn with probabilities `weight` (so each class comes as often as the
+    mix asks, whatever the set's counts), each crop augmented afresh (`augment`)."""
+    import torch
+
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    model.train()
+    for step in range(steps):
+        pick = rng.choice(len(labels), size=batch, p=weight)
+        x = torch.from_numpy(to_blob([augment(regions[i], boxes[i], rng) for i in pick]))
+        loss = loss_fn(model(x), torch.from_numpy(labels[pick]))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if step % 20 == 0 or step == steps - 1:
+            print(f"step {step + 1}/{steps} loss {loss.item():.3f}", file=sys.stderr, flush=True)
+
+
 def export(model, out: Path) -> None:
-    """The classifier with its softmax as ONNX: input (N, 3, 96, 96) RGB in [0, 1], output (N, 3)."""
+    """The classifier with its softmax as ONNX: input (N, 3, 96, 96) RGB in [0, 1], output (N, classes)."""
     import torch
 
     model.eval()
@@ -238,7 +245,7 @@ def measure(model: Path, roots: list[Path], min_confidence: float, detector: Pat
     finder = OnnxDetector(str(detector), 0.05, 0.7) if detector else None
     stage, own = Counter(), Counter()
     for image, truths in labelled_trucks(roots):
-        probs = judge.probabilities([crop_box(image, box) for _, box in truths])
+        probs = judge.classifier.probabilities([crop_box(image, box) for _, box in truths])
         best = probs.argmax(axis=1)
         said = np.where(probs[np.arange(len(best)), best] >= min_confidence, best, 0)
         stage.update((STATES[t], STATES[j]) for (t, _), j in zip(truths, said, strict=True))
@@ -338,13 +345,13 @@ def _dirty_rates(real: dict, model: str) -> dict[str, float]:
 
 
 def _deployed_section(deployed: dict, alone: dict) -> list[str]:
-    """The shipped pair (detector + this stage, configs/default.yaml) beside the detector alone (its card's
-    figures): held-out generated images and scenarios, and real footage."""
+    """The deployed whole (the detector with its second looks, this stage among them: configs/default.yaml) beside
+    the detector alone (its card's figures): held-out generated images and scenarios, and real footage."""
     det, events, real = deployed["detection"], deployed["events"]["families"]["vehicle"], deployed["real"]
     lines = [
-        "## Deployed behind the detector (configs/default.yaml), beside the detector alone",
+        "## Deployed behind the detector with the item check (configs/default.yaml), beside the detector alone",
         "",
-        "| measure (held out) | detector + stage | detector alone |",
+        "| measure (held out) | detector + second looks | detector alone |",
         "|---|---|---|",
     ]
     for c in STATES:
