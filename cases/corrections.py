@@ -19,7 +19,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cases.models import Case
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.models import Case, CaseTransition
 from cases.parties import normalise_plate
 
 PLATE, SUBTYPE = "plate", "subtype"
@@ -28,6 +31,15 @@ PLATE, SUBTYPE = "plate", "subtype"
 SUBTYPES: dict[str, tuple[str, ...]] = {
     "occupation": ("stall", "shopfront", "goods"),
     "vehicle": ("dirty", "uncovered"),
+}
+# Their zh-CN names, which the publicity export prints for a corrected subtype (the manifest names the machine's
+# reading); the same test keeps them in step with `pipeline.taxonomy.SUBTYPE_LABELS`.
+SUBTYPE_ZH = {
+    "stall": "占道设摊",
+    "shopfront": "出店经营",
+    "goods": "乱堆物料",
+    "dirty": "车容不洁",
+    "uncovered": "渣土车未密闭",
 }
 # A mainland plate: the province, the issuing office's letter, then five characters (six on new-energy plates); the
 # last may be 挂 (trailer), 学 (learner) or 警 (police).
@@ -67,3 +79,32 @@ def corrected(case: Case, links_details: Iterable[Mapping[str, Any] | None]) -> 
         if found := correction(details):
             facts[found[0]] = found[2]
     return facts
+
+
+class AsCorrected:
+    """A case as every reader after the review shows it: the stored case, its `party` (plate) and `subtype` as
+    corrected. The stored columns keep the machine's reading (`recorded_party`, `recorded_subtype`) so the evidence
+    still verifies against its manifest."""
+
+    def __init__(self, case: Case, facts: Mapping[str, str | None]):
+        self._case = case
+        self.recorded_party, self.recorded_subtype = case.party, case.subtype
+        self.party, self.subtype = facts[PLATE], facts[SUBTYPE]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._case, name)
+
+
+def as_corrected(s: Session, cases: Iterable[Case]) -> list[AsCorrected]:
+    """`cases` with their corrections applied, read in one query for all of them (the queue lists many)."""
+    cases = list(cases)
+    links: dict[int, list[Any]] = {c.id: [] for c in cases}
+    same_state = CaseTransition.from_state == CaseTransition.to_state  # a correction never moves the case
+    rows = s.execute(
+        select(CaseTransition.case_id, CaseTransition.details)
+        .where(CaseTransition.case_id.in_(links), same_state)
+        .order_by(CaseTransition.case_id, CaseTransition.seq)
+    )
+    for case_id, details in rows:
+        links[case_id].append(details)
+    return [AsCorrected(c, corrected(c, links[c.id])) for c in cases]

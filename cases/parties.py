@@ -60,11 +60,16 @@ def plate_column() -> ColumnElement[str]:
     return func.upper(func.replace(func.replace(Case.party, "·", ""), " ", ""))
 
 
+def vehicle_with_plate(s: Session, plate: str) -> int | None:
+    """The vehicle party whose plate `plate` is, or None."""
+    return s.scalar(select(Party.id).where(Party.kind == "vehicle", Party.plate == normalise_plate(plate)))
+
+
 def find_party(s: Session, case: Case) -> int | None:
     """The party found automatically for `case` (a vehicle by its plate, the one merchant bound to its zone), or
     None."""
     if case.category == Category.VEHICLE and case.party:
-        return s.scalar(select(Party.id).where(Party.kind == "vehicle", Party.plate == normalise_plate(case.party)))
+        return vehicle_with_plate(s, case.party)
     bound = s.scalars(
         select(PartyZone.party_id).where(PartyZone.point_id == case.point_id, PartyZone.zone_id == case.zone_id)
     ).all()

@@ -32,6 +32,7 @@ from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cases.corrections import SUBTYPE_ZH, AsCorrected, as_corrected
 from cases.lifecycle import State
 from cases.models import Case, CaseTransition, Party
 from cases.redact import BlurSettings
@@ -80,7 +81,7 @@ class PublicitySettings(StrictModel):
 class Decided:
     """A case to publish or to withdraw, with the time of its (last) decision or withdrawal."""
 
-    case: Case
+    case: AsCorrected
     party: Party | None
     at: datetime
 
@@ -96,8 +97,9 @@ def select_cases(s: Session) -> tuple[list[Decided], list[Decided]]:
         .where(CaseTransition.to_state.in_([State.DECIDED.value, State.WITHDRAWN.value]), Case.id.not_in(warned))
         .group_by(Case.id, Party.id, CaseTransition.to_state)
     ).all()
-    decided = {c.id: Decided(c, p, at) for c, p, at, to in rows if to == State.DECIDED}
-    withdrawn = {c.id: Decided(c, p, at) for c, p, at, to in rows if to == State.WITHDRAWN}
+    facts = {c.id: c for c in as_corrected(s, {c for c, *_ in rows})}  # published as the review corrected them
+    decided = {c.id: Decided(facts[c.id], p, at) for c, p, at, to in rows if to == State.DECIDED}
+    withdrawn = {c.id: Decided(facts[c.id], p, at) for c, p, at, to in rows if to == State.WITHDRAWN}
     publish = [d for d in decided.values() if State(d.case.state) in PUBLISHED_STATES]
     pulled = [withdrawn[i] for i in decided if decided[i].case.state == State.WITHDRAWN and i in withdrawn]
     return sorted(publish, key=lambda d: (d.at, d.case.id)), sorted(pulled, key=lambda d: (d.at, d.case.id))
@@ -107,7 +109,7 @@ def record(d: Decided, manifest: dict[str, Any], s: PublicitySettings, tz: ZoneI
     """The published fields of one decided case (`FIELDS`, images left empty for the exporter)."""
     case, party, local = d.case, d.party, d.at.astimezone(tz)
     seen = case.triggered_at.astimezone(tz)
-    violation = (manifest.get("subtype_label") or {}).get("zh-CN", case.subtype)  # the evidence builder's label
+    violation = _violation(case, manifest)
     point = manifest.get("point", {})
     place = f"{point.get('town', '')}{point.get('name', case.point_id)}"
     fine = case.fine_yuan or 0
@@ -125,6 +127,12 @@ def record(d: Decided, manifest: dict[str, Any], s: PublicitySettings, tz: ZoneI
         "decided_on": local.date().isoformat(),
         "images": [],
     }
+
+
+def _violation(case: AsCorrected, manifest: dict[str, Any]) -> str:
+    """The evidence builder's zh-CN label of the subtype, unless the review corrected the subtype it labels."""
+    label = (manifest.get("subtype_label") or {}).get("zh-CN")
+    return label if label and case.subtype == case.recorded_subtype else SUBTYPE_ZH.get(case.subtype, case.subtype)
 
 
 def _party_name(party: Party | None) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cases.audit import GENESIS, Link, link_hash
 from cases.claims import ClaimService
-from cases.corrections import CorrectionError, check_correction, corrected
+from cases.corrections import PLATE, AsCorrected, CorrectionError, as_corrected, check_correction, corrected
 from cases.lifecycle import LIFECYCLE, PIPELINE_ACTOR, ForbiddenTransitionError, Lifecycle, Role, State, TransitionError
 from cases.models import AccessLog, Case, CaseTransition, User, utcnow
-from cases.parties import find_party
+from cases.parties import find_party, vehicle_with_plate
 from cases.procedure import Move, Procedure, hashed_details
 from cases.records import NewCase
 from cases.workdays import WorkCalendar
@@ -216,12 +216,19 @@ class CaseService:
                 s.rollback()
                 raise changed
             _append(s, case, state, state, actor, None, now, {"corrected": field, "old": old, "new": new})
+            if field == PLATE:
+                _rebind_vehicle(s, case, old, new)
             try:
                 s.commit()
             except IntegrityError:
                 s.rollback()
                 raise changed from None
             return old, new
+
+    def as_corrected(self, cases: Iterable[Case]) -> list[AsCorrected]:
+        """`cases` as the review left them (`cases.corrections.as_corrected`): what every reader after it shows."""
+        with self._sessions() as s:
+            return as_corrected(s, cases)
 
     def get(self, case_id: int) -> Case:
         with self._sessions() as s:
@@ -350,6 +357,16 @@ class CaseService:
         with self._sessions() as s:
             s.add(AccessLog(username=username, key=key, case_id=case_id, at=utcnow()))
             s.commit()
+
+
+def _rebind_vehicle(s: Session, case: Case, old: str | None, new: str) -> None:
+    """Bind a vehicle case to the party whose plate the correction names, unless a reviewer bound another party
+    than the one the old plate found (their pick stands)."""
+
+    if case.category != "vehicle":
+        return
+    if case.party_id is None or (old and case.party_id == vehicle_with_plate(s, old)):
+        case.party_id = vehicle_with_plate(s, new)
 
 
 def _case_and_actor(s: Session, case_id: int, actor: str) -> tuple[Case, User]:

@@ -29,7 +29,7 @@ def with_clock(rt, cases: Sequence[Case]) -> list[dict[str, Any]]:
     `overdue` (done after it, or still open past it)."""
     clock, timelines, now = _clock(rt), load_timelines(rt.sessions), rt.cases.clock()
     out = []
-    for case in cases:
+    for case in rt.cases.as_corrected(cases):
         case_clock = clock.of(case.triggered_at, timelines.get(case.id, []), now)
         out.append(case_to_json(case) | {"due_at": case_clock.due_at.isoformat(), "overdue": case_clock.overdue})
     return out

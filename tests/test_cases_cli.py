@@ -64,6 +64,12 @@ def test_list_and_report_show_the_clock(data, case_id, capsys):
     code, out, _ = cli(data, capsys, "cases", "list", "--json")
     (case,) = json.loads(out)
     assert code == 0 and case["party"] == "沪A12345"
+    # The plate and subtype a reviewer corrected are the ones listed.
+    cases = CaseService(session_factory(make_engine(load_config(CONFIG, data).database_url)))
+    cases.correct(case_id, "plate", "沪A12346", "li")
+    cases.correct(case_id, "subtype", "goods", "li")
+    (case,) = json.loads(cli(data, capsys, "cases", "list", "--json")[1])
+    assert (case["party"], case["subtype"]) == ("沪A12346", "goods")
     # Discovered Monday 2 March 2026, 09:30 in Shanghai; due at the end of the third working day after it.
     assert case["due_at"] == "2026-03-05T16:00:00+00:00" and case["overdue"] is True
 

@@ -54,8 +54,11 @@ def noise_jpeg() -> bytes:
 RECORDED = [{"class": "person", "box": PERSON}, {"class": "truck_dirty", "box": TRUCK}]
 
 
-def open_case(service, store, event_id: str, category: str, plate: str | None, minutes: int, jpeg=None, objects=None):
-    """A confirmed case whose key frame `best` is `jpeg` (default: noise) with `objects` recorded in it."""
+def open_case(
+    service, store, event_id: str, category: str, plate: str | None, minutes: int, jpeg=None, objects=None, fix=None
+):
+    """A confirmed case whose key frame `best` is `jpeg` (default: noise) with `objects` recorded in it, its subtype
+    corrected to `fix` in the review when given."""
     prefix = f"evidence/JDZ-001/{event_id}"
     store.put(f"{prefix}/original/best.jpg", jpeg or noise_jpeg(), "image/jpeg")
     objects = RECORDED if objects is None else objects
@@ -72,6 +75,8 @@ def open_case(service, store, event_id: str, category: str, plate: str | None, m
         rec, evidence={"original/best": f"{prefix}/original/best.jpg"}, manifest_key=f"{prefix}/manifest.json"
     )
     case_id = service.open_case(rec)[0].id
+    if fix:
+        service.correct(case_id, "subtype", fix, "li")
     walk(service, case_id, [(S.CONFIRMED, "li", None, None)])
     return case_id
 
@@ -87,7 +92,7 @@ def decide(service, clock, case_id: int, fine: int) -> None:
 
 def test_export_publishes_decisions_only_blurred_and_without_personal_data(service, sessions, store, clock, tmp_path):
     load(sessions, PartyService(sessions, PartySettings()), "vehicle", VEHICLES)  # its contact: an address
-    fined = open_case(service, store, "ev-fined", "vehicle", "沪D·62819", 0)
+    fined = open_case(service, store, "ev-fined", "vehicle", "沪D·62819", 0, fix="uncovered")
     decide(service, clock, fined, 200)
     walk(service, fined, FINISH)
     no_party = open_case(service, store, "ev-no-party", "occupation", None, 1)
@@ -128,7 +133,9 @@ def test_export_publishes_decisions_only_blurred_and_without_personal_data(servi
         "91310115MA1K4AB32R",
         200,
     )
-    assert truck["penalty_type"] == "罚款" and "车容不洁" in truck["facts"] and truck["agency"] == settings.agency
+    assert truck["penalty_type"] == "罚款" and truck["agency"] == settings.agency
+    # The subtype as the review corrected it, not the manifest's label of the machine's reading.
+    assert truck["violation"] == "渣土车未密闭" and "渣土车未密闭" in truck["facts"]
     with (out / "publicity.csv").open(encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
     assert rows[0] == list(FIELDS.values()) and len(rows) == 3

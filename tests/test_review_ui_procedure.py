@@ -269,6 +269,9 @@ def test_the_work_queue_lists_open_cases_by_time_left(world: World, signed_in, c
 
 def test_the_notice_states_what_the_party_must_know(world: World, signed_in, clock: Clock) -> None:
     legal = signed_in("legal")
+    # The notice states the facts as the review corrected them.
+    world.cases.correct(world.case_ids[0], "plate", "沪D12345", "rev")
+    world.cases.correct(world.case_ids[0], "subtype", "goods", "rev")
     case_id = confirmed(world, 0)
     assert legal.get(f"/cases/{case_id}/notice").status_code == 409
     assert legal.get("/cases/99999/notice").status_code == 404
@@ -283,7 +286,8 @@ def test_the_notice_states_what_the_party_must_know(world: World, signed_in, clo
         "行政处罚事先告知书",
         POINT.name,
         POINT.town,
-        "占道设摊",
+        "乱堆物料",
+        "沪D12345",
         "罚款人民币 200 元",
         basis,
         PublicitySettings().agency,

@@ -18,15 +18,15 @@ from sqlalchemy import delete
 from test_review_ui_app import _csrf, _decide, _signed_in
 
 from cases.audit import Link, StoredLink, chain_problems
-from cases.corrections import SUBTYPES, CorrectionError, corrected
+from cases.corrections import SUBTYPE_ZH, SUBTYPES, CorrectionError, corrected
 from cases.db import make_engine, session_factory
 from cases.lifecycle import ForbiddenTransitionError
-from cases.models import Base
+from cases.models import Base, Party
 from cases.records import NewCase
 from cases.service import CaseService
 from cases.users import UserService
 from cases.verify import verify_case
-from pipeline.taxonomy import OCCUPATION_CLASSES, TRUCK_CLASSES
+from pipeline.taxonomy import OCCUPATION_CLASSES, SUBTYPE_LABELS, TRUCK_CLASSES
 
 # A second town's point; its cases are opened straight in the store (the queue never reads their evidence).
 ZHENXIN = POINT.model_copy(update={"id": "ZX-001", "name": "真南路", "town": "真新"})
@@ -118,6 +118,8 @@ def test_corrections_are_chained_with_actor_and_old_and_new_values(world: World)
     assert "更正细类：占道设摊 → 乱堆物料" in page and "更正车牌：— → 沪D12345" in page
     assert 'value="goods" data-subtype="3" aria-current="true"' in page
     assert "<dd>市容占道 · 乱堆物料</dd>" in page and "<dd>沪D12345 · " in page  # the facts as corrected
+    row = re.search(rf'<tr data-href="/cases/{case_id}">.*?</tr>', rev.get("/queue").text, re.S)
+    assert row and "乱堆物料" in row[0] and "沪D12345" in row[0]  # and so does the queue
 
     links = [(t.from_state, t.to_state, t.actor, t.details) for t in world.cases.history(case_id)]
     assert links[1:] == [
@@ -174,6 +176,7 @@ def test_the_subtypes_offered_are_the_taxonomys() -> None:
         "vehicle": {s for s in TRUCK_CLASSES.values() if s},
     }
     assert {c: set(s) for c, s in SUBTYPES.items()} == derived
+    assert SUBTYPE_ZH == {s: label["zh-CN"] for s, label in SUBTYPE_LABELS.items()}
 
 
 def test_the_zones_are_drawn_over_the_frame_scaled_to_it(world: World) -> None:
@@ -198,6 +201,11 @@ def test_the_store_filters_and_chains_corrections_on_each_backend(case_engine) -
     users = UserService(sessions)
     users.add_user("li", PASSWORD, "reviewer", "李审核")
     users.add_user("wang", PASSWORD, "legal", "王法制")
+    with sessions.begin() as s:  # the plate read and the plate the reviewer corrects it to, each a vehicle's
+        read, right = (
+            Party(kind="vehicle", name=n, plate=p) for n, p in (("甲运输", "沪D62819"), ("乙运输", "沪D62818"))
+        )
+        s.add_all([read, right])
     cases = CaseService(sessions)
     late, early, _ = (
         cases.open_case(_record(event_id, point_id, at, "dirty", "沪D62819"))[0]
@@ -228,3 +236,10 @@ def test_the_store_filters_and_chains_corrections_on_each_backend(case_engine) -
     case = cases.get(early.id)
     assert chain_problems(case.event_id, case.manifest_sha256, case.state, links) == []
     assert corrected(case, (t.details for t in history)) == {"plate": "沪D62818", "subtype": "uncovered"}
+    # Every reader gets the corrected facts, the machine's reading kept; the party is the corrected plate's.
+    shown = cases.as_corrected([late, case])
+    assert [(c.party, c.subtype, c.recorded_party) for c in shown] == [
+        ("沪D62819", "dirty", "沪D62819"),
+        ("沪D62818", "uncovered", "沪D62819"),
+    ]
+    assert (late.party_id, case.party_id) == (read.id, right.id)

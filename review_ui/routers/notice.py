@@ -70,7 +70,7 @@ class NoticeFacts:
 @router.get("/cases/{case_id}/notice", include_in_schema=False)
 def notice_page(request: Request, case_id: int, user: NoticeUser) -> HTMLResponse:
     services = review_services(request)
-    case = load_case(services, case_id)
+    case = services.cases.as_corrected([load_case(services, case_id)])[0]  # the notice states the facts as corrected
     facts = NoticeFacts.of(services.cases.history(case_id))
     if facts is None:
         return render(request, "error.html", user, status_code=409, message_key="notice.not_yet")

@@ -88,7 +88,7 @@ class QueueFilter:
         }
 
     def cases(self, services: ReviewServices, limit: int) -> list:
-        return services.cases.list_cases(limit=limit, **self.query(services))
+        return services.cases.as_corrected(services.cases.list_cases(limit=limit, **self.query(services)))
 
     def case_ids(self, services: ReviewServices, limit: int) -> list[int]:
         return services.cases.list_case_ids(limit=limit, **self.query(services))
