@@ -129,3 +129,11 @@ def open_world(root: Path) -> World:
 def make_world(root: Path, n_cases: int) -> World:
     seed(root, n_cases)
     return open_world(root)
+
+
+def make_staffed_world(root: Path, n_cases: int = 2) -> World:
+    """`make_world` with a legal reviewer (wang), a supervisor (zhou) and an admin (root) beside the reviewer."""
+    world = make_world(root, n_cases)
+    for name, role in (("wang", "legal"), ("zhou", "supervisor"), ("root", "admin")):
+        world.users.add_user(name, PASSWORD, role)
+    return world

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from review_ui_seed import PASSWORD, World, make_world
+from review_ui_seed import World, make_staffed_world
 from test_ops_page import sign_in
 
 from cases.db import make_engine, session_factory
@@ -20,10 +20,7 @@ from review_ui.app import create_app
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    world = make_world(tmp_path, n_cases=2)
-    for name, role in (("wang", "legal"), ("zhou", "supervisor"), ("root", "admin")):
-        world.users.add_user(name, PASSWORD, role)
-    return world
+    return make_staffed_world(tmp_path)
 
 
 @pytest.fixture

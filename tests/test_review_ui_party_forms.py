@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from review_ui_seed import NOW, PASSWORD, World, make_world
+from review_ui_seed import NOW, World, make_staffed_world
 from sqlalchemy import func, select
 from test_ops_page import sign_in
 from test_review_ui_parties import form_token
@@ -34,10 +34,7 @@ MERCHANT = {
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    world = make_world(tmp_path, n_cases=2)
-    for name, role in (("wang", "legal"), ("zhou", "supervisor"), ("root", "admin")):
-        world.users.add_user(name, PASSWORD, role)
-    return world
+    return make_staffed_world(tmp_path)
 
 
 @pytest.fixture
