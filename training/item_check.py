@@ -34,6 +34,7 @@ from training.truck_state import (
     build_model,
     export,
     fit,
+    has_class,
     image_label_pairs,
 )
 
@@ -68,7 +69,7 @@ def _items(roots: list[Path]) -> list[tuple[np.ndarray, tuple[float, ...]]]:
     for root in roots:
         for image_path, label_path in image_label_pairs(root):
             text = label_path.read_text()
-            if not any(line.split()[:1] and int(line.split()[0]) in CHECKED_IDS for line in text.splitlines()):
+            if not has_class(text, CHECKED_IDS):
                 continue
             image = _read(image_path)
             out += [_region(image, box) for box in item_boxes(text, *image.shape[:2])]

@@ -73,7 +73,7 @@ def labelled_trucks(roots: list[Path]) -> Iterator[tuple[np.ndarray, list[tuple[
     for root in roots:
         for image_path, label_path in image_label_pairs(root):
             text = label_path.read_text()
-            if not _has_truck(text):
+            if not has_class(text, STATE_OF_CLASS):
                 continue
             image = _read(image_path)
             truths = box_crops_from_labels(text, *image.shape[:2])
@@ -93,8 +93,9 @@ def collect(roots: list[Path]) -> tuple[list[np.ndarray], list[tuple[float, ...]
     return regions, boxes, np.array(states, dtype=np.int64)
 
 
-def _has_truck(label_text: str) -> bool:
-    return any(line.split()[:1] and int(line.split()[0]) in STATE_OF_CLASS for line in label_text.splitlines())
+def has_class(label_text: str, class_ids) -> bool:
+    """Whether a YOLO label file names any of `class_ids` (read before the image, which most files spare)."""
+    return any(line.split()[:1] and int(line.split()[0]) in class_ids for line in label_text.splitlines())
 
 
 def _read(path: Path) -> np.ndarray:
