@@ -181,7 +181,7 @@ class Runtime:
     def motion_gate(self) -> MotionGate | None:
         """A point's own motion gate (it keeps that camera's background), or None where the settings turn it off."""
         motion = self.config.settings.motion
-        return MotionGate(motion) if motion.enabled else None
+        return MotionGate(motion, self.detector.stride) if motion.enabled else None
 
     def _open_case(self, event: ViolationEvent, bundle: EvidenceBundle) -> None:
         point = self.config.point(event.point_id)

@@ -4,10 +4,7 @@ Each source turns decoded frames into `Frame`s (JPEG originals, capture time) an
 publish callable (the frame bus). A file source's capture times come from the video's own clock
 (`start_time` + frame index / video fps), so a replay is reproducible; an RTSP source stamps wall time
 and reconnects with exponential back-off when the stream drops.
-
->>> sampler = FpsSampler(target_fps=5)
->>> [sampler.take(i / 25) for i in range(6)]
-[True, False, False, False, False, True]
+(`pipeline.frames.FpsSampler` keeps the point's rate).
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.frames import Frame, encode_jpeg
+from pipeline.frames import FpsSampler, Frame, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +28,6 @@ Publish = Callable[[Frame], None]
 
 class SourceError(RuntimeError):
     """A source cannot be opened or read."""
-
-
-class FpsSampler:
-    """Keeps frames at a target rate from a stream of timestamps (seconds)."""
-
-    def __init__(self, target_fps: float):
-        if target_fps <= 0:
-            raise ValueError("target_fps must be positive")
-        self.period = 1.0 / target_fps
-        self._next: float | None = None
-
-    def take(self, t: float) -> bool:
-        # The tolerance keeps 25 -> 5 fps at exactly every 5th frame despite float error; a gap longer
-        # than a period re-aligns the grid instead of bursting to catch up.
-        if self._next is not None and t < self._next - 1e-6:
-            return False
-        if self._next is None or t - self._next > self.period:
-            self._next = t + self.period
-        else:
-            self._next += self.period
-        return True
 
 
 class FileSource:

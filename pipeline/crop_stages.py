@@ -116,8 +116,14 @@ class StagedDetector:
         return cls(detector, stages) if stages else detector
 
     def detect(self, bgr: np.ndarray) -> sv.Detections:
+        return self._judged(bgr, self.detector.detect(bgr))
+
+    def detect_regions(self, bgr: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections:
+        """The detector's boxes in those regions of the frame (`OnnxDetector.detect_regions`), judged."""
+        return self._judged(bgr, self.detector.detect_regions(bgr, rects))
+
+    def _judged(self, bgr: np.ndarray, detections: sv.Detections) -> sv.Detections:
         d = self.detector
-        detections = d.detect(bgr)
         for stage in self.stages:
             detections = stage.judge(bgr, detections, d.class_names, d.iou_threshold)
         return detections

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -170,6 +171,11 @@ class OnnxDetector:
         return CLASSES, table
 
     @property
+    def stride(self) -> int:
+        """The network's coarsest grid step (px of its input): the multiple an input side is padded to."""
+        return self._stride
+
+    @property
     def dynamic_input(self) -> bool:
         """True when the model takes any input shape: frames are then padded only to a stride multiple."""
         return self._dynamic
@@ -207,9 +213,61 @@ class OnnxDetector:
 
     def detect(self, bgr: np.ndarray) -> sv.Detections:
         """Detect objects in one BGR frame; boxes are in the frame's pixels."""
+        self._check_image(bgr)
+        blob, (gx, gy), (left, top) = self._letterbox(bgr)
+        xyxy, conf, cls = self._infer(blob)
+        xyxy = (xyxy - np.array([left, top, left, top], np.float32)) / np.array([gx, gy, gx, gy], np.float32)
+        return self._detections(xyxy, conf, cls, bgr.shape[:2])
+
+    def detect_regions(self, bgr: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections:
+        """Detect objects in the given disjoint regions (x1, y1, x2, y2) of one BGR frame only; boxes are in the
+        frame's pixels.
+
+        Each region is scaled as the whole frame would be (objects keep the size the network learnt them at)
+        and padded to the input grid. A box that touches a region's edge inside the frame is dropped: it shows
+        an object cut in two, which the whole frame's next look sees whole. A model of fixed input size looks at
+        the whole frame instead (a region would have to be scaled to fill it)."""
+        if not self._dynamic:
+            return self.detect(bgr)
+        self._check_image(bgr)
+        h0, w0 = bgr.shape[:2]
+        (nh, nw), _ = self._fit(h0, w0)
+        gx, gy = nw / w0, nh / h0
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for x1, y1, x2, y2 in rects:
+            crop = bgr[y1:y2, x1:x2]
+            if not crop.size:
+                continue
+            blob = self._region_blob(crop, gx, gy)
+            xyxy, conf, cls = self._infer(blob)
+            xyxy = xyxy / np.array([gx, gy, gx, gy], np.float32) + np.array([x1, y1, x1, y1], np.float32)
+            inner = np.array([x1 > 0, y1 > 0, x2 < w0, y2 < h0])
+            edges = np.array([x1, y1, x2, y2], np.float32)
+            cut = ((np.abs(xyxy - edges) <= EDGE_MARGIN_PX) & inner).any(axis=1)
+            found.append((xyxy[~cut], conf[~cut], cls[~cut]))
+        if not found:
+            return self._empty()
+        xyxy, conf, cls = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        return self._detections(xyxy, conf, cls, (h0, w0))
+
+    def _region_blob(self, crop: np.ndarray, gx: float, gy: float) -> np.ndarray:
+        """A region at the whole frame's scale, padded right and below to the input grid."""
+        h, w = crop.shape[:2]
+        nw, nh = max(round(w * gx), 1), max(round(h * gy), 1)
+        img = crop if (nw, nh) == (w, h) else cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        th, tw = -(-nh // self._stride) * self._stride, -(-nw // self._stride) * self._stride
+        img = cv2.copyMakeBorder(img, 0, th - nh, 0, tw - nw, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        blob /= 255.0
+        return blob
+
+    @staticmethod
+    def _check_image(bgr: np.ndarray) -> None:
         if not isinstance(bgr, np.ndarray) or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
             raise ValueError("detect() expects an HxWx3 uint8 BGR image")
-        blob, (gx, gy), (left, top) = self._letterbox(bgr)
+
+    def _infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (x1 y1 x2 y2 in input pixels), scores and our class indices the network keeps for one input."""
         (out,) = self._session.run(None, {self._input.name: blob})
         if out.ndim != 3 or out.shape[1] != 4 + len(self._model_to_ours):
             raise DetectorError(f"{self.path}: model returned shape {out.shape}, expected (1, 4+nc, N)")
@@ -221,7 +279,7 @@ class OnnxDetector:
         ours = self._model_to_ours[best]
         keep = (conf > self.conf_threshold) & (ours >= 0)
         if not keep.any():
-            return self._empty()
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
         cxcywh, conf, cls = pred[:4, keep].T, conf[keep], ours[keep]
         if len(conf) > MAX_NMS_CANDIDATES:
             top_k = np.argsort(-conf, kind="stable")[:MAX_NMS_CANDIDATES]
@@ -229,15 +287,19 @@ class OnnxDetector:
         half = cxcywh[:, 2:] / 2
         xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
         kept = nms(xyxy + (cls * _CLASS_OFFSET)[:, None], conf, self.iou_threshold)[:MAX_DETECTIONS]
-        xyxy, conf, cls = xyxy[kept], conf[kept], cls[kept]
-        xyxy = (xyxy - np.array([left, top, left, top], np.float32)) / np.array([gx, gy, gx, gy], np.float32)
-        h0, w0 = bgr.shape[:2]
-        np.clip(xyxy, 0, [w0, h0, w0, h0], out=xyxy)
+        return xyxy[kept], conf[kept], cls[kept]
+
+    def _detections(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, shape: tuple[int, ...]) -> sv.Detections:
+        """Frame-pixel boxes clipped to the frame, with class names and whether each touches its border."""
+        if not len(conf):
+            return self._empty()
+        h0, w0 = shape[:2]
+        xyxy = np.clip(xyxy, 0, [w0, h0, w0, h0]).astype(np.float32)
         at_edge = (xyxy[:, :2].min(axis=1) <= EDGE_MARGIN_PX) | (xyxy[:, 2] >= w0 - EDGE_MARGIN_PX)
         at_edge |= xyxy[:, 3] >= h0 - EDGE_MARGIN_PX
         names = np.asarray(self.class_names)
         return sv.Detections(
-            xyxy=xyxy.astype(np.float32),
+            xyxy=xyxy,
             confidence=conf.astype(np.float32),
             class_id=cls.astype(int),
             data={"class_name": names[cls], "at_edge": at_edge},

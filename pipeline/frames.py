@@ -118,6 +118,42 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
+class FpsSampler:
+    """Keeps frames at a target rate from a stream of timestamps (seconds), on a grid of the rate's period: a
+    source faster than the rate gives one frame a period even where its own frames do not fall on the grid
+    (5 fps sampled to 2 fps: gaps of 0.6 and 0.4 s, two frames a second).
+
+    >>> sampler = FpsSampler(target_fps=5)
+    >>> [sampler.take(i / 25) for i in range(6)]
+    [True, False, False, False, False, True]
+    >>> two = FpsSampler(target_fps=2)
+    >>> [round(i / 5, 1) for i in range(11) if two.take(i / 5)]
+    [0.0, 0.6, 1.0, 1.6, 2.0]
+    """
+
+    def __init__(self, target_fps: float):
+        if target_fps <= 0:
+            raise ValueError("target_fps must be positive")
+        self.period = 1.0 / target_fps
+        self._next: float | None = None
+
+    def due(self, t: float) -> bool:
+        """Whether a frame at `t` would be kept (nothing is recorded)."""
+        # The tolerance keeps 25 -> 5 fps at exactly every 5th frame despite float error.
+        return self._next is None or t >= self._next - 1e-6
+
+    def take(self, t: float) -> bool:
+        """Whether a frame at `t` is kept; a kept frame sets when the next one is due."""
+        if not self.due(t):
+            return False
+        # A gap longer than a period re-aligns the grid instead of bursting to catch up.
+        if self._next is None or t - self._next > self.period:
+            self._next = t + self.period
+        else:
+            self._next += self.period
+        return True
+
+
 @dataclass(eq=False)
 class Frame:
     """One camera frame: point, per-point sequence number, capture time (UTC) and JPEG bytes."""

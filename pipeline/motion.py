@@ -1,29 +1,30 @@
-"""The motion gate: run the detector only on frames where something moved, or when a standing item is due
-for a look.
+"""The motion gate: run the detector only where something moved, and on the whole frame when the standing items
+are due for a look.
 
-Most frames of a fixed street camera repeat the one before; running the detector on them costs its full
-price and changes nothing. `MotionDetector` compares a small blurred grey copy of each frame with a
-running-average background (Frigate's approach, adapted), which costs a thumbnail's worth of work.
-`MotionGate` decides per frame: detect when there is motion, or when the items last found have not
-been looked at for `recheck_s`; otherwise the worker carries the last detections over. Unlike an NVR's,
-this gate never forgets a standing item: a stall that stands still IS the violation, so its detections
-keep reaching the tracker and the rules every frame and its dwell keeps counting.
+Most of a fixed street camera's frame repeats the one before; running the detector on it costs its full price
+and changes nothing. `MotionDetector` compares a small blurred grey copy of each frame with a running-average
+background (Frigate's approach, adapted), which costs a thumbnail's worth of work, and says where it differs.
+`MotionGate.plan` decides per frame what the detector looks at: nothing (the worker carries the last
+detections over), the regions around what moved (`pipeline.regions`; the last boxes clear of them are carried
+over), or the whole frame: the first one, one where most of the view moved, and one every `recheck_s` while
+items are followed. Unlike an NVR's, this gate never forgets a standing item: a stall that stands still IS the
+violation, so its detections keep reaching the tracker and the rules every frame and its dwell keeps counting.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> gate = MotionGate(MotionSettings(recheck_s=2.0))
 >>> street = np.full((360, 640, 3), 90, np.uint8)
->>> gate.should_detect(street, t0, tracking=False)  # the first frame: nothing known yet
+>>> nothing = np.zeros((0, 4), np.float32)
+>>> gate.plan(street, t0, nothing).is_whole  # the first frame: nothing known yet
 True
->>> gate.should_detect(street, t0 + timedelta(seconds=0.2), tracking=True)  # nothing moved, items just seen
-False
->>> gate.should_detect(street, t0 + timedelta(seconds=2.0), tracking=True)  # the items are due for a look
+>>> stall = np.array([[300, 200, 340, 266]], np.float32)
+>>> gate.plan(street, t0 + timedelta(seconds=0.2), stall) is None  # nothing moved, the stall just seen
 True
->>> gate.should_detect(street, t0 + timedelta(seconds=2.2), tracking=False)  # nothing moved, nothing followed
-False
->>> walker = street.copy(); walker[100:200, 300:340] = 200
->>> gate.should_detect(walker, t0 + timedelta(seconds=2.4), tracking=False)
+>>> gate.plan(street, t0 + timedelta(seconds=2.0), stall).is_whole  # the stall is due for a look
 True
+>>> walker = street.copy(); walker[100:200, 500:540] = 200
+>>> gate.plan(walker, t0 + timedelta(seconds=2.2), stall).rects  # only around the passer-by
+[(448, 32, 608, 256)]
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from datetime import datetime
 
 import cv2
 import numpy as np
+import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.regions import RegionPlan
 
 
 class MotionSettings(BaseModel):
@@ -42,9 +46,10 @@ class MotionSettings(BaseModel):
 
     enabled: bool = Field(
         default=False,
-        description="Skip the detector on frames without motion, carrying the last detections over. False: "
-        "every frame taken at the point's detect rate is detected (the default until the gate's event recall "
-        "on held-out scenarios is measured against detecting every frame).",
+        description="Detect only where something moved (or whole frames when due), carrying the other last "
+        "detections over. False: every frame taken at the point's detect rate is detected whole. The shipped "
+        "settings turn it on (configs/default.yaml); `make bench` measures its event recall against detecting "
+        "every frame.",
     )
     height: int = Field(
         default=100,
@@ -79,18 +84,49 @@ class MotionSettings(BaseModel):
         default=2.0,
         gt=0,
         le=600,
-        description="While items are being followed, the detector looks again at least this often even "
+        description="While items are being followed, the detector looks at the whole frame at least this often even "
         "without motion, so a standing item's detections stay current (and a flicker miss is corrected).",
+    )
+    relook_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="A box the detector found and then missed is looked at again on every frame for this long, "
+        "whether or not anything moved there: a weak item flickers, and one miss must not hide it until the "
+        "next whole look.",
+    )
+    regions: bool = Field(
+        default=True,
+        description="On a frame with motion, look only at the regions around what moved (and at the last boxes "
+        "they touch, whole); the other last boxes are carried over. False: any motion sends the whole frame.",
+    )
+    region_margin_px: int = Field(
+        default=32,
+        ge=0,
+        le=512,
+        description="Each moved region is widened by this many frame pixels on every side, so a moving object "
+        "the thumbnail saw only in part (a uniform truck body) still lies whole inside it.",
+    )
+    max_region_share: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="When the regions cover more than this share of the frame, the whole frame is looked at "
+        "instead: one call then costs about what the regions would, and a whole look resets the recheck clock.",
     )
 
 
+Box = tuple[float, float, float, float]
+
+
 class MotionDetector:
-    """Whether a frame differs from the recent background by a region of at least `min_area`.
+    """Where a frame differs from the recent background, as boxes in frame pixels of regions of at least
+    `min_area`.
 
     >>> md = MotionDetector(MotionSettings())
     >>> still = np.zeros((90, 160, 3), np.uint8)
     >>> md.update(still), md.update(still)
-    (True, False)
+    ([(0.0, 0.0, 160.0, 90.0)], [])
     """
 
     def __init__(self, settings: MotionSettings):
@@ -106,43 +142,78 @@ class MotionDetector:
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         return cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32)
 
-    def update(self, image: np.ndarray) -> bool:
-        """Feed one frame (BGR or grey); True when it shows motion. The first frame, and a frame of another
-        size than the background's (the camera changed its stream), count as motion."""
+    def update(self, image: np.ndarray) -> list[Box]:
+        """Feed one frame (BGR or grey); the boxes of its moved regions (none: no motion). The first frame, and
+        a frame of another size than the background's (the camera changed its stream), move as a whole."""
+        h, w = image.shape[:2]
         grey = self._grey(image)
         if self._background is None or self._background.shape != grey.shape:
             self._background = grey
-            return True
+            return [(0.0, 0.0, float(w), float(h))]
         moved = cv2.absdiff(grey, self._background) > self.settings.threshold
         cv2.accumulateWeighted(grey, self._background, self.settings.background_alpha)
         if not moved.any():
-            return False
+            return []
         # Dilate before measuring so one person's scattered changed pixels count as one region.
         mask = cv2.dilate(moved.astype(np.uint8), self._kernel)
         _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if len(stats) > 1 else 0
-        return largest >= self.settings.min_area * grey.size
+        sx, sy = w / grey.shape[1], h / grey.shape[0]
+        least = self.settings.min_area * grey.size
+        return [
+            (float(x * sx), float(y * sy), float((x + bw) * sx), float((y + bh) * sy))
+            for x, y, bw, bh, area in stats[1:]
+            if area >= least
+        ]
 
 
 class MotionGate:
-    """Per point: decides whether a frame goes to the detector (`should_detect`)."""
+    """Per point: decides what of a frame goes to the detector (`plan`).
 
-    def __init__(self, settings: MotionSettings):
+    Args:
+        settings: the `motion:` section.
+        stride: the detector's input grid (px); regions are snapped to it.
+    """
+
+    def __init__(self, settings: MotionSettings, stride: int = 32):
         self.settings = settings
+        self.stride = stride
         self.motion = MotionDetector(settings)
-        self._last_detect: datetime | None = None
+        self._last_whole: datetime | None = None
+        self._seen = np.zeros((0, 4), np.float32)  # boxes found lately, and when each was last found
+        self._seen_at: list[datetime] = []
 
-    def should_detect(self, image: np.ndarray, at: datetime, tracking: bool) -> bool:
-        """True when the frame captured `at` must be detected: it shows motion, or `tracking` (the last
-        detections hold items) and they were last looked at `recheck_s` or longer ago. Every frame is fed
-        to the background, detected or not. A True answer counts as the detection at `at`."""
-        moved = self.motion.update(image)
-        due = (
-            tracking
-            and self._last_detect is not None
-            and (at - self._last_detect).total_seconds() >= self.settings.recheck_s
+    def plan(self, image: np.ndarray, at: datetime, found: np.ndarray) -> RegionPlan | None:
+        """What of the frame captured `at` the detector must look at, given the boxes it `found` last (N x 4):
+        None for nothing, else a plan (whole or regions). Every frame is fed to the background, detected or not."""
+        moving = self.motion.update(image)
+        missed = self._missed(np.asarray(found, np.float32).reshape(-1, 4), at)
+        frame = image.shape[:2]
+        due = self._last_whole is None or (
+            len(found) > 0 and (at - self._last_whole).total_seconds() >= self.settings.recheck_s
         )
-        if moved or due or self._last_detect is None:
-            self._last_detect = at
-            return True
-        return False
+        if not due and not moving and not len(missed):
+            return None
+        plan = None
+        if not due and self.settings.regions:
+            seeds = [*moving, *map(tuple, missed)]
+            plan = RegionPlan.around(seeds, found, frame, self.settings.region_margin_px, self.stride)
+            if plan.share > self.settings.max_region_share:
+                plan = None
+        if plan is None:
+            self._last_whole = at
+            plan = RegionPlan.whole(frame)
+        return plan
+
+    def _missed(self, found: np.ndarray, at: datetime) -> np.ndarray:
+        """Boxes found within the last `relook_s` that `found` no longer holds; remembers `found` as seen `at`."""
+        horizon = self.settings.relook_s
+        keep = [k for k, t in enumerate(self._seen_at) if (at - t).total_seconds() <= horizon]
+        seen, seen_at = self._seen[keep], [self._seen_at[k] for k in keep]
+        if len(seen) and len(found):
+            still = sv.box_iou_batch(seen, found).max(axis=1) >= 0.3
+        else:
+            still = np.zeros(len(seen), dtype=bool)
+        missed = seen[~still]
+        self._seen = np.concatenate([missed, found])
+        self._seen_at = [t for t, s in zip(seen_at, still, strict=True) if not s] + [at] * len(found)
+        return missed

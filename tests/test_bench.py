@@ -43,7 +43,7 @@ def test_bench_reports_every_figure_with_its_type(still_street, monkeypatch, cap
     monkeypatch.setitem(sys.modules, "ultralytics", None)
     out = still_street / "bench" / "bench.json"
     argv = ["bench", "--config", str(still_street / "s.yaml"), "--scenarios", str(still_street / "scenarios")]
-    assert main(argv + ["--frames", "5", "--out", str(out), "--quiet"]) == 0
+    assert main(argv + ["--frames", "5", "--points", "3", "--out", str(out), "--quiet"]) == 0
     r = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == r
     for key, kind in KEYS.items():
@@ -58,7 +58,11 @@ def test_bench_reports_every_figure_with_its_type(still_street, monkeypatch, cap
     assert 0.8 < r["pipeline"]["gated_share"] < 1
     # The truck passage no model sees is missed either way; the standing chair is found either way.
     assert r["event_recall_gated"] == r["event_recall_every_frame"] == 0.5
-    assert r["points_realtime_2fps"] == int(r["pipeline_fps"] // 2)
+    # The fleet: 3 copies of the scenario's point at 2 fps, replayed at once; points held follow from its rate.
+    fleet = r["fleet"]
+    assert (fleet["points"], fleet["fps_per_point"], fleet["frames"]) == (3, 2.0, 3 * VIDEO_S * 2)
+    assert r["points_realtime_2fps"] == int(fleet["frames_per_s"] // 2)
+    assert fleet["realtime"] == (fleet["frames_per_s"] >= 6) and r["peak_rss_mb"] >= fleet["peak_rss_mb"] > 0
 
 
 def test_bench_refuses_bad_input_with_a_reason(tmp_path, capsys):
@@ -69,6 +73,8 @@ def test_bench_refuses_bad_input_with_a_reason(tmp_path, capsys):
     assert main(argv + ["--scenarios", str(tmp_path / "nowhere")]) == 2
     assert "no scenario folders" in capsys.readouterr().err
     assert main(argv + ["--scenarios", str(tmp_path), "--frames", "0"]) == 2
-    assert "--frames must be at least 1" in capsys.readouterr().err
+    assert "--frames and --points must be at least 1" in capsys.readouterr().err
+    assert main(argv + ["--scenarios", str(tmp_path), "--points", "0"]) == 2
+    assert "--frames and --points must be at least 1" in capsys.readouterr().err
     assert main(["bench", "--config", str(tmp_path / "none.yaml"), "--scenarios", str(tmp_path)]) == 2
     assert "settings not found" in capsys.readouterr().err

@@ -4,7 +4,6 @@ point worker carries the last detections over the frames it lets through undetec
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -38,14 +37,18 @@ def at(k: int, fps: float = 5.0) -> datetime:
     return T0 + timedelta(seconds=k / fps)
 
 
+NOTHING = np.zeros((0, 4), np.float32)
+STALL = np.array([[300, 200, 340, 266]], np.float32)
+
+
 def test_a_repeated_frame_is_still_and_jpeg_noise_does_not_count() -> None:
     md = MotionDetector(MotionSettings())
     base = street()
-    assert md.update(base) is True  # nothing known yet
+    assert md.update(base) == [(0.0, 0.0, W, H)]  # nothing known yet: all of it is new
     rng = np.random.default_rng(1)
     for _ in range(10):
         noisy = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
-        assert md.update(noisy) is False
+        assert md.update(noisy) == []
 
 
 def test_the_smallest_target_moving_counts_and_a_speck_does_not() -> None:
@@ -53,8 +56,18 @@ def test_the_smallest_target_moving_counts_and_a_speck_does_not() -> None:
     base = street()
     md.update(base)
     md.update(base)
-    assert md.update(with_box(base, 2, 2, w=3, h=3)) is False  # a few pixels: below min_area
-    assert md.update(with_box(base, 300, 200)) is True  # 40x66 px, DESIGN's minimum target
+    assert md.update(with_box(base, 2, 2, w=3, h=3)) == []  # a few pixels: below min_area
+    (moved,) = md.update(with_box(base, 300, 200))  # 40x66 px, DESIGN's minimum target
+    # Where it moved, in frame pixels, to within the thumbnail's cell (3.6 px) and the blur and dilation.
+    assert np.allclose(moved, (300, 200, 340, 266), atol=12), moved
+
+
+def test_two_movers_are_two_regions() -> None:
+    md = MotionDetector(MotionSettings())
+    base = street()
+    md.update(base)
+    moved = md.update(with_box(with_box(base, 40, 40), 500, 250))
+    assert np.allclose(sorted(b[0] for b in moved), [40, 500], atol=12), moved
 
 
 def test_an_item_put_down_shows_as_motion_for_a_few_frames_then_settles() -> None:
@@ -62,7 +75,7 @@ def test_an_item_put_down_shows_as_motion_for_a_few_frames_then_settles() -> Non
     base = street()
     md.update(base)
     placed = with_box(base, 300, 200)
-    answers = [md.update(placed) for _ in range(40)]
+    answers = [bool(md.update(placed)) for _ in range(40)]
     assert answers[:5] == [True] * 5, "the detector must see it settle, not only arrive"
     assert answers[-10:] == [False] * 10, "a standing item is no motion once the background took it"
 
@@ -71,35 +84,78 @@ def test_a_frame_of_another_size_restarts_the_background() -> None:
     md = MotionDetector(MotionSettings())
     md.update(street())
     md.update(street())
-    assert md.update(street()[:, : W // 2]) is True  # a 4:3 stream after a 16:9 one
+    assert md.update(street()[:, : W // 2]) == [(0.0, 0.0, W // 2, H)]  # a 4:3 stream after a 16:9 one
+
+
+def looks(gate: MotionGate, images, ks, found) -> list[int]:
+    """The frames among `ks` the gate sends to the detector, whole or in part."""
+    return [k for k, image in zip(ks, images, strict=True) if gate.plan(image, at(k), found) is not None]
 
 
 def test_the_gate_rechecks_only_while_items_are_followed() -> None:
     gate = MotionGate(MotionSettings(recheck_s=2.0))
     base = street()
-    assert gate.should_detect(base, at(0), tracking=False)
+    assert gate.plan(base, at(0), NOTHING).is_whole
     # 20 s of still frames with nothing followed: the detector is never asked again.
-    assert not any(gate.should_detect(base, at(k), tracking=False) for k in range(1, 100))
-    # With an item followed: one look every recheck_s (10 frames at 5 fps), none between.
-    answers = [gate.should_detect(base, at(k), tracking=True) for k in range(100, 131)]
-    assert [k for k, a in zip(range(100, 131), answers, strict=True) if a] == [100, 110, 120, 130]
+    assert looks(gate, [base] * 99, range(1, 100), NOTHING) == []
+    # With an item followed: one whole look every recheck_s (10 frames at 5 fps), none between.
+    assert looks(gate, [base] * 31, range(100, 131), STALL) == [100, 110, 120, 130]
 
 
-def test_motion_resets_the_recheck_clock() -> None:
-    gate = MotionGate(MotionSettings(recheck_s=2.0))
-    base, moved = street(), with_box(street(), 100, 100)
-    gate.should_detect(base, at(0), tracking=True)
-    looks = [k for k in range(5, 80) if gate.should_detect(moved, at(k), tracking=True)]
-    # Detected while the item arrives and settles (motion), then every 2 s counted from the last of those.
-    gaps = [b - a for a, b in pairwise(looks)]
-    settled = next(i for i, gap in enumerate(gaps) if gap > 1)
-    assert looks[: settled + 1] == list(range(5, looks[settled] + 1))
-    assert gaps[settled:] == [10] * len(gaps[settled:])
+def test_a_whole_look_resets_the_recheck_clock_and_a_look_at_regions_does_not() -> None:
+    gate = MotionGate(MotionSettings(recheck_s=2.0, max_region_share=0.5))
+    base = street()
+    gate.plan(base, at(0), STALL)
+    walker = with_box(base, 560, 40, w=30, h=60)
+    plan = gate.plan(walker, at(5), STALL)
+    assert not plan.is_whole and plan.carried(STALL).tolist() == [True]  # the walker alone, the stall carried
+    assert gate.plan(base, at(10), STALL).is_whole  # due: 2 s after the last whole look, whatever moved between
+    everywhere = np.full_like(base, 250)
+    assert gate.plan(everywhere, at(13), STALL).is_whole  # most of the view moved: one whole look
+
+
+def test_a_region_grows_over_an_item_a_passer_by_touches() -> None:
+    gate = MotionGate(MotionSettings(region_margin_px=8))
+    base = street()
+    gate.plan(base, at(0), STALL)
+    passer = with_box(base, 330, 240, w=30, h=60)  # walks in front of the stall's lower right
+    (rect,) = gate.plan(passer, at(1), STALL).rects
+    x1, y1, x2, y2 = STALL[0]
+    assert rect[0] <= x1 and rect[1] <= y1 and rect[2] >= x2 and rect[3] >= y2, "the stall is looked at whole"
+
+
+def test_an_item_the_detector_missed_is_looked_at_again_on_every_frame_for_relook_s() -> None:
+    """A weak item flickers: after one miss, its place is looked at on the following frames though nothing
+    moves there, until it is found again or relook_s has passed."""
+    gate = MotionGate(MotionSettings(recheck_s=60.0, relook_s=1.0))
+    base = street()
+    gate.plan(base, at(0), NOTHING)
+    gate.plan(base, at(1), STALL)  # found at frame 0
+    missed = [gate.plan(base, at(k), NOTHING) for k in range(2, 10)]  # not found since
+    assert all(p is not None and not p.is_whole for p in missed[:4]) and missed[5:] == [None] * 3
+    assert all(p.carried(STALL).tolist() == [False] for p in missed[:4])
+
+
+def test_regions_off_sends_the_whole_frame_on_any_motion() -> None:
+    gate = MotionGate(MotionSettings(regions=False))
+    base = street()
+    gate.plan(base, at(0), STALL)
+    assert gate.plan(with_box(base, 560, 40, w=30, h=60), at(1), STALL).is_whole
 
 
 @pytest.mark.parametrize(
     "field, value",
-    [("height", 8), ("threshold", 0), ("threshold", 255), ("min_area", 0), ("background_alpha", 0), ("recheck_s", 0)],
+    [
+        ("height", 8),
+        ("threshold", 0),
+        ("threshold", 255),
+        ("min_area", 0),
+        ("background_alpha", 0),
+        ("recheck_s", 0),
+        ("relook_s", -1),
+        ("region_margin_px", -1),
+        ("max_region_share", 0),
+    ],
 )
 def test_settings_out_of_bounds_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
@@ -121,6 +177,13 @@ class StallDetector:
 
     def __init__(self) -> None:
         self.calls = 0
+
+    def detect_regions(self, image: np.ndarray, rects) -> sv.Detections:
+        """Sees only inside the regions, as OnnxDetector.detect_regions does."""
+        seen = np.zeros_like(image)
+        for x1, y1, x2, y2 in rects:
+            seen[y1:y2, x1:x2] = image[y1:y2, x1:x2]
+        return self.detect(seen)
 
     def detect(self, image: np.ndarray) -> sv.Detections:
         self.calls += 1
@@ -145,17 +208,21 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[int] = []
+        self.boxes: list[np.ndarray] = []
 
     def update(self, frame: Frame, detections: sv.Detections) -> list:
         self.seen.append(len(detections))
+        self.boxes.append(detections.xyxy.copy())
         return []
 
     def flush(self, at: datetime) -> list:
         return []
 
 
-def run_worker(images: list[np.ndarray], gate: MotionGate | None) -> tuple[PointWorker, StallDetector, list[int]]:
-    detector, rule = StallDetector(), Recorder()
+def run_worker(
+    images: list[np.ndarray], gate: MotionGate | None, rule: Recorder | None = None
+) -> tuple[PointWorker, StallDetector, list[int]]:
+    detector, rule = StallDetector(), rule or Recorder()
     worker = PointWorker(
         POINT, detector, PassThrough(), [rule], None, lambda e, b: None, EvidenceSettings(), [], gate=gate
     )
@@ -185,3 +252,26 @@ def test_a_stall_taken_away_is_seen_gone_at_once() -> None:
     images = [stall] * 50 + [base] * 20
     _, _, seen = run_worker(images, MotionGate(MotionSettings(recheck_s=60.0)))
     assert seen[:50] == [1] * 50 and seen[50:] == [0] * 20
+
+
+def test_a_passer_by_elsewhere_is_looked_at_alone_while_the_stall_is_carried() -> None:
+    base = street()
+    stall = with_box(base, 300, 200)
+    # A passer-by (too dim for the stand-in detector to name) crosses the top of the view, 8 px a frame.
+    images = [stall] * 10 + [with_box(stall, 20 + 8 * k, 20, w=24, h=50, colour=170) for k in range(60)]
+    worker, detector, seen = run_worker(images, MotionGate(MotionSettings(recheck_s=60.0)))
+    assert seen == [1] * 70, "the stall reaches the rules in every frame"
+    assert worker.stats.regions >= 55, "the passer-by's frames were looked at in regions only"
+    assert worker.stats.frames == 70
+
+
+def test_a_passer_by_crossing_the_stall_has_it_looked_at_again_whole() -> None:
+    base = street()
+    stall = with_box(base, 300, 200)
+    # The passer-by walks along the stall's top edge, covering a strip of it.
+    images = [stall] * 10 + [with_box(stall, 250 + 4 * k, 190, w=24, h=20, colour=170) for k in range(30)]
+    rule = Recorder()
+    worker, _, seen = run_worker(images, MotionGate(MotionSettings(recheck_s=60.0)), rule)
+    assert seen == [1] * 40
+    assert all(b.tolist() == [[300, 200, 340, 266]] for b in rule.boxes), "never a stall cut by a region's edge"
+    assert worker.stats.regions >= 25

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ingest.sources import FileSource, FpsSampler, RtspSource, SourceError
+from ingest.sources import FileSource, RtspSource, SourceError
+from pipeline.frames import FpsSampler
 from pipeline.video import Mp4Writer
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)

@@ -128,3 +128,18 @@ def test_frames_beyond_the_detect_rate_are_skipped_not_dropped() -> None:
     for f in frames(NOW - timedelta(seconds=5), 10, step_s=0.1):
         worker.process(f)
     assert (worker.stats.frames, worker.stats.skipped, worker.stats.out_of_order) == (5, 5, 0)
+
+
+@pytest.mark.parametrize(("source_fps", "point_fps"), [(5, 2), (25, 2), (10, 5), (5, 5), (30, 4)])
+def test_a_faster_source_is_analysed_at_the_points_rate(source_fps: int, point_fps: float) -> None:
+    """A 5 fps camera at a 2 fps point gives frames 0.6 and 0.4 s apart: both are the point's, or the point is
+    analysed at 1 fps (as it was, with a minimum gap of 0.95 periods between frames)."""
+    worker, detector = make_worker(FrameLimits(max_ahead=None))
+    point = POINT.model_copy(update={"detect_fps": point_fps})
+    worker = PointWorker(
+        point, detector, PassThrough(), [], None, lambda e, b: None, EvidenceSettings(), [], limits=worker.limits
+    )
+    for f in frames(NOW, 20 * source_fps, step_s=1 / source_fps):
+        worker.process(f)
+    assert worker.stats.frames == 20 * point_fps
+    assert worker.stats.skipped == 20 * (source_fps - point_fps)

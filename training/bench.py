@@ -5,13 +5,17 @@ In one run, over the frames each scenario's point takes at its detect rate, with
 thresholds, rules and plate reader:
 - `detector_ms`: `OnnxDetector.detect` alone (letterbox, inference, NMS) on those frames, decoded beforehand;
 - `pipeline_fps` / `pipeline_fps_ungated`: frames a second of whole replays (decode, motion gate, detect, track,
-  rules, evidence, cases in a throw-away SQLite database), with the gate on and with every frame detected;
+  rules, evidence, cases in a throw-away SQLite database) of all the scenarios at once, as the points of one
+  deployment, with the gate on and with every frame detected;
 - `baseline_fps`: the loop a user writes by hand, Ultralytics `YOLO(model).track(frame, persist=True)`, on the same
   decoded frames (null, with `baseline_error`, where Ultralytics or its tracker cannot be loaded);
 - `event_recall_gated` / `event_recall_every_frame`: the replays' cases scored against the scenarios' ground truth
   (`training.evaluate.score_scenario`; null where the scenarios hold no event);
-- `points_realtime_2fps`: points sampled at 2 frames a second that the gated throughput keeps up with;
-- `peak_rss_mb`: the process's peak resident memory after the replays (before Ultralytics and PyTorch load).
+- `points_realtime_2fps`: points sampled at 2 frames a second that the throughput of a fleet run keeps up with:
+  76 points (the scenarios' points in turn) at 2 frames a second each, replayed at once by one runtime
+  (`fleet` in the JSON);
+- `peak_rss_mb`: the process's peak resident memory after the replays and the fleet run (before Ultralytics
+  and PyTorch load).
 
 The figures depend on the machine and on what else runs on it: `machine` records the CPUs and the load average at
 the start beside them. Use held-out scenarios (`make bench`: seed 4001, never trained or tuned on).
@@ -26,6 +30,7 @@ import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -36,12 +41,13 @@ import numpy as np
 from tqdm import tqdm
 
 from cases.schema import case_to_json
-from feixian.config import ConfigError, Settings, load_config
+from feixian.config import Config, ConfigError, Settings, load_config, load_points
 from training.evaluate import (
     EvalError,
     deployment_settings,
     latency_ms,
     model_facts,
+    scenario_config,
     scenario_dirs,
     scenario_runtime,
     score_scenario,
@@ -51,6 +57,7 @@ from training.evaluate import (
 )
 
 REALTIME_FPS = 2.0  # the bureau samples its points at 2 frames a second
+BUREAU_POINTS = 76  # the points the bureau has announced (DESIGN.md)
 
 
 @dataclass
@@ -104,30 +111,82 @@ def time_detector(detector, frames: list[list[np.ndarray]], bar: tqdm) -> list[f
 
 
 def replay_all(dirs: list[Path], settings: Settings, work: Path, bar: tqdm) -> ReplayRun:
-    """Replay every scenario through the whole pipeline (`feixian replay`'s) and score its cases."""
+    """Replay every scenario through the whole pipeline (`feixian replay`'s), all at once as the points of one
+    deployment run side by side, and score each one's cases."""
     from feixian.runtime import replay
 
-    frames = gated = 0
-    seconds = 0.0
-    scored = []
-    for d in dirs:
-        rt = scenario_runtime(d, settings, work / d.name)
+    runtimes = [scenario_runtime(d, settings, work / d.name) for d in dirs]
+    for rt in runtimes:
         _ = rt.detector, rt.plate_reader, rt.cases  # loading models and migrating the database is not throughput
-        t0 = time.perf_counter()
-        result = replay(rt)
-        seconds += time.perf_counter() - t0
-        if result.errors:
-            raise EvalError(f"{d.name}: replay failed: {result.errors}")
+    results: dict[int, object] = {}
+
+    def run(k: int) -> None:
+        results[k] = replay(runtimes[k])
+        bar.update()
+
+    threads = [threading.Thread(target=run, args=(k,), name=f"bench-{d.name}") for k, d in enumerate(dirs)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    frames = gated = 0
+    scored = []
+    for k, (d, rt) in enumerate(zip(dirs, runtimes, strict=True)):
+        result = results.get(k)
+        if result is None or result.errors:
+            raise EvalError(f"{d.name}: replay failed: {getattr(result, 'errors', 'no result')}")
         frames += sum(s.frames for s in result.stats.values())
         gated += sum(s.gated for s in result.stats.values())
         truth = json.loads((d / "scenario.json").read_text(encoding="utf-8"))
         cases = [case_to_json(c) for c in rt.cases.all_cases()]
         scored.append(score_scenario(truth, cases, plates_read=rt.plate_reader is not None))
-        bar.update()
     families = summarise(scored)
     tp = sum(f["tp"] for f in families.values())
     truths = tp + sum(f["fn"] for f in families.values())
     return ReplayRun(frames, gated, seconds, tp / truths if truths else None, families)
+
+
+@dataclass
+class FleetRun:
+    """`points` points at `fps` frames a second, all replayed at once in one runtime."""
+
+    points: int
+    fps: float
+    frames: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def fleet(dirs: list[Path], settings: Settings, work: Path, points: int, fps: float) -> FleetRun:
+    """The bureau's load in one process: `points` points (the scenarios' points in turn, each a copy with its
+    own id) sampled at `fps`, replayed at once through one runtime as `feixian run` runs them, and the
+    process's peak memory after it."""
+    from feixian.runtime import Runtime, replay
+
+    originals = [(d, p) for d in dirs for p in load_points(d / "points.yaml") if p.source.kind == "file"]
+    if not originals:
+        raise EvalError("the scenarios hold no file point to replay")
+    copies = []
+    for k in range(points):
+        d, p = originals[k % len(originals)]
+        source = p.source.model_copy(update={"uri": str((d / p.source.uri).resolve())})
+        copies.append(p.model_copy(update={"id": f"P{k:03d}-{p.id}"[:32], "detect_fps": fps, "source": source}))
+    config = scenario_config(dirs[0], settings, work)
+    rt = Runtime(Config(config.settings, copies, config.base_dir, work, work, database_url=config.database_url))
+    _ = rt.detector, rt.plate_reader, rt.cases
+    t0 = time.perf_counter()
+    result = replay(rt)
+    seconds = time.perf_counter() - t0
+    if result.errors:
+        raise EvalError(f"fleet replay failed: {result.errors}")
+    frames = sum(s.frames for s in result.stats.values())
+    return FleetRun(points, fps, frames, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def baseline(
@@ -186,9 +245,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 300, progress: bool = True) -> dict:
+def bench(
+    config: str | Path, scenarios_dir: str | Path, frames: int = 300, points: int = BUREAU_POINTS, progress: bool = True
+) -> dict:
     """Every figure of the module docstring; `frames`: at most this many frames a scenario for the detector and
-    baseline timings (the replays take every frame)."""
+    baseline timings (the replays take every frame); `points`: how many points the fleet run holds."""
     machine = machine_facts()
     deployed = deployment_settings(str(config))
     model = load_config(config).model_path
@@ -200,7 +261,11 @@ def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 300, prog
         gated = replay_all(dirs, with_gate(settings, True), work / "gated", bar)
         every = replay_all(dirs, with_gate(settings, False), work / "every", bar)
         bar.close()
-        # Read first: the decoded frames held for the timings below, and PyTorch (Ultralytics), are no part of
+        bar = _bar(f"{points} points at {REALTIME_FPS:g} fps", 1, progress, unit="run")
+        fleet_run = fleet(dirs, settings, work / "fleet", points, REALTIME_FPS)
+        bar.update()
+        bar.close()
+        # Read here: the decoded frames held for the timings below, and PyTorch (Ultralytics), are no part of
         # feixian's runtime.
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         sample = [pipeline_frames(d, settings, work / "frames" / d.name, frames) for d in dirs]
@@ -222,8 +287,17 @@ def bench(config: str | Path, scenarios_dir: str | Path, frames: int = 300, prog
         "speedup_vs_baseline": None if not baseline_fps else round(gated.fps / baseline_fps, 2),
         "event_recall_gated": _rounded(gated.recall),
         "event_recall_every_frame": _rounded(every.recall),
-        "points_realtime_2fps": int(gated.fps // REALTIME_FPS),
+        "points_realtime_2fps": int(fleet_run.frames_per_s // REALTIME_FPS),
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "fleet": {
+            "points": fleet_run.points,
+            "fps_per_point": fleet_run.fps,
+            "frames": fleet_run.frames,
+            "seconds": round(fleet_run.seconds, 2),
+            "frames_per_s": round(fleet_run.frames_per_s, 2),
+            "realtime": fleet_run.frames_per_s >= fleet_run.points * fleet_run.fps,
+            "peak_rss_mb": round(fleet_run.peak_rss_mb, 1),
+        },
         "model": model_facts(detector, model),
         "machine": machine,
         "detector": {
@@ -274,17 +348,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=300,
         help="most frames a scenario the detector and baseline are timed on (default 300: a minute at 5 fps)",
     )
+    p.add_argument(
+        "--points",
+        type=int,
+        default=BUREAU_POINTS,
+        help=f"points replayed at once, at {REALTIME_FPS:g} fps each, for points held and peak memory "
+        f"(default {BUREAU_POINTS}: the bureau's)",
+    )
     p.add_argument("--out", default=None, help="write the JSON here (also printed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.frames < 1:
-        print("feixian bench: --frames must be at least 1", file=sys.stderr)
+    if args.frames < 1 or args.points < 1:
+        print("feixian bench: --frames and --points must be at least 1", file=sys.stderr)
         return 2
     try:
-        result = bench(args.config, args.scenarios, args.frames, progress=not args.quiet)
+        result = bench(args.config, args.scenarios, args.frames, args.points, progress=not args.quiet)
     except (EvalError, ConfigError) as e:
         print(f"feixian bench: {e}", file=sys.stderr)
         return 2
