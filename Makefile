@@ -11,7 +11,7 @@ BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run check test test-slow lint bench train train-real train-stages train-plates demo venv venv-dev system-deps clean
+.PHONY: run check test test-slow lint bench bench-gpu train train-real train-stages train-plates demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -90,6 +90,12 @@ $(BENCH_DIR)/.complete: $(VENV)/.runtime
 bench: $(VENV)/.dev system-deps $(BENCH_DIR)/.complete
 	$(FEIXIAN) bench --config configs/default.yaml --scenarios $(BENCH_DIR)/scenarios --out $(BENCH_DIR)/bench.json
 	$(FEIXIAN) bench-review --config configs/demo.yaml --out $(BENCH_DIR)/review_bench.json
+
+# Detector frames/s of configs/default.yaml's model on ONNX Runtime's CUDA provider at batch 1, 8 and 32, on frames
+# of the highway video beside the repo, JSON in $(BENCH_DIR)/gpu_bench.json (training/gpu_bench.py). Needs
+# onnxruntime-gpu in place of onnxruntime and a CUDA GPU; without them it writes why it skipped and passes.
+bench-gpu: $(VENV)/.dev
+	$(FEIXIAN) bench-gpu --config configs/default.yaml --out $(BENCH_DIR)/gpu_bench.json
 
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     from feixian.worker_cli import register as register_worker
     from training.bench import register as register_bench
     from training.evaluate import register as register_eval
+    from training.gpu_bench import register as register_gpu_bench
     from training.plates.evaluate import register as register_plates_eval
     from training.plates.train import register as register_plates_train
     from training.real_dataset import register as register_real_data
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     register_tune_rules(sub)
     register_bench(sub)
+    register_gpu_bench(sub)
     register_review_bench(sub)
     return parser
 

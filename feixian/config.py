@@ -76,6 +76,12 @@ class ModelSettings(StrictModel):
         "unmapped classes are dropped. None = the model already speaks feixian classes.",
     )
     threads: int = Field(default=0, ge=0, le=64, description="ONNX Runtime intra-op threads; 0 = runtime default.")
+    device: Literal["cpu", "cuda"] = Field(
+        default="cpu",
+        description="Where the detector runs: cpu, or cuda for ONNX Runtime's CUDAExecutionProvider (needs the "
+        "onnxruntime-gpu package in place of onnxruntime, and a CUDA GPU; the start fails rather than quietly "
+        "running on the CPU without them). The second looks (truck_state, item_check) stay on the CPU.",
+    )
     truck_state: TruckStateSettings | None = Field(
         default=None,
         description="A second stage that judges each truck's state (clean, dirty, uncovered) on its crop and "

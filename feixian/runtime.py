@@ -124,7 +124,7 @@ class Runtime:
     def detector_at(self, conf: float) -> OnnxDetector | StagedDetector:
         """The settings' detector keeping boxes from `conf`, with the second looks the settings name behind it."""
         m = self.config.settings.model
-        detector = OnnxDetector(self.config.model_path, conf, m.iou_threshold, m.class_map, m.threads)
+        detector = OnnxDetector(self.config.model_path, conf, m.iou_threshold, m.class_map, m.threads, device=m.device)
         return StagedDetector.of(detector, m.stages(self.config.base_dir))
 
     @cached_property

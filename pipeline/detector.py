@@ -40,6 +40,10 @@ class DetectorError(ValueError):
     """The model file is missing, not an ONNX model, or not an Ultralytics detection export."""
 
 
+class DeviceUnavailable(DetectorError):
+    """The device the settings ask for cannot run the model here (no CUDA provider in this ONNX Runtime, or no GPU)."""
+
+
 def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy NMS (torchvision semantics: drop a box whose IoU with a kept, higher-scoring box exceeds
     the threshold); returns kept indices, best score first.
@@ -74,6 +78,8 @@ class OnnxDetector:
         class_map: foreign model class -> feixian class; classes not in it are dropped and `class_names`
             becomes `pipeline.taxonomy.CLASSES`. None = use the model's own names.
         threads: ONNX Runtime intra-op threads; 0 = runtime default.
+        device: "cpu", or "cuda" for ONNX Runtime's CUDAExecutionProvider (the onnxruntime-gpu package and a
+            CUDA GPU); raises `DeviceUnavailable` rather than quietly running on the CPU without them.
 
     >>> det = OnnxDetector("../shared/models/yolo11n_coco_320_int8dyn.onnx")  # doctest: +SKIP
     >>> det.input_size, det.class_names[:2]  # doctest: +SKIP
@@ -87,11 +93,20 @@ class OnnxDetector:
         iou_threshold: float = 0.5,
         class_map: dict[str, str] | None = None,
         threads: int = 0,
+        device: str = "cpu",
     ):
         if not 0 < conf_threshold < 1 or not 0 < iou_threshold < 1:
             raise ValueError("conf_threshold and iou_threshold must lie in (0, 1)")
         if threads < 0:
             raise ValueError("threads must be >= 0")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise DeviceUnavailable(
+                f"device cuda (model.device) needs ONNX Runtime's CUDAExecutionProvider, and this onnxruntime has "
+                f"only {', '.join(ort.get_available_providers())}: install onnxruntime-gpu in place of onnxruntime, "
+                "on a machine with a CUDA GPU, or set model.device: cpu"
+            )
         self.path = Path(path)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
@@ -104,10 +119,18 @@ class OnnxDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         try:
-            self._session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(blob, options, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
             raise DetectorError(f"{self.path}: not a loadable ONNX model: {e}") from e
+        # ORT falls back to the CPU when the CUDA provider cannot start (no GPU, CUDA or cuDNN libraries missing):
+        # a deployment sized for a GPU would then fall behind without a word.
+        if device == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
+            raise DeviceUnavailable(
+                f"{self.path}: the CUDAExecutionProvider did not start (no CUDA GPU visible, or the CUDA and cuDNN "
+                "libraries onnxruntime-gpu needs are missing; see ONNX Runtime's log above), or set model.device: cpu"
+            )
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         model_names = self._read_names()
         self._input = self._session.get_inputs()[0]
@@ -171,6 +194,12 @@ class OnnxDetector:
         return CLASSES, table
 
     @property
+    def providers(self) -> list[str]:
+        """The execution providers the session really uses, first preferred (e.g. CUDA, then CPU for what CUDA
+        lacks)."""
+        return list(self._session.get_providers())
+
+    @property
     def stride(self) -> int:
         """The network's coarsest grid step (px of its input): the multiple an input side is padded to."""
         return self._stride
@@ -214,10 +243,42 @@ class OnnxDetector:
     def detect(self, bgr: np.ndarray) -> sv.Detections:
         """Detect objects in one BGR frame; boxes are in the frame's pixels."""
         self._check_image(bgr)
-        blob, (gx, gy), (left, top) = self._letterbox(bgr)
-        xyxy, conf, cls = self._infer(blob)
+        blob, gains, pad = self._letterbox(bgr)
+        return self._unletterbox(self._infer(blob), gains, pad, bgr.shape[:2])
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """`detect` of each BGR frame, in order, with the frames that letterbox to one input shape (frames of one
+        size) run as one batch: one network call each, which is what keeps a GPU busy.
+
+        A model exported with a fixed batch of 1 takes the frames one call each."""
+        for bgr in frames:
+            self._check_image(bgr)
+        letterboxed = [self._letterbox(bgr) for bgr in frames]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, (blob, _, _) in enumerate(letterboxed):
+            by_shape.setdefault(blob.shape, []).append(i)
+        fixed_batch = isinstance(self._input.shape[0], int)  # exported with batch 1: it takes one frame a call
+        groups = [[i] for i in range(len(frames))] if fixed_batch else list(by_shape.values())
+        found: dict[int, sv.Detections] = {}
+        for members in groups:
+            out = self._run(np.concatenate([letterboxed[i][0] for i in members]))
+            for i, pred in zip(members, out, strict=True):
+                _, gains, pad = letterboxed[i]
+                found[i] = self._unletterbox(self._decode(pred), gains, pad, frames[i].shape[:2])
+        return [found[i] for i in range(len(frames))]
+
+    def _unletterbox(
+        self,
+        found: tuple[np.ndarray, np.ndarray, np.ndarray],
+        gains: tuple[float, float],
+        pad: tuple[int, int],
+        shape: tuple[int, ...],
+    ) -> sv.Detections:
+        """Boxes found in a letterboxed input, as `sv.Detections` in the pixels of the frame it was made from."""
+        xyxy, conf, cls = found
+        (gx, gy), (left, top) = gains, pad
         xyxy = (xyxy - np.array([left, top, left, top], np.float32)) / np.array([gx, gy, gx, gy], np.float32)
-        return self._detections(xyxy, conf, cls, bgr.shape[:2])
+        return self._detections(xyxy, conf, cls, shape)
 
     def detect_regions(self, bgr: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections:
         """Detect objects in the given disjoint regions (x1, y1, x2, y2) of one BGR frame only; boxes are in the
@@ -268,10 +329,18 @@ class OnnxDetector:
 
     def _infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (x1 y1 x2 y2 in input pixels), scores and our class indices the network keeps for one input."""
+        return self._decode(self._run(blob)[0])
+
+    def _run(self, blob: np.ndarray) -> np.ndarray:
+        """The network's raw (batch, 4 + nc, N) output for a (batch, 3, H, W) input."""
         (out,) = self._session.run(None, {self._input.name: blob})
-        if out.ndim != 3 or out.shape[1] != 4 + len(self._model_to_ours):
-            raise DetectorError(f"{self.path}: model returned shape {out.shape}, expected (1, 4+nc, N)")
-        pred = out[0]
+        if out.ndim != 3 or out.shape[0] != len(blob) or out.shape[1] != 4 + len(self._model_to_ours):
+            raise DetectorError(f"{self.path}: model returned shape {out.shape}, expected ({len(blob)}, 4+nc, N)")
+        return out
+
+    def _decode(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (x1 y1 x2 y2 in input pixels), scores and our class indices kept from one input's (4 + nc, N)
+        output."""
         scores = pred[4:]
         # Best class per anchor first, then the threshold: exactly Ultralytics' single-label path.
         best = scores.argmax(axis=0)
