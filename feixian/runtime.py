@@ -29,6 +29,7 @@ from ingest.sources import FileSource, RtspSource
 from pipeline.bus import BusClosed, FrameBus, MemoryBus
 from pipeline.crop_stages import StagedDetector
 from pipeline.detector import OnnxDetector
+from pipeline.detector_slots import SlotLimitedDetector, slots_for
 from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import FrameLimits
@@ -118,8 +119,10 @@ class Runtime:
         return MemoryBus(bus.max_pending)
 
     @cached_property
-    def detector(self) -> OnnxDetector | StagedDetector:
-        return self.detector_at(self.config.settings.model.track_threshold)
+    def detector(self) -> SlotLimitedDetector:
+        """The one detector every point's worker calls, no more calls at once than the cores can run."""
+        model = self.config.settings.model
+        return SlotLimitedDetector(self.detector_at(model.track_threshold), slots_for(model.threads))
 
     def detector_at(self, conf: float) -> OnnxDetector | StagedDetector:
         """The settings' detector keeping boxes from `conf`, with the second looks the settings name behind it."""
