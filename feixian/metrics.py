@@ -23,10 +23,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
@@ -45,8 +46,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from cases.lifecycle import State
 from cases.models import Case
 from cases.periodic import Periodic
-from feixian.runtime import LivePipeline, PointStatus
+from feixian.runtime import PointStatus
 from ingest.frame_checks import RejectionCounts
+from pipeline.worker import PointWorker
 from review_ui.ops import OpsView, PointOps, StateAges
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,15 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 SAMPLE_S = 5.0
 KEEP_SAMPLES = 120  # ten minutes at SAMPLE_S
 RATE_WINDOW_S = 60.0  # frames/s and load on the ops page and in the gauge: over about the last minute
+
+
+class WatchedPoints(Protocol):
+    """Points whose workers run in this process: a `LivePipeline`, or the share a scale-out worker holds."""
+
+    @property
+    def workers(self) -> Mapping[str, PointWorker]: ...
+
+    def status(self) -> dict[str, PointStatus]: ...
 
 
 @dataclass(frozen=True)
@@ -103,12 +114,13 @@ def case_ages(sessions, now: datetime, target_s: float = TARGET_S) -> list[State
 class OpsMonitor:
     """The live figures of one app: `/metrics` (`exposition`) and the ops page (`view`) read them alike.
 
-    `live` is the pipeline whose points are watched (None: no points), `sessions` the case database (None: no case
-    figures), `stale_after_s` the /readyz judgement of a worker that stopped coming round."""
+    `live` is the pipeline whose points are watched (None: no points; anything with `workers` and `status()`, as a
+    scale-out worker's `HeldPoints`), `sessions` the case database (None: no case figures), `stale_after_s` the
+    /readyz judgement of a worker that stopped coming round."""
 
     def __init__(
         self,
-        live: LivePipeline | None,
+        live: WatchedPoints | None,
         rejections: RejectionCounts | None,
         sessions,
         *,
@@ -134,11 +146,16 @@ class OpsMonitor:
         )
         self._busy_s: dict[str, float] = {}
         for pid, worker in (live.workers if live is not None else {}).items():
-            self._busy_s[pid] = 0.0
-            worker.on_detector_seconds = self._observer(pid)
+            self.watch(pid, worker)
         self._samples: deque[_Sample] = deque(maxlen=KEEP_SAMPLES)
         self._lock = threading.Lock()
         self.registry.register(_PipelineCollector(self))
+
+    def watch(self, pid: str, worker: PointWorker) -> PointWorker:
+        """Time `worker`'s detector calls as point `pid`'s (a scale-out worker's points come and go); returns it."""
+        self._busy_s.setdefault(pid, 0.0)
+        worker.on_detector_seconds = self._observer(pid)
+        return worker
 
     def _observer(self, pid: str) -> Callable[[float], None]:
         child = self._latency.labels(pid)

@@ -20,10 +20,12 @@ from pathlib import Path
 from feixian.config import Settings, load_config
 from feixian.domain import Point
 from feixian.runtime import Runtime
+from feixian.worker_metrics import serve_metrics, worker_monitor
 from pipeline.lease_loop import LeasedPoints
 from pipeline.leases import Leases
 from pipeline.point_owner import PointOwner
 from pipeline.redis_bus import RedisBus
+from pipeline.worker import PointWorker
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +68,41 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     def owner_for(point_id: str) -> PointOwner:
         point = points[point_id]
+
+        def make_worker() -> PointWorker:
+            worker = runtime.make_worker(point, live=True)
+            return monitor.watch(point_id, worker) if monitor is not None else worker
+
         return PointOwner(
             point_id,
             bus,
-            lambda: runtime.make_worker(point, live=True),
+            make_worker,
             redis_settings.checkpoint_s,
             settings_fingerprint(settings, runtime.config.model_path, point),
         )
 
+    loop = LeasedPoints(list(points), leases, bus, owner_for)
+    monitor = worker_monitor(loop, bus) if args.metrics_port is not None else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     jobs = [job for job in (runtime.spool_job(),) if job is not None]
     for job in jobs:
         job.start()
+    if monitor is not None:
+        try:
+            jobs.append(serve_metrics(monitor, args.metrics_host, args.metrics_port))
+        except OSError as e:
+            print(
+                f"feixian worker: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {e}", file=sys.stderr
+            )
+            for job in jobs:
+                job.stop(settings.server.shutdown_timeout_s)
+            return 2
+        log.info("worker %s: metrics at http://%s:%d/metrics", name, args.metrics_host, args.metrics_port)
     log.info("worker %s: sharing %d push points over %s", name, len(points), redis_settings.url)
     try:
-        LeasedPoints(list(points), leases, bus, owner_for).run(stop)
+        loop.run(stop)
     finally:
         for job in jobs:
             job.stop(settings.server.shutdown_timeout_s)
@@ -92,4 +112,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("worker", parents=[common], help="pipeline worker for scale-out (bus.backend: redis)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this worker's points' metrics (Prometheus format, as serve's /metrics) on this port; default: none",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics listen on (default 127.0.0.1; 0.0.0.0 in a container scraped from outside)",
+    )
     p.set_defaults(func=cmd_worker)

@@ -53,6 +53,7 @@ class PointOwner:
         self.handover = threading.Event()
         self.lost = threading.Event()
         self.resumed_frames = 0  # entries processed again on taking the point (read, never acknowledged)
+        self.worker: PointWorker | None = None  # once resumed: the point's worker (ops metrics read its stats)
         self._held: dict[str, Frame] = {}  # entries read and not acknowledged, in stream order
         self._last = "0-0"
 
@@ -63,8 +64,8 @@ class PointOwner:
 
     def run(self) -> None:
         try:
-            worker = self._resume()
-            self._work(worker)
+            self.worker = self._resume()
+            self._work(self.worker)
         except LeaseLost as e:
             self.lost.set()
             log.warning("point %s: %s; left to its new owner", self.point_id, e)
@@ -102,6 +103,7 @@ class PointOwner:
     def _work(self, worker: PointWorker) -> None:
         saved_at = self.clock()
         while not self.lost.is_set():
+            worker.last_turn = time.monotonic()  # as PointWorker.run: ops see a point whose loop stopped coming round
             if self.handover.is_set():
                 self._commit(worker)
                 return

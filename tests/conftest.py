@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -95,3 +96,10 @@ def push_frames(config: Path, data_dir: Path, point_id: str, frames: list, token
         )
         assert r.status_code == 202, r.text
     assert live.stop(timeout=120) == []
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

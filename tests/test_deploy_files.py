@@ -60,8 +60,14 @@ def test_dashboard_uses_the_provisioned_datasource() -> None:
     uid = provisioned["datasources"][0]["uid"]
     for p in dashboard()["panels"]:
         assert p["datasource"]["uid"] == uid, p["title"]
-    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"][0]
-    assert (scrape["metrics_path"], scrape["static_configs"][0]["targets"]) == ("/metrics", ["app:8000"])
+    app, workers = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    assert (app["metrics_path"], app["static_configs"][0]["targets"]) == ("/metrics", ["app:8000"])
+    # Every worker replica, by the compose service name, on the port its command serves metrics at.
+    (found,) = workers["dns_sd_configs"]
+    assert (workers["metrics_path"], found["names"], found["port"]) == ("/metrics", ["worker"], 9108)
+    command = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))["services"]["worker"]["command"]
+    args = build_parser().parse_args(command[1:])
+    assert (args.metrics_host, args.metrics_port) == ("0.0.0.0", 9108)
 
 
 def test_compose_file_parses_with_the_services_and_no_host_network() -> None:
@@ -92,6 +98,8 @@ def test_deploy_settings_load_and_keep_the_tuned_rules(tmp_path: Path) -> None:
     assert cfg.settings.bus.backend == "redis" and cfg.settings.bus.redis.url == "redis://redis:6379/0"
     default = load_config(REPO / "configs" / "default.yaml", tmp_path / "default")
     assert cfg.settings.rules == default.settings.rules
+    assert cfg.settings.motion == default.settings.motion
+    assert cfg.settings.bus.max_pending == default.settings.bus.max_pending
     paths = {"path": True, "truck_state": {"path"}, "item_check": {"path"}}
     assert cfg.settings.model.model_dump(exclude=paths) == default.settings.model.model_dump(exclude=paths)
     assert cfg.model_path.name == default.model_path.name and cfg.plate_model_path.name == default.plate_model_path.name

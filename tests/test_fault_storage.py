@@ -16,6 +16,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from fastapi.testclient import TestClient
 from fault_scenario import write_scenario
 from minio import Minio
@@ -35,12 +36,6 @@ from review_ui.app import create_app
 ACCESS, SECRET = "feixian-test", "feixian-test-secret"
 POINTS = 4
 BUNDLE_FILES = 6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:

@@ -8,12 +8,16 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+from conftest import free_port
 from fault_scenario import sqlite_event_ids, write_scenario
+from prometheus_client.parser import text_string_to_metric_families
 
 from feixian.config import load_config
 from feixian.runtime import Runtime, replay
+from feixian.worker_metrics import serve_metrics, worker_monitor
 from pipeline.bus import BusClosed, BusFull
 from pipeline.frames import Frame
 from pipeline.lease_loop import LeasedPoints
@@ -285,3 +289,52 @@ def test_a_checkpoint_saved_under_other_settings_is_not_resumed(client, keys, sc
     run_owner(second).join(60)
     assert second.resumed_frames == 20  # the frames the old state kept, processed again by a fresh worker
     assert sqlite_event_ids(tmp_path) == undisturbed
+
+
+def test_a_workers_metrics_follow_the_points_it_holds(client, keys, scenario, tmp_path):
+    """`feixian worker --metrics-port`: the points this worker holds, with serve's names, at each scrape; a point
+    handed over leaves them."""
+    config, frames, _ = scenario
+    runtime = Runtime(load_config(config, tmp_path))
+    point = runtime.config.points[0]
+    publisher = RedisBus(client, keys, max_pending=1000, max_len=1000)
+    for f in frames[:20]:
+        publisher.publish(f)
+    bus = RedisBus(client, keys, 1000, 1000, consumer="w1", fenced=True)
+
+    def owner_for(pid: str) -> PointOwner:
+        return PointOwner(pid, bus, lambda: monitor.watch(pid, runtime.make_worker(point, live=True)), 3600)
+
+    loop = LeasedPoints([point.id], Leases(client, keys, "w1", 60_000), bus, owner_for)
+    monitor = worker_monitor(loop, bus)
+    assert "feixian_frames_received" not in scrape(monitor.exposition())  # nothing held yet
+    loop.round()
+    until_processed(loop.held[point.id].owner, client, keys)
+    port = free_port()
+    sampler = serve_metrics(monitor, "127.0.0.1", port)
+    try:
+        over_http = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    finally:
+        sampler.stop(5)
+    for families in (scrape(monitor.exposition()), scrape(over_http.content)):
+        one = {name: samples[0] for name, samples in families.items() if len(samples) == 1}
+        assert one["feixian_frames_received_total"].labels == {"point": point.id}
+        assert one["feixian_frames_received_total"].value == 20
+        assert one["feixian_point_up"].value == 1
+        assert one["feixian_bus_pending_frames"].value == 0
+        detected = one["feixian_frames_detected_total"].value
+        assert detected >= 1 and one["feixian_detector_seconds_count"].value == detected
+        assert "feixian_cases" not in families, "case figures are serve's alone"
+    stop = threading.Event()
+    stop.set()
+    loop.run(stop)  # hands the point over
+    assert "feixian_frames_received" not in scrape(monitor.exposition())
+
+
+def scrape(text: bytes) -> dict[str, list]:
+    """Samples by sample name (counters as name_total) of a Prometheus exposition."""
+    out: dict[str, list] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append(sample)
+    return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port
 
 from feixian.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
 FEIXIAN = [sys.executable, "-m", "feixian.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def csrf(html: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import psycopg
 import pytest
 import redis
 import yaml
-from conftest import postgres_database
+from conftest import free_port, postgres_database
 from fault_scenario import sqlite_event_ids, write_scenario
 from moto.server import ThreadedMotoServer
 from push_world import gateway
@@ -63,12 +62,6 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     yield f"{host}:{port}"
     server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scale_out_settings(scenario: Path, prefix: str, s3_endpoint: str) -> Path:
