@@ -5,14 +5,14 @@ Most of a fixed street camera's frame repeats the one before; running the detect
 and changes nothing. `MotionDetector` compares a small blurred grey copy of each frame with a running-average
 background (Frigate's approach, adapted), which costs a thumbnail's worth of work, and says where it differs.
 `MotionGate.plan` decides per frame what the detector looks at: nothing (the worker carries the last
-detections over), the regions around what moved (`pipeline.regions`; the last boxes clear of them are carried
-over), or the whole frame: the first one, one where most of the view moved, and one every `recheck_s` while
-items are followed. Unlike an NVR's, this gate never forgets a standing item: a stall that stands still IS the
+detections over), the regions around what moved, around the boxes it lately missed and, every `recheck_s`,
+around every followed item (`pipeline.regions`; the last boxes clear of them are carried over), or the whole
+frame: the first one, one where most of the view moved, and one every `whole_s`. Unlike an NVR's, this gate never forgets a standing item: a stall that stands still IS the
 violation, so its detections keep reaching the tracker and the rules every frame and its dwell keeps counting.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
->>> gate = MotionGate(MotionSettings(recheck_s=2.0))
+>>> gate = MotionGate(MotionSettings(recheck_s=2.0, whole_s=10.0))
 >>> street = np.full((360, 640, 3), 90, np.uint8)
 >>> nothing = np.zeros((0, 4), np.float32)
 >>> gate.plan(street, t0, nothing).is_whole  # the first frame: nothing known yet
@@ -20,11 +20,13 @@ True
 >>> stall = np.array([[300, 200, 340, 266]], np.float32)
 >>> gate.plan(street, t0 + timedelta(seconds=0.2), stall) is None  # nothing moved, the stall just seen
 True
->>> gate.plan(street, t0 + timedelta(seconds=2.0), stall).is_whole  # the stall is due for a look
-True
+>>> gate.plan(street, t0 + timedelta(seconds=2.0), stall).rects  # the stall is due for a look
+[(256, 160, 384, 320)]
 >>> walker = street.copy(); walker[100:200, 500:540] = 200
 >>> gate.plan(walker, t0 + timedelta(seconds=2.2), stall).rects  # only around the passer-by
 [(448, 32, 608, 256)]
+>>> gate.plan(street, t0 + timedelta(seconds=10.0), stall).is_whole  # the whole view, every whole_s
+True
 """
 
 from __future__ import annotations
@@ -84,8 +86,16 @@ class MotionSettings(BaseModel):
         default=2.0,
         gt=0,
         le=600,
-        description="While items are being followed, the detector looks at the whole frame at least this often even "
-        "without motion, so a standing item's detections stay current (and a flicker miss is corrected).",
+        description="While items are being followed, the detector looks at them again (the regions around their "
+        "boxes) at least this often even without motion, so a standing item's detections stay current.",
+    )
+    whole_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="The detector looks at the whole frame at least this often, moving or not: it finds what it "
+        "missed while the item moved in and what never moved (the occupation rule dates an item from its pixels, "
+        "so a late first look does not shorten its dwell).",
     )
     relook_s: float = Field(
         default=2.0,
@@ -179,30 +189,38 @@ class MotionGate:
         self.stride = stride
         self.motion = MotionDetector(settings)
         self._last_whole: datetime | None = None
+        self._last_items: datetime | None = None  # when the followed items were last looked at, whole or in regions
         self._seen = np.zeros((0, 4), np.float32)  # boxes found lately, and when each was last found
         self._seen_at: list[datetime] = []
 
     def plan(self, image: np.ndarray, at: datetime, found: np.ndarray) -> RegionPlan | None:
         """What of the frame captured `at` the detector must look at, given the boxes it `found` last (N x 4):
         None for nothing, else a plan (whole or regions). Every frame is fed to the background, detected or not."""
+        s = self.settings
         moving = self.motion.update(image)
-        missed = self._missed(np.asarray(found, np.float32).reshape(-1, 4), at)
+        found = np.asarray(found, np.float32).reshape(-1, 4)
+        missed = self._missed(found, at)
         frame = image.shape[:2]
-        due = self._last_whole is None or (
-            len(found) > 0 and (at - self._last_whole).total_seconds() >= self.settings.recheck_s
+        if self._last_whole is None or (at - self._last_whole).total_seconds() >= s.whole_s:
+            return self._whole(frame, at)
+        items_due = len(found) > 0 and (
+            self._last_items is None or (at - self._last_items).total_seconds() >= s.recheck_s
         )
-        if not due and not moving and not len(missed):
+        seeds = [*moving, *map(tuple, missed), *(map(tuple, found) if items_due else ())]
+        if not seeds:
             return None
-        plan = None
-        if not due and self.settings.regions:
-            seeds = [*moving, *map(tuple, missed)]
-            plan = RegionPlan.around(seeds, found, frame, self.settings.region_margin_px, self.stride)
-            if plan.share > self.settings.max_region_share:
-                plan = None
-        if plan is None:
-            self._last_whole = at
-            plan = RegionPlan.whole(frame)
+        if not s.regions:
+            return self._whole(frame, at)
+        plan = RegionPlan.around(seeds, found, frame, s.region_margin_px, self.stride)
+        if plan.share > s.max_region_share:
+            return self._whole(frame, at)
+        if items_due:
+            self._last_items = at
         return plan
+
+    def _whole(self, frame: tuple[int, ...], at: datetime) -> RegionPlan:
+        self._last_whole = self._last_items = at
+        return RegionPlan.whole((frame[0], frame[1]))
 
     def _missed(self, found: np.ndarray, at: datetime) -> np.ndarray:
         """Boxes found within the last `relook_s` that `found` no longer holds; remembers `found` as seen `at`."""

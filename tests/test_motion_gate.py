@@ -92,26 +92,34 @@ def looks(gate: MotionGate, images, ks, found) -> list[int]:
     return [k for k, image in zip(ks, images, strict=True) if gate.plan(image, at(k), found) is not None]
 
 
-def test_the_gate_rechecks_only_while_items_are_followed() -> None:
-    gate = MotionGate(MotionSettings(recheck_s=2.0))
+def test_the_whole_view_every_whole_s_and_followed_items_every_recheck_s() -> None:
+    gate = MotionGate(MotionSettings(recheck_s=2.0, whole_s=10.0))
     base = street()
     assert gate.plan(base, at(0), NOTHING).is_whole
-    # 20 s of still frames with nothing followed: the detector is never asked again.
-    assert looks(gate, [base] * 99, range(1, 100), NOTHING) == []
-    # With an item followed: one whole look every recheck_s (10 frames at 5 fps), none between.
-    assert looks(gate, [base] * 31, range(100, 131), STALL) == [100, 110, 120, 130]
+    # 20 s of still frames with nothing followed: one whole look every 10 s (50 frames at 5 fps), nothing between.
+    assert looks(gate, [base] * 99, range(1, 100), NOTHING) == [50]
+    # With an item followed: a whole look when due, and the item's region every recheck_s (10 frames) between.
+    plans = {k: gate.plan(base, at(k), STALL) for k in range(100, 131)}
+    assert [k for k, p in plans.items() if p is not None] == [100, 110, 120, 130]
+    assert plans[100].is_whole
+    for k in (110, 120, 130):
+        assert not plans[k].is_whole and plans[k].carried(STALL).tolist() == [False], k
 
 
-def test_a_whole_look_resets_the_recheck_clock_and_a_look_at_regions_does_not() -> None:
-    gate = MotionGate(MotionSettings(recheck_s=2.0, max_region_share=0.5))
+def test_most_of_the_view_moving_is_looked_at_whole_and_restarts_both_clocks() -> None:
+    gate = MotionGate(MotionSettings(recheck_s=2.0, whole_s=10.0, max_region_share=0.5))
     base = street()
     gate.plan(base, at(0), STALL)
     walker = with_box(base, 560, 40, w=30, h=60)
     plan = gate.plan(walker, at(5), STALL)
     assert not plan.is_whole and plan.carried(STALL).tolist() == [True]  # the walker alone, the stall carried
-    assert gate.plan(base, at(10), STALL).is_whole  # due: 2 s after the last whole look, whatever moved between
     everywhere = np.full_like(base, 250)
-    assert gate.plan(everywhere, at(13), STALL).is_whole  # most of the view moved: one whole look
+    assert gate.plan(everywhere, at(8), STALL).is_whole  # most of the view moved: one whole look
+    settled = next(k for k in range(9, 60) if gate.plan(everywhere, at(k), STALL) is None)
+    # The stall's region is due 2 s after the last whole look, the whole view 10 s after it.
+    due = looks(gate, [everywhere] * 80, range(settled + 1, settled + 81), STALL)
+    last_whole = settled - 1
+    assert due[:2] == [last_whole + 10, last_whole + 20] and last_whole + 50 in due
 
 
 def test_a_region_grows_over_an_item_a_passer_by_touches() -> None:
