@@ -7,8 +7,9 @@ background (Frigate's approach, adapted), which costs a thumbnail's worth of wor
 `MotionGate.plan` decides per frame what the detector looks at: nothing (the worker carries the last
 detections over), the regions around what moved, around the boxes it lately missed and, every `recheck_s`,
 around every followed item (`pipeline.regions`; the last boxes clear of them are carried over), or the whole
-frame: the first one, one where most of the view moved, and one every `whole_s`. Unlike an NVR's, this gate never forgets a standing item: a stall that stands still IS the
-violation, so its detections keep reaching the tracker and the rules every frame and its dwell keeps counting.
+frame: the first one, one where most of the view moved, and one every `whole_s`. Unlike an NVR's, this gate
+never forgets a standing item: a stall that stands still IS the violation, so its detections keep reaching the
+tracker and the rules every frame and its dwell keeps counting.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
