@@ -254,6 +254,9 @@ class ReplayResult:
 def replay(runtime: Runtime, points: list[Point] | None = None) -> ReplayResult:
     """Run every file source as fast as possible through the full pipeline, then return."""
     points = [p for p in (points or runtime.config.points) if p.source.kind == "file"]
+    # The database is migrated before any worker runs, as serve's is: a replay killed while its points file their
+    # first cases can then never leave a schema half made, which the next run could not migrate.
+    _ = runtime.cases
     bus = MemoryBus(runtime.config.settings.bus.max_pending)
     result = ReplayResult()
     workers = {p.id: runtime.make_worker(p) for p in points}
