@@ -234,11 +234,18 @@ class OnnxDetector:
         (nh, nw), (dh, dw) = self._fit(h0, w0)
         top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
         left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
-        img = bgr if (nw, nh) == (w0, h0) else cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        return self._to_input(bgr, (nw, nh), (top, bottom, left, right)), (nw / w0, nh / h0), (left, top)
+
+    @staticmethod
+    def _to_input(bgr: np.ndarray, size: tuple[int, int], pad: tuple[int, int, int, int]) -> np.ndarray:
+        """NCHW float32 RGB input: `bgr` resized to `size` (width, height), then padded grey by `pad` (top,
+        bottom, left, right), as Ultralytics pads."""
+        h0, w0 = bgr.shape[:2]
+        img = bgr if size == (w0, h0) else cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
+        img = cv2.copyMakeBorder(img, *pad, cv2.BORDER_CONSTANT, value=(114, 114, 114))
         blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
         blob /= 255.0
-        return blob, (nw / w0, nh / h0), (left, top)
+        return blob
 
     def detect(self, bgr: np.ndarray) -> sv.Detections:
         """Detect objects in one BGR frame; boxes are in the frame's pixels."""
@@ -315,12 +322,8 @@ class OnnxDetector:
         """A region at the whole frame's scale, padded right and below to the input grid."""
         h, w = crop.shape[:2]
         nw, nh = max(round(w * gx), 1), max(round(h * gy), 1)
-        img = crop if (nw, nh) == (w, h) else cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_LINEAR)
         th, tw = -(-nh // self._stride) * self._stride, -(-nw // self._stride) * self._stride
-        img = cv2.copyMakeBorder(img, 0, th - nh, 0, tw - nw, cv2.BORDER_CONSTANT, value=(114, 114, 114))
-        blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
-        blob /= 255.0
-        return blob
+        return self._to_input(crop, (nw, nh), (0, th - nh, 0, tw - nw))
 
     @staticmethod
     def _check_image(bgr: np.ndarray) -> None:
