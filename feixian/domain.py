@@ -65,6 +65,13 @@ class Source(StrictModel):
 
     kind: Literal["file", "rtsp", "push"] = Field(description="file (replay/demo), rtsp (pull) or push (HTTP API).")
     uri: str | None = Field(default=None, description="File path (relative to the points file) or RTSP URL.")
+    detect_uri: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The camera's sub-stream (file path relative to the points file, or RTSP URL), where it "
+        "offers one beside its main stream as NVRs do: the detector looks at it, evidence is cut from `uri`. "
+        "Zones stay in the main stream's pixels. Not for push sources.",
+    )
     loop: bool = Field(default=False, description="Files only: start again at the end (live demo).")
     start_time: datetime | None = Field(
         default=None,
@@ -76,6 +83,11 @@ class Source(StrictModel):
     def _uri_needed(self) -> Source:
         if self.kind != "push" and not self.uri:
             raise ValueError(f"a {self.kind} source needs a uri")
+        if self.kind == "push" and self.detect_uri is not None:
+            raise ValueError(
+                "a push source has no detect_uri: its gateway pushes one stream; detect_uri is for file and rtsp "
+                "sources"
+            )
         return self
 
 

@@ -1,7 +1,9 @@
 """The unit that travels on the frame bus.
 
 A frame carries its JPEG bytes (the untouched original that becomes evidence, and what a Redis stream
-can carry) and decodes lazily.
+can carry) and decodes lazily. From a camera that offers a sub-stream beside its main one (`Source.detect_uri`)
+it also carries the sub-stream's JPEG of the same moment, which the detector looks at: the main stream's stays
+the evidence, and is decoded only where a crop of it is needed.
 
 >>> import cv2, numpy as np
 >>> ok, buf = cv2.imencode(".jpg", np.zeros((4, 6, 3), np.uint8))
@@ -156,13 +158,23 @@ class FpsSampler:
 
 @dataclass(eq=False)
 class Frame:
-    """One camera frame: point, per-point sequence number, capture time (UTC) and JPEG bytes."""
+    """One camera frame: point, per-point sequence number, capture time (UTC) and JPEG bytes, and where the
+    camera has a sub-stream, its JPEG of the same moment (`detect_jpeg`).
+
+    >>> small = cv2.imencode(".jpg", np.zeros((2, 3, 3), np.uint8))[1].tobytes()
+    >>> big = cv2.imencode(".jpg", np.zeros((4, 6, 3), np.uint8))[1].tobytes()
+    >>> f = Frame("P1", 0, datetime(2026, 1, 1, tzinfo=UTC), big, detect_jpeg=small)
+    >>> f.detect_image().shape, f.detect_scale()
+    ((2, 3, 3), (2.0, 2.0))
+    """
 
     point_id: str
     seq: int
     captured_at: datetime
     jpeg: bytes
     _image: np.ndarray | None = field(default=None, repr=False)
+    detect_jpeg: bytes | None = field(default=None, repr=False)
+    _detect_image: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.captured_at.tzinfo is None:
@@ -175,9 +187,29 @@ class Frame:
             self._image = decode_jpeg(self.jpeg, max_pixels)
         return self._image
 
+    def detect_image(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """The image to detect on: the sub-stream's where there is one (decoded once, then cached), else
+        `image()`. The main stream's JPEG is held to `max_pixels` too, by its header alone: a frame whose
+        evidence may not be decoded is refused here, like a single stream's, not when its case is filed."""
+        if self.detect_jpeg is None:
+            return self.image(max_pixels)
+        if self._detect_image is None:
+            check_jpeg_size(self.jpeg, max_pixels)
+            self._detect_image = decode_jpeg(self.detect_jpeg, max_pixels)
+        return self._detect_image
+
+    def detect_scale(self) -> tuple[float, float]:
+        """(x, y) factors from the detect image's pixels to the main stream's, read from the JPEG headers (no
+        decode); (1.0, 1.0) without a sub-stream."""
+        if self.detect_jpeg is None:
+            return 1.0, 1.0
+        (w, h), (dw, dh) = jpeg_size(self.jpeg), jpeg_size(self.detect_jpeg)
+        return w / dw, h / dh
+
     def release_image(self) -> None:
-        """Drop the decoded pixels (buffers keep only the JPEG; a 640x360 image is ~20x its JPEG)."""
+        """Drop the decoded pixels (buffers keep only the JPEGs; a 640x360 image is ~20x its JPEG)."""
         self._image = None
+        self._detect_image = None
 
 
 def utc_now() -> datetime:

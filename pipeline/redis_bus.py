@@ -196,6 +196,8 @@ class RedisBus:
         pid = frame.point_id
         keys = [self.keys.frames(pid), self.keys.queued(pid), self.keys.closed(pid)]
         fields = ["seq", frame.seq, "at", frame.captured_at.isoformat(), "jpeg", frame.jpeg]
+        if frame.detect_jpeg is not None:
+            fields += ["detect_jpeg", frame.detect_jpeg]
         deadline = None if timeout is None else time.monotonic() + timeout
         wait = POLL_MIN_S
         while True:
@@ -304,4 +306,5 @@ def _frame(point_id: str, fields: dict[bytes, bytes] | list[bytes]) -> Frame:
     # A script's reply carries the fields as a flat list, redis-py's XAUTOCLAIM as a mapping.
     if not isinstance(fields, dict):
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    return Frame(point_id, int(fields[b"seq"]), datetime.fromisoformat(_text(fields[b"at"])), fields[b"jpeg"])
+    at = datetime.fromisoformat(_text(fields[b"at"]))
+    return Frame(point_id, int(fields[b"seq"]), at, fields[b"jpeg"], detect_jpeg=fields.get(b"detect_jpeg"))

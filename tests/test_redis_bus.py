@@ -71,6 +71,21 @@ def test_frames_come_out_in_order_per_point_and_intact(client, keys):
     assert [bus.consume("B", timeout=1).seq for _ in range(3)] == [10, 11, 12]
 
 
+def test_a_sub_stream_frame_keeps_both_jpegs_and_a_single_one_stays_single(client, keys):
+    bus = RedisBus(client, keys, max_pending=10, max_len=100)
+    bus.publish(Frame("A", 0, T, b"\xff\xd8main", detect_jpeg=b"\xff\xd8sub"))
+    bus.publish(frame("A", 1))
+    paired, single = bus.consume("A", timeout=1), bus.consume("A", timeout=1)
+    assert (paired.jpeg, paired.detect_jpeg) == (b"\xff\xd8main", b"\xff\xd8sub")
+    assert (single.jpeg, single.detect_jpeg) == (b"\xff\xd81", None)
+    # An entry taken over from a dead reader (XAUTOCLAIM's reply, a mapping) keeps it too.
+    owner = reader(client, keys, "w1")
+    owner.publish(Frame("B", 0, T, b"\xff\xd8main", detect_jpeg=b"\xff\xd8sub"))
+    owner.read("B", timeout=1)
+    [(_, claimed)] = reader(client, keys, "w2").claim("B")
+    assert claimed.detect_jpeg == b"\xff\xd8sub"
+
+
 def test_a_full_point_pushes_back_on_queued_frames_and_on_entries_held(client, keys):
     bus = RedisBus(client, keys, max_pending=2, max_len=3, consumer="w")
     bus.publish(frame("A", 0))
