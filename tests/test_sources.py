@@ -1,3 +1,4 @@
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -95,3 +96,73 @@ def test_rtsp_reconnects_with_backoff():
     assert [f.seq for f in got] == [0, 1, 2, 3, 4]
     assert FakeCapture.opens >= 3 and src.reconnects >= 2
     assert cv2.imdecode(np.frombuffer(got[0].jpeg, np.uint8), 1).shape == (8, 8, 3)
+
+
+class Camera:
+    """Stands in for cv2.VideoCapture on one stream of a camera: `size` images numbered in their first pixel,
+    a few milliseconds apart, without end; or, `up` unset, a stream that never opens."""
+
+    def __init__(self, size: tuple[int, int], up: bool = True):
+        self.size = size
+        self.up = up
+        self.n = 0
+
+    def isOpened(self):
+        return self.up
+
+    def read(self):
+        time.sleep(0.002)
+        self.n = (self.n + 1) % 256
+        image = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+        image[0, 0] = self.n
+        return True, image
+
+    def release(self):
+        pass
+
+
+def cameras(main_up: bool = True):
+    return lambda url: Camera((64, 48), main_up) if url.endswith("main") else Camera((32, 24))
+
+
+def test_rtsp_sub_stream_frames_carry_the_main_streams_newest_image():
+    src = RtspSource("P", "rtsp://cam/main", detect_fps=1000, opener=cameras(), detect_url="rtsp://cam/sub")
+    it = src.frames()
+    got = [next(it) for _ in range(3)]
+    src.stop()
+    it.close()
+    for frame in got:
+        assert cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), 1).shape == (48, 64, 3)
+        assert frame.detect_image().shape == (24, 32, 3)
+    assert [f.seq for f in got] == [0, 1, 2]
+    assert _ends("main-P"), "the main stream's reader must not outlive its frames"
+
+
+def _ends(name: str) -> bool:
+    """Whether every thread called `name` ends (within a generous wait)."""
+    for t in threading.enumerate():
+        if t.name == name:
+            t.join(5)
+    return not any(t.name == name and t.is_alive() for t in threading.enumerate())
+
+
+def test_rtsp_sub_stream_frames_wait_for_the_main_stream():
+    src = RtspSource(
+        "P",
+        "rtsp://cam/main",
+        detect_fps=1000,
+        backoff_initial_s=0.01,
+        opener=cameras(main_up=False),
+        detect_url="rtsp://cam/sub",
+    )
+    got: list = []
+    feeding = threading.Thread(target=src.run, args=(got.append,))
+    feeding.start()
+    deadline = time.monotonic() + 10
+    while src.unpaired < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    src.stop()
+    feeding.join(5)
+    assert not feeding.is_alive() and _ends("main-P")
+    assert src.unpaired >= 3 and got == []
+    assert src.down_for(time.monotonic()) is not None  # the sub-stream delivers, the main one never did
