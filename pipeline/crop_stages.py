@@ -15,7 +15,7 @@ input size), so evidence names the same model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import cv2
@@ -24,10 +24,13 @@ import onnxruntime as ort
 import supervision as sv
 
 from pipeline.detector import DetectorError
+from pipeline.stream_scale import factors_between, inverse, scaled
 
 CROP_SIZE = 96
 CONTEXT = 0.1  # the crop takes this share of the box's size on every side: the object's edges stay in view
 PAD = 114  # the letterbox grey Ultralytics pads with
+
+CropsFrom = Callable[[], np.ndarray]
 
 
 def crop_box(bgr: np.ndarray, box: Sequence[float], size: int = CROP_SIZE, context: float = CONTEXT) -> np.ndarray:
@@ -90,7 +93,8 @@ class CropClassifier:
 
 
 class Stage(Protocol):
-    """A second look: `needs` the classes the detector must have; `judge` returns the detections it changed."""
+    """A second look: `needs` the classes the detector must have, the only ones it judges; `judge` returns the
+    detections it changed."""
 
     needs: tuple[str, ...]
 
@@ -115,18 +119,33 @@ class StagedDetector:
         """The detector itself when there is no stage, else the detector with them."""
         return cls(detector, stages) if stages else detector
 
-    def detect(self, bgr: np.ndarray) -> sv.Detections:
-        return self._judged(bgr, self.detector.detect(bgr))
+    def detect(self, bgr: np.ndarray, crops_from: CropsFrom | None = None) -> sv.Detections:
+        """The detector's boxes on `bgr`, judged; with `crops_from`, the stages crop from that image (see `_judged`)."""
+        return self._judged(bgr, self.detector.detect(bgr), crops_from)
 
-    def detect_regions(self, bgr: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections:
+    def detect_regions(
+        self, bgr: np.ndarray, rects: Sequence[tuple[int, int, int, int]], crops_from: CropsFrom | None = None
+    ) -> sv.Detections:
         """The detector's boxes in those regions of the frame (`OnnxDetector.detect_regions`), judged."""
-        return self._judged(bgr, self.detector.detect_regions(bgr, rects))
+        return self._judged(bgr, self.detector.detect_regions(bgr, rects), crops_from)
 
-    def _judged(self, bgr: np.ndarray, detections: sv.Detections) -> sv.Detections:
+    def _judged(self, bgr: np.ndarray, detections: sv.Detections, crops_from: CropsFrom | None) -> sv.Detections:
+        """The stages' verdicts on `detections`, boxes in `bgr`'s pixels. `crops_from` gives a larger picture of
+        the same view (a camera's main stream, `bgr` its sub-stream): the stages crop from it, their boxes carried
+        there and back, and it is asked for only when a stage has a box of its classes to judge, since decoding
+        a main stream's frame costs more than detecting on its sub-stream."""
+        image, factors = bgr, (1.0, 1.0)
+        if crops_from is not None:
+            names = detections.data["class_name"] if len(detections) else ()
+            if not any(name in stage.needs for stage in self.stages for name in names):
+                return detections
+            image = crops_from()
+            factors = factors_between(bgr, image)
         d = self.detector
+        detections = scaled(detections, factors)
         for stage in self.stages:
-            detections = stage.judge(bgr, detections, d.class_names, d.iou_threshold)
-        return detections
+            detections = stage.judge(image, detections, d.class_names, d.iou_threshold)
+        return scaled(detections, inverse(factors))
 
     def __getattr__(self, name: str):
         return getattr(self.detector, name)

@@ -39,13 +39,14 @@ class SlotLimitedDetector:
         self.slots = slots
         self._slots = threading.BoundedSemaphore(slots)
 
-    def detect(self, image) -> sv.Detections:
+    def detect(self, image, **options) -> sv.Detections:
+        """The detector's answer; `options` (a staged detector's `crops_from`) pass through."""
         with self._slots:
-            return self.detector.detect(image)
+            return self.detector.detect(image, **options)
 
-    def detect_regions(self, image, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections:
+    def detect_regions(self, image, rects: Sequence[tuple[int, int, int, int]], **options) -> sv.Detections:
         with self._slots:
-            return self.detector.detect_regions(image, rects)
+            return self.detector.detect_regions(image, rects, **options)
 
     def __getattr__(self, name: str):
         return getattr(self.detector, name)

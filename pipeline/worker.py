@@ -32,11 +32,13 @@ import supervision as sv
 from cases.store import EvidenceSettings
 from feixian.domain import Category, Point
 from pipeline.bus import FrameBus
+from pipeline.crop_stages import CropsFrom
 from pipeline.events import KeyFrame, ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import FpsSampler, Frame, FrameDecodeError, FrameLimits, decode_jpeg, encode_jpeg
 from pipeline.motion import MotionGate
 from pipeline.plates import PlateReader
+from pipeline.stream_scale import scaled
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,9 @@ class Rule(Protocol):
 
 
 class Detector(Protocol):
-    def detect(self, image) -> sv.Detections: ...
+    def detect(self, image, **options) -> sv.Detections: ...
 
-    def detect_regions(self, image, rects: Sequence[tuple[int, int, int, int]]) -> sv.Detections: ...
+    def detect_regions(self, image, rects: Sequence[tuple[int, int, int, int]], **options) -> sv.Detections: ...
 
 
 class Tracker(Protocol):
@@ -174,7 +176,8 @@ class PointWorker:
             self.stats.skipped += 1
             return
         try:
-            image = frame.image(self.limits.max_pixels)
+            image = frame.detect_image(self.limits.max_pixels)
+            to_main = frame.detect_scale()
         except FrameDecodeError as e:
             self._drop(frame, "undecodable", str(e))
             return
@@ -184,7 +187,9 @@ class PointWorker:
         # Set only once a frame is taken: a frame stamped far ahead never becomes the point's "last" time,
         # so it cannot make every later, correctly stamped frame look out of order.
         self._last_at = frame.captured_at
-        found = self._detect(image, frame.captured_at)
+        # Found on the detect image (a sub-stream's, where the camera has one), followed and judged in the main
+        # stream's pixels, which the zones and the evidence are in.
+        found = scaled(self._detect(image, frame.captured_at, self._crops(frame)), to_main)
         detections = self.tracker.update(found, frame.captured_at)
         self.stats.frames += 1
         self.stats.detections += len(detections)
@@ -194,10 +199,11 @@ class PointWorker:
         self._queue(events)
         self._file_due(frame.captured_at)
 
-    def _detect(self, image, at: datetime) -> sv.Detections:
-        """The detector's answer for this frame. With the motion gate it looks only where the gate plans: the
-        last boxes clear of that are carried over (the tracker and the rules still see them, so standing items
-        stay followed and their dwell counts), and a frame where nothing moved carries them all."""
+    def _detect(self, image, at: datetime, options: dict[str, CropsFrom]) -> sv.Detections:
+        """The detector's answer for this frame, in `image`'s pixels. With the motion gate it looks only where
+        the gate plans: the last boxes clear of that are carried over (the tracker and the rules still see them,
+        so standing items stay followed and their dwell counts), and a frame where nothing moved carries them
+        all."""
         plan = None
         if self.gate is not None:
             last = self._found.xyxy if self._found is not None else np.zeros((0, 4), np.float32)
@@ -207,13 +213,21 @@ class PointWorker:
                 return self._found
         started = time.perf_counter()
         if plan is None or plan.is_whole or self._found is None:
-            self._found = self.detector.detect(image)
+            self._found = self.detector.detect(image, **options)
         else:
             carried = self._found[plan.carried(self._found.xyxy)]
-            self._found = sv.Detections.merge([carried, self.detector.detect_regions(image, plan.rects)])
+            self._found = sv.Detections.merge([carried, self.detector.detect_regions(image, plan.rects, **options)])
             self.stats.regions += 1
         self.on_detector_seconds(time.perf_counter() - started)
         return self._found
+
+    def _crops(self, frame: Frame) -> dict[str, CropsFrom]:
+        """The detector's options for `frame`: the second looks of a staged detector (`pipeline.crop_stages`)
+        crop a sub-stream frame's boxes from its main stream, at the resolution they were trained on; the main
+        JPEG is decoded only if a box asks for it. A detector without second looks takes no options."""
+        if frame.detect_jpeg is None or not getattr(self.detector, "stages", ()):
+            return {}
+        return {"crops_from": lambda: frame.image(self.limits.max_pixels)}
 
     def _refusal(self, frame: Frame) -> tuple[str, str] | None:
         ahead = self.limits.ahead_of_clock(frame.captured_at)
