@@ -93,12 +93,14 @@ class FileSource:
         wall0 = time.monotonic()
         sampled = self.detect_path or self.path
         while not self._stop.is_set():
-            main = None if self.detect_path is None else ShownAt(*self._open(self.path))
             cap, fps = self._open(sampled)
+            main = None
             sampler = FpsSampler(self.detect_fps)
             index = 0
             duration = 0.0
             try:
+                if self.detect_path is not None:
+                    main = ShownAt(*self._open(self.path))
                 while not self._stop.is_set():
                     ok, image = cap.read()
                     if not ok:
@@ -115,7 +117,8 @@ class FileSource:
                         delay = wall0 + offset + t - time.monotonic()
                         if delay > 0 and self._stop.wait(delay):
                             return
-                    yield self._frame(seq, base + timedelta(seconds=offset + t), evidence, image, main is not None)
+                    detect = None if main is None else image
+                    yield self._frame(seq, base + timedelta(seconds=offset + t), evidence, detect)
                     seq += 1
             finally:
                 cap.release()
@@ -129,10 +132,10 @@ class FileSource:
                 return
             offset += duration
 
-    def _frame(self, seq: int, captured_at: datetime, image: np.ndarray, sampled: np.ndarray, sub: bool) -> Frame:
+    def _frame(self, seq: int, captured_at: datetime, image: np.ndarray, detect: np.ndarray | None) -> Frame:
         # No decoded pixels ride along: the detector must see the JPEG that becomes evidence (or the sub-stream's
         # JPEG), exactly as it sees a pushed frame, so a file and a push of the same frames give the same cases.
-        detect_jpeg = encode_jpeg(sampled, self.jpeg_quality) if sub else None
+        detect_jpeg = None if detect is None else encode_jpeg(detect, self.jpeg_quality)
         return Frame(self.point_id, seq, captured_at, encode_jpeg(image, self.jpeg_quality), detect_jpeg=detect_jpeg)
 
     def run(self, publish: Publish) -> None:
@@ -158,11 +161,11 @@ class ShownAt:
     def __init__(self, cap: cv2.VideoCapture, fps: float):
         self._cap = cap
         self._fps = fps
-        self._image = None
+        self._image: np.ndarray | None = None
         self.shown = 0  # frames read so far
         self._ended = False
 
-    def at(self, t: float):
+    def at(self, t: float) -> np.ndarray | None:
         # The tolerance pairs frames of two clocks that start together (5 fps and 25 fps at 0.2 s) despite
         # float error, as FpsSampler does.
         while not self._ended and self.shown / self._fps <= t + 1e-6:
@@ -243,14 +246,14 @@ class LatestImage:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._image = None
+        self._image: np.ndarray | None = None
         self._at = 0.0
 
-    def put(self, image, at: float) -> None:
+    def put(self, image: np.ndarray, at: float) -> None:
         with self._lock:
             self._image, self._at = image, at
 
-    def get(self, now: float, max_age: float):
+    def get(self, now: float, max_age: float) -> np.ndarray | None:
         with self._lock:
             return self._image if self._image is not None and now - self._at <= max_age else None
 
