@@ -193,8 +193,8 @@ class Frame:
         evidence may not be decoded is refused here, like a single stream's, not when its case is filed."""
         if self.detect_jpeg is None:
             return self.image(max_pixels)
+        check_jpeg_size(self.jpeg, max_pixels)
         if self._detect_image is None:
-            check_jpeg_size(self.jpeg, max_pixels)
             self._detect_image = decode_jpeg(self.detect_jpeg, max_pixels)
         return self._detect_image
 

@@ -125,6 +125,10 @@ def test_a_sub_stream_frame_holds_its_main_jpeg_to_the_pixel_bound_too():
     frame = Frame("P1", 0, T0, jpeg(MAIN), detect_jpeg=jpeg(SUB))
     with pytest.raises(pipeline.frames.ImageTooLargeError, match="1280x720"):
         frame.detect_image(max_pixels=640 * 360)
+    # Also where the sub-stream's pixels came decoded with it (an RTSP source's).
+    pulled = Frame("P1", 0, T0, jpeg(MAIN), detect_jpeg=jpeg(SUB), _detect_image=np.zeros((360, 640, 3), np.uint8))
+    with pytest.raises(pipeline.frames.ImageTooLargeError, match="1280x720"):
+        pulled.detect_image(max_pixels=640 * 360)
 
 
 # -- the worker --
