@@ -68,3 +68,38 @@ def test_a_branch_that_changed_shared_weights_is_refused(exports, tmp_path):
     torch.save(ckpt, tmp_path / "drifted.pt")
     with pytest.raises(DualHeadError, match="changed shared COCO weights"):
         export_dual(COCO_PT, tmp_path / "drifted.pt", tmp_path / "out.onnx", {})
+
+
+def test_the_branch_comes_back_out_of_an_export(exports, tmp_path):
+    """`branch_from_dual` reads the folded branch out of an export; exported again, it scores every anchor as
+    the first export did (what lets a new fusion rule ship without retraining)."""
+    import onnxruntime as ort
+    import torch
+
+    from training.dual_head import branch_from_dual, export_dual
+
+    init, untrained, _ = exports
+    ckpt = torch.load(init, weights_only=False)
+    with torch.no_grad():  # a branch unlike the one every fresh checkpoint starts from: as if trained
+        for param in ckpt["model"].model[-1].cv3.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    torch.save(ckpt, tmp_path / "trained.pt")
+    trained = export_dual(COCO_PT, tmp_path / "trained.pt", tmp_path / "trained.onnx", {})
+    branch = branch_from_dual(COCO_PT, trained, tmp_path / "branch.pt")
+    again = export_dual(COCO_PT, branch, tmp_path / "again.onnx", {})
+    frame = cv2.resize(cv2.imread(str(sorted(need(COCO128).glob("*.jpg"))[0])), (640, 480))
+    blob = np.ascontiguousarray(frame[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    fresh, first, second = (
+        ort.InferenceSession(str(p)).run(None, {"images": blob})[0] for p in (untrained, trained, again)
+    )
+    assert np.abs(fresh[:, 4:] - first[:, 4:]).max() > 0.01  # the trained branch scores differently
+    assert np.abs(first[:, 4:] - second[:, 4:]).max() < 1e-4
+    assert np.abs(first[:, :4] - second[:, :4]).max() < 0.01  # pixels
+
+
+def test_an_export_without_a_branch_is_refused(exports, tmp_path):
+    from training.dual_head import branch_from_dual
+
+    _, _, base_path = exports
+    with pytest.raises(DualHeadError, match="no branch weights"):
+        branch_from_dual(COCO_PT, base_path, tmp_path / "branch.pt")

@@ -10,7 +10,9 @@ features and boxed by the same box branch:
 - person, car, table, chair and umbrella score the higher of COCO's own branch (through
   `training.real_sets.COCO_TO_FEIXIAN`; an anchor whose best COCO class is one feixian does not know, a bus or
   a dog, gives nothing there, as yolov8n through a class map would) and the new branch, so on real photos they
-  are found at least where yolov8n finds them;
+  are found at least where yolov8n finds them. Where COCO names the anchor something feixian does not know
+  with confidence c (a pizza, a bowl, a bus), the branch's score of these classes is taken times 1 - c: the
+  branch learnt tables from rendered ones and boxed pizzas as tables above COCO's own tables;
 - a truck found by COCO stays a truck unless the branch judges its state: the plain truck scores the higher of
   the branch's and COCO's truck score times the branch's doubt about a dirty or uncovered state
   (1 - the higher of those two), so COCO finds trucks the branch misses (at night, far off) and the branch alone
@@ -111,6 +113,44 @@ def branch_checkpoint(coco_pt: str | Path, out: str | Path) -> Path:
     return out
 
 
+def branch_from_dual(coco_pt: str | Path, dual_onnx: str | Path, out: str | Path) -> Path:
+    """The trained branch of an exported dual detector, back as a checkpoint `export_dual` takes: a new fusion
+    rule (`fuse_scores`) is then one export away, and a later training run can start from it.
+
+    The export holds the branch's convolutions with their batch norms folded in (`branch.S.L.conv.weight`,
+    ...), so they go into a checkpoint whose branch is folded the same way; the shared COCO layers stay as
+    `branch_checkpoint` copies them, which `dual_module`'s frozen-weights guard checks."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from ultralytics.nn.modules import Conv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    model = onnx.load(str(dual_onnx))
+    prefix = "branch."
+    weights = {
+        i.name[len(prefix) :]: torch.from_numpy(numpy_helper.to_array(i).copy())
+        for i in model.graph.initializer
+        if i.name.startswith(prefix)
+    }
+    if not weights:
+        raise DualHeadError(f"{dual_onnx}: no branch weights in it; is it a dual-head export?")
+    out = Path(out)
+    ckpt = torch.load(branch_checkpoint(coco_pt, out), weights_only=False)
+    head = ckpt["model"].model[-1].cv3
+    for m in head.modules():
+        if isinstance(m, Conv) and hasattr(m, "bn"):
+            m.conv = fuse_conv_and_bn(m.conv, m.bn)
+            delattr(m, "bn")
+            m.forward = m.forward_fuse
+    try:
+        head.load_state_dict(weights)
+    except RuntimeError as e:
+        raise DualHeadError(f"{dual_onnx}: its branch does not fit a {BRANCH_WIDTH}-wide one: {e}") from e
+    torch.save(ckpt, out)
+    return out
+
+
 def _narrow_class_branch(theirs, ours, rows, offset) -> None:
     """Copy COCO's class branch (conv, conv, 1x1 to 80 classes; 80 channels wide) into ours (`BRANCH_WIDTH`
     wide, `rows` outputs). The hidden channels kept are those the copied rows lean on most, last layer first."""
@@ -182,6 +222,48 @@ def train_branch(init: Path, data: Path, run_dir: Path, device: str, hours: floa
     return Path(model.trainer.last)
 
 
+# rows of the truck states the branch alone judges
+STATE_ROWS = tuple(CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered"))
+
+
+def fusion_buffers() -> dict:
+    """What `fuse_scores` reads besides the scores: `keep` (80,), 1 for each COCO class feixian knows;
+    `coco_rows` (classes,), each feixian class's COCO row (0 where COCO gives none, weighted 0 by `supplied`);
+    `supplied` and `is_truck`, (1, classes, 1) masks of the classes COCO gives and of the plain truck."""
+    import torch
+
+    coco_of = {ours: theirs for theirs, ours in COCO_TO_FEIXIAN.items()}
+    return {
+        "keep": torch.tensor([float(name in COCO_TO_FEIXIAN) for name in COCO80]),
+        "coco_rows": torch.tensor([COCO80.index(coco_of[c]) if c in coco_of else 0 for c in CLASSES]),
+        "supplied": torch.tensor([float(c in coco_of) for c in CLASSES]).view(1, -1, 1),
+        "is_truck": torch.tensor([float(c == "truck") for c in CLASSES]).view(1, -1, 1),
+    }
+
+
+def fuse_scores(coco, ours, keep, coco_rows, supplied, is_truck):
+    """feixian's class scores (batch, classes, anchors) from COCO's (batch, 80, anchors) and the branch's, both
+    after the sigmoid, by the rule of the module docstring; the other arguments are `fusion_buffers()`.
+
+    >>> import torch
+    >>> coco = torch.zeros(1, 80, 2)
+    >>> coco[0, COCO80.index("pizza"), 0], coco[0, COCO80.index("chair"), 1] = 0.9, 0.6
+    >>> ours = torch.zeros(1, len(CLASSES), 2)
+    >>> ours[0, CLASSES.index("table")] = 0.8  # the branch calls both anchors a table
+    >>> fused = fuse_scores(coco, ours, **fusion_buffers())
+    >>> [round(v, 2) for v in fused[0, CLASSES.index("table")].tolist()]  # not on COCO's pizza
+    [0.08, 0.8]
+    >>> round(fused[0, CLASSES.index("chair"), 1].item(), 2)  # COCO's chair stands
+    0.6
+    """
+    known = keep[coco.argmax(1)].unsqueeze(1).to(coco.dtype)
+    foreign = (1 - known) * coco.amax(1, keepdim=True)  # COCO's confidence in a class feixian does not know
+    ours = ours * (1 - supplied * foreign)
+    # COCO's truck counts only as far as the branch doubts a dirty or uncovered state
+    trust = 1 - is_truck * ours[:, list(STATE_ROWS)].amax(1, keepdim=True)
+    return ours.maximum(coco[:, coco_rows] * supplied * known * trust)
+
+
 def dual_module(coco_pt: str | Path, branch_pt: str | Path):
     """The torch module `export_dual` writes: yolov8n with the trained branch beside its class branch."""
     import torch
@@ -199,22 +281,12 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
     coco.fuse(verbose=False)
     branch.fuse(verbose=False)
 
-    keep = torch.tensor([name in COCO_TO_FEIXIAN for name in COCO80])
-    states = [CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered")]
-    coco_of = {ours: theirs for theirs, ours in COCO_TO_FEIXIAN.items()}
-    # for each feixian class, COCO's row of it (row 0 where COCO gives none, weighted 0 by `supplied`)
-    coco_rows = torch.tensor([COCO80.index(coco_of[c]) if c in coco_of else 0 for c in CLASSES])
-    supplied = torch.tensor([float(c in coco_of) for c in CLASSES]).view(1, -1, 1)
-    is_truck = torch.tensor([float(c == "truck") for c in CLASSES]).view(1, -1, 1)
-
     class Dual(nn.Module):
         def __init__(self):
             super().__init__()
             self.coco, self.branch = coco, branch.model[-1].cv3
-            self.register_buffer("keep", keep)
-            self.register_buffer("coco_rows", coco_rows)
-            self.register_buffer("supplied", supplied)
-            self.register_buffer("is_truck", is_truck)
+            for name, tensor in fusion_buffers().items():
+                self.register_buffer(name, tensor)
 
         def forward(self, x):
             saved = []
@@ -232,11 +304,9 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
             new_scores = torch.cat(
                 [b(f).view(bs, len(CLASSES), -1) for b, f in zip(self.branch, feats, strict=True)], -1
             )
-            known = self.keep[coco_scores.argmax(1)].unsqueeze(1).to(coco_scores.dtype)
-            ours = new_scores.sigmoid()
-            # COCO's truck counts only as far as the branch doubts a dirty or uncovered state
-            trust = 1 - self.is_truck * ours[:, states].amax(1, keepdim=True)
-            scores = torch.maximum(ours, coco_scores[:, self.coco_rows] * self.supplied * known * trust)
+            scores = fuse_scores(
+                coco_scores, new_scores.sigmoid(), self.keep, self.coco_rows, self.supplied, self.is_truck
+            )
             return torch.cat([boxes, scores], 1)
 
     det = coco.model[-1]
@@ -333,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("init", help="the branch checkpoint to train")
     a.add_argument("--coco", default="../shared/models/yolov8n.pt")
     a.add_argument("--out", required=True)
+    r = sub.add_parser("recover", help="the branch checkpoint of an exported dual detector (branch_from_dual)")
+    r.add_argument("--coco", default="../shared/models/yolov8n.pt")
+    r.add_argument("--dual", required=True, help="ONNX written by export_dual")
+    r.add_argument("--out", required=True)
+    r.add_argument("--export", help="also export it again, with this module's fusion rule, to this ONNX")
+    r.add_argument("--version", default="dev")
     for step, what in (("train", "train the branch, then export"), ("export", "export a trained branch's run")):
         t = sub.add_parser(step, help=what + " the dual detector and its summary")
         t.add_argument("--coco", default="../shared/models/yolov8n.pt")
@@ -350,6 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.step == "init":
             print(branch_checkpoint(args.coco, args.out))
+        elif args.step == "recover":
+            print(branch := branch_from_dual(args.coco, args.dual, args.out))
+            if args.export:
+                import onnx
+
+                # the branch's training facts (data fingerprint, seed, epochs) stay true of the new export
+                meta = {m.key: m.value for m in onnx.load(args.dual).metadata_props}
+                meta |= {"feixian_model": Path(args.export).stem, "feixian_version": args.version}
+                print(export_dual(args.coco, branch, args.export, meta | {"branch_of": Path(args.dual).name}))
         else:
             if args.step == "train":
                 train_branch(Path(args.init), Path(args.data), Path(args.run_dir), args.device, args.hours, args.seed)
