@@ -289,9 +289,18 @@ class Config:
     def source_path(self, point: Point) -> str:
         """A file source's path resolved against the points file; other URIs unchanged."""
         assert point.source.uri is not None
+        return self._resolved(point, point.source.uri)
+
+    def detect_source_path(self, point: Point) -> str | None:
+        """The point's sub-stream (`Source.detect_uri`), resolved as `source_path` resolves its main stream;
+        None where the point has none."""
+        uri = point.source.detect_uri
+        return None if uri is None else self._resolved(point, uri)
+
+    def _resolved(self, point: Point, uri: str) -> str:
         if point.source.kind == "file":
-            return str((self.points_dir / point.source.uri).resolve())
-        return point.source.uri
+            return str((self.points_dir / uri).resolve())
+        return uri
 
     @property
     def database_url(self) -> str:

@@ -203,9 +203,15 @@ class Runtime:
                 start_time=None if realtime else src.start_time,
                 loop=src.loop and realtime,
                 realtime=realtime,
+                detect_path=self.config.detect_source_path(point),
             )
         if src.kind == "rtsp":
-            return RtspSource(point.id, self.config.source_path(point), point.detect_fps)
+            return RtspSource(
+                point.id,
+                self.config.source_path(point),
+                point.detect_fps,
+                detect_url=self.config.detect_source_path(point),
+            )
         return None  # push points get their frames from the HTTP API
 
 
