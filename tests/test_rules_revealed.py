@@ -183,3 +183,29 @@ def test_crates_put_behind_the_stool_just_before_it_leaves_count_from_when_they_
 
     events = run(late, 120, with_pixels())
     assert [(e.subtype, e.started_at) for e in events] == [("shopfront", at(0)), ("goods", at(STOOL_LEAVES))]
+
+
+def test_a_sub_stream_camera_dates_them_alike_without_decoding_its_main_stream():
+    """A camera whose main stream is twice the size of its sub-stream (the painted frames): the rule sees boxes
+    and zones in the main stream's pixels and feeds the stillness map the sub-stream image the detector already
+    decoded."""
+    import cv2
+
+    from feixian.domain import Zone
+    from pipeline.frames import decode_jpeg
+
+    zones = [Zone(id=z.id, kind=z.kind, polygon=[(2 * x, 2 * y) for x, y in z.polygon]) for z in POINT.zones]
+    point = POINT.model_copy(update={"zones": zones})
+    rule = OccupationRule(point, OccupationRuleSettings(), stillness=StillnessMap(settle_s=3.0))
+    events, main_decoded = [], 0
+    for s in range(120):
+        sub, rows = crates_revealed(s)
+        main = encode_jpeg(cv2.resize(decode_jpeg(sub), (640, 480), interpolation=cv2.INTER_NEAREST))
+        frame = Frame(POINT.id, s, T0 + timedelta(seconds=s), main, detect_jpeg=sub)
+        events += rule.update(frame, dets([(*(2 * v for v in row[:4]), row[4]) for row in rows]))
+        main_decoded += frame._image is not None
+        frame.release_image()
+    goods = [e for e in events if e.subtype == "goods"]
+    assert [e.started_at for e in goods] == [at(CRATES_PUT_DOWN)]
+    assert goods[0].details["dated_from"] == "pixels"
+    assert main_decoded == 0

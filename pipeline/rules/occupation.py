@@ -63,6 +63,7 @@ from pipeline.events import KeyFrame, ObjectSeen, ViolationEvent
 from pipeline.frames import Frame
 from pipeline.rules._detections import Columns, match_by_iou
 from pipeline.stillness import StillnessMap
+from pipeline.stream_scale import inverse
 from pipeline.taxonomy import TRUCK_CLASSES, occupation_subtype
 from pipeline.zones import ZoneTester, zone_testers
 
@@ -243,13 +244,17 @@ class OccupationRule:
         self.stillness = stillness
         self._zones: list[ZoneTester] = zone_testers(point.zones, ZONE_KINDS_FOR[Category.OCCUPATION])
         self._state: dict[str, _ZoneState] = {}
+        self._to_stillness = (1.0, 1.0)  # from the main stream's pixels to those the stillness map is fed
 
     def update(self, frame: Frame, detections: sv.Detections) -> list[ViolationEvent]:
         """Feed one frame's (tracked) detections; returns the events whose dwell time was crossed."""
         if not self._zones:
             return []
         if self.stillness is not None:
-            self.stillness.update(frame.image(), frame.captured_at)
+            # the image the detector saw (a sub-stream's, where the camera has one): already decoded, where the
+            # main stream's would cost a decode a frame; boxes are carried to its pixels in _revealed_since
+            self.stillness.update(frame.detect_image(), frame.captured_at)
+            self._to_stillness = inverse(frame.detect_scale())
         cols = Columns.of(detections)
         subtypes = np.array([occupation_subtype(n) or "" for n in cols.names], dtype=object)
         events = []
@@ -402,8 +407,11 @@ class OccupationRule:
         if not in_front:
             return now, []
         assert self.stillness is not None
+        fx, fy = self._to_stillness
         since = self.stillness.changed_since(
-            tuple(box), after=max(c.started_at for c in in_front), share=s.revealed_share
+            (box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy),
+            after=max(c.started_at for c in in_front),
+            share=s.revealed_share,
         )
         # Revealed means it showed while the item in front stood, for longer than a new look takes to
         # count: what took its look as that item left came with or after its leaving.
