@@ -11,7 +11,7 @@ BENCH_DIR := $(DATA)/bench
 DEMO_USER := demo
 DEMO_PASSWORD := feixian-demo
 
-.PHONY: run check test test-slow lint bench bench-gpu train train-real train-stages train-plates demo venv venv-dev system-deps clean
+.PHONY: run check test test-slow lint bench bench-gpu train train-real train-stages train-plates train-province demo venv venv-dev system-deps clean
 
 # Runtime only (no PyTorch): what `make run` needs.
 $(VENV)/.runtime: pyproject.toml
@@ -112,6 +112,10 @@ train-stages: $(VENV)/.dev
 
 train-plates: $(VENV)/.dev
 	./scripts/train_plate_reader.sh
+
+# The province character's own check (models/feixian-province-v1.md); `feixian plates eval --province-model` then.
+train-province: $(VENV)/.dev
+	$(FEIXIAN) plates train-province --out models/feixian-province-v1.onnx --version feixian-province-v1
 
 clean:
 	rm -rf $(DATA) runs

@@ -100,6 +100,7 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
     """Read the plate in each image (whole image, or --box), print one JSON object per image."""
     import cv2
 
+    from pipeline.plate_province import ProvinceCheck
     from pipeline.plates import PlateReader, PlateRecognizer
 
     cfg = load_config(args.config, args.data_dir)
@@ -108,7 +109,12 @@ def cmd_plates_read(args: argparse.Namespace) -> int:
         print("feixian plates read: no plate reader (give --model or set plates.model in the config)", file=sys.stderr)
         return 2
     plates = cfg.settings.plates
-    reader = PlateReader(PlateRecognizer(model), plates.min_confidence, plates.province_confidence)
+    check = ProvinceCheck.load(
+        plates.province_model_path(cfg.base_dir), plates.province_agreed_confidence, plates.province_model_confidence
+    )
+    reader = PlateReader(
+        PlateRecognizer(model), plates.min_confidence, plates.province_confidence, province_check=check
+    )
     failed = 0
     for path in args.images:
         image = cv2.imread(path) if Path(path).is_file() else None
@@ -141,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.evaluate import register as register_eval
     from training.gpu_bench import register as register_gpu_bench
     from training.plates.evaluate import register as register_plates_eval
+    from training.plates.province import register as register_plates_province
     from training.plates.train import register as register_plates_train
     from training.real_dataset import register as register_real_data
     from training.review_bench import register as register_review_bench
@@ -197,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_plates_read)
     register_plates_train(plates)
+    register_plates_province(plates)
     register_plates_eval(plates)
 
     register_detect(sub, common)

@@ -132,9 +132,37 @@ class PlateSettings(StrictModel):
         description="A read whose province character scores below this names no party: the province glyph is "
         "the one a reader confuses most (a wrong province at 0.89 named another party).",
     )
+    province_model: str | None = Field(
+        default=None,
+        description="ONNX province glyph classifier (`feixian plates train-province`), relative to the config "
+        "file: a province under province_confidence still names the party where this classifier names the same "
+        "province (models/feixian-province-v1.md). None: province_confidence alone decides.",
+    )
+    province_agreed_confidence: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="With province_model: the recogniser's own province score must still reach this for the "
+        "classifier's agreement to count. Calibrated with `feixian plates eval --province-model`.",
+    )
+    province_model_confidence: float = Field(
+        default=0.97,
+        gt=0,
+        lt=1,
+        description="With province_model: the classifier's probability for the recogniser's province must reach "
+        "this. Calibrated with `feixian plates eval --province-model`.",
+    )
     views: int = Field(
         default=4, ge=1, le=50, description="Frames of a truck passage that are read: those where it is boxed largest."
     )
+
+    def province_model_path(self, base_dir: Path) -> Path | None:
+        """The province classifier's file, resolved against the config file's folder `base_dir`.
+
+        >>> PlateSettings(province_model="m.onnx").province_model_path(Path("/etc/feixian"))
+        PosixPath('/etc/feixian/m.onnx')
+        """
+        return None if self.province_model is None else (base_dir / self.province_model).resolve()
 
 
 class SpoolSettings(StrictModel):

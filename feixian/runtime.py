@@ -34,6 +34,7 @@ from pipeline.events import ViolationEvent
 from pipeline.evidence import EvidenceBuilder, EvidenceBundle
 from pipeline.frames import FrameLimits
 from pipeline.motion import MotionGate
+from pipeline.plate_province import ProvinceCheck
 from pipeline.plates import PlateReader, PlateRecognizer
 from pipeline.redis_bus import RedisBus
 from pipeline.rules import build_rules
@@ -136,8 +137,15 @@ class Runtime:
         if path is None:
             return None
         plates = self.config.settings.plates
-        recognizer = PlateRecognizer(path, self.config.settings.model.threads)
-        return PlateReader(recognizer, plates.min_confidence, plates.province_confidence)
+        threads = self.config.settings.model.threads
+        check = ProvinceCheck.load(
+            plates.province_model_path(self.config.base_dir),
+            plates.province_agreed_confidence,
+            plates.province_model_confidence,
+            threads,
+        )
+        recognizer = PlateRecognizer(path, threads)
+        return PlateReader(recognizer, plates.min_confidence, plates.province_confidence, province_check=check)
 
     @cached_property
     def evidence(self) -> EvidenceBuilder:

@@ -4,8 +4,9 @@ recogniser (ONNX Runtime), and agree on one plate over several views of a truck.
 Localising by colour is what mainland plates allow cheaply: a blue (cars), yellow (trucks, buses) or green
 (new-energy) field of plate proportions. Every candidate is read, and a read counts only if it has the shape
 of a plate (province, issuing-office letter, five or six letters or digits), every character is confident
-and the province character is more confident still, so a yellow stripe on a cab that happens to have plate
-proportions reads as nothing. Unread is acceptable, wrong is not: a wrong plate names the wrong party.
+and the province character is more confident still (or a province classifier names the same province,
+`pipeline.plate_province`), so a yellow stripe on a cab that happens to have plate proportions reads as
+nothing. Unread is acceptable, wrong is not: a wrong plate names the wrong party.
 The recogniser's ONNX file carries its character set and input format (`training/plates/ppocr.py` writes
 the shipped one, `feixian plates train` the older rendered-only one).
 
@@ -28,6 +29,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from pipeline.plate_province import ProvinceCheck
+
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE_RE = re.compile(
     f"^[{PROVINCES}][A-HJ-NP-Z]"
@@ -35,8 +38,9 @@ _PLATE_RE = re.compile(
     # or digit then four digits (cars), or five digits then D/F (large vehicles)
     "(?:[A-HJ-NP-Z0-9]{4}[A-HJ-NP-Z0-9学警挂]|[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF])$"
 )
-# Printed between characters or read off the plate's dot and rim: not part of the plate's text.
-_SEPARATORS = frozenset("·.:- ")
+# Printed between characters or read off the plate's dot and rim (the dot also as a full-width colon):
+# not part of the plate's text.
+_SEPARATORS = frozenset("·.:：- ")
 # I and O are never issued (GB 36-2018), so a general text reader's O or I on a plate is its 0 or 1.
 _NEVER_ISSUED = str.maketrans("OI", "01")
 
@@ -156,6 +160,12 @@ class PlateReader:
         province_confidence: a read whose province character scores below this is withheld: the province
             glyph is the one most often misread on real plates, and a wrong one names another party.
         max_candidates: coloured fields read per image, largest first.
+        province_check: where given, a province under `province_confidence` still counts if the check
+            confirms it on the crop (`pipeline.plate_province`); its score then stands for the province's.
+
+    >>> reader = PlateReader(PlateRecognizer("models/feixian-plate-v2.onnx"), 0.85, 0.95)  # doctest: +SKIP
+    >>> reader.accept("皖A195K9", [0.99] * 7), reader.accept("皖A195K9", [0.9] + [0.99] * 6)  # doctest: +SKIP
+    (0.99, None)
     """
 
     def __init__(
@@ -164,23 +174,38 @@ class PlateReader:
         min_confidence: float = 0.8,
         province_confidence: float = 0.0,
         max_candidates: int = 8,
+        province_check: ProvinceCheck | None = None,
     ):
         self.recognizer = recognizer
         self.min_confidence = min_confidence
         self.province_confidence = province_confidence
         self.max_candidates = max_candidates
+        self.province_check = province_check
 
-    def accept(self, text: str, confidences: Sequence[float]) -> float | None:
-        """The read's weakest-character confidence if it may name a party, else None (withheld)."""
-        if not is_plate_text(text) or confidences[0] < self.province_confidence:
+    def accept(self, text: str, confidences: Sequence[float], crop: np.ndarray | None = None) -> float | None:
+        """The read's weakest-character confidence if it may name a party, else None (withheld). Without
+        `crop` (the image read) the province check cannot look, and the province needs its own threshold."""
+        if not is_plate_text(text):
             return None
-        weakest = min(confidences)
-        return weakest if weakest >= self.min_confidence else None
+        weakest = min(confidences[1:])
+        if weakest < self.min_confidence:
+            return None
+        province = confidences[0]
+        if province < max(self.province_confidence, self.min_confidence):
+            if self.province_check is None or crop is None:
+                return None
+            province = self.province_check.confirm(crop, text[0], province)
+            if province is None:
+                return None
+        return min(weakest, province)
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float] | None]:
         """Each plate crop's (text, confidence), or None where the read is withheld."""
         reads = self.recognizer.read(crops)
-        return [(text, conf) if (conf := self.accept(text, chars)) is not None else None for text, chars in reads]
+        return [
+            (text, conf) if (conf := self.accept(text, chars, crop)) is not None else None
+            for (text, chars), crop in zip(reads, crops, strict=True)
+        ]
 
     def read_image(self, image: np.ndarray, box: Sequence[float] | None = None) -> PlateRead | None:
         """The most confident plate in `image` (within `box`, x1 y1 x2 y2, if given), or None."""

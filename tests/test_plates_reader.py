@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, save_model
 
 from feixian.config import PlateSettings
+from pipeline.plate_province import ProvinceCheck
 from pipeline.plates import (
     PlateReader,
     PlateRecognizer,
@@ -26,6 +27,7 @@ from training.plates.render import render_plate
 
 ROOT = Path(__file__).resolve().parents[1]
 READER = ROOT / "models" / "feixian-plate-v2.onnx"
+PROVINCE_CHECK = ROOT / "models" / "feixian-province-v1.onnx"
 PLATES = ROOT.parent / "shared" / "data" / "images" / "plates"
 SHIPPED = PlateSettings()
 # Expected texts as given in shared/data/SOURCES.md; plate boxes (x1, y1, x2, y2) read off the photos by eye.
@@ -38,7 +40,11 @@ CCPD = {
 
 @pytest.fixture(scope="module")
 def reader() -> PlateReader:
-    return PlateReader(PlateRecognizer(READER), SHIPPED.min_confidence, SHIPPED.province_confidence)
+    """The reader as shipped: both thresholds and the province check."""
+    check = ProvinceCheck.load(PROVINCE_CHECK, SHIPPED.province_agreed_confidence, SHIPPED.province_model_confidence)
+    return PlateReader(
+        PlateRecognizer(READER), SHIPPED.min_confidence, SHIPPED.province_confidence, province_check=check
+    )
 
 
 def car_rear(text: str, kind: str, body: tuple[int, int, int], plate_w: int = 180) -> tuple[np.ndarray, tuple]:
@@ -94,7 +100,7 @@ def test_real_ccpd_plates_are_read_exactly(reader, name):
 @pytest.mark.skipif(not (BLUE_CROPS / "labels.csv").is_file(), reason="shared/data not present")
 def test_held_out_real_crops_are_read_right_or_withheld(reader):
     _, held_out = split_crops(load_crops())
-    figures = score(reader, [t for _, t in held_out], read_real(reader.recognizer, held_out))
+    figures = score(reader, *read_real(reader.recognizer, held_out))
     assert figures["n"] == 300 and figures["exact"] >= 0.95 and figures["wrong_reported"] <= 0.01, figures
 
 

@@ -198,14 +198,15 @@ def sample_crop(rng: np.random.Generator) -> tuple[np.ndarray, str]:
 
 
 def vehicle_rear(
-    rng: np.random.Generator, plate_width: int, kind: str | None = None
+    rng: np.random.Generator, plate_width: int, kind: str | None = None, text: str | None = None
 ) -> tuple[np.ndarray, str, tuple[int, int, int, int]]:
     """A vehicle's rear seen straight on (a shaded body of random colour, a bumper, noise and JPEG),
-    with a random GB plate `plate_width` pixels wide, of `kind` (None: blue or yellow at random): the image,
-    the plate's text and its box."""
+    with a GB plate `plate_width` pixels wide, of `kind` (None: blue or yellow at random), reading `text`
+    (None: a random one of the kind): the image, the plate's text and its box."""
     if kind is None:
         kind = "yellow" if rng.random() < 0.5 else "blue"
-    text = random_green_text(rng) if kind == "green" else random_text(rng)
+    if text is None:
+        text = random_green_text(rng) if kind == "green" else random_text(rng)
     ph = round(plate_width * 140 / _LAYOUTS[len(text)].width)
     h, w = max(120, ph * 5), max(200, plate_width * 3)
     img = _context(rng, h, w)
@@ -219,14 +220,14 @@ def vehicle_rear(
 
 
 def localised_crop(
-    rng: np.random.Generator, plate_width: int, kind: str, crop_size: tuple[int, int]
+    rng: np.random.Generator, plate_width: int, kind: str, crop_size: tuple[int, int], text: str | None = None
 ) -> tuple[np.ndarray, str]:
-    """A plate of `kind` on a vehicle rear, `plate_width` pixels wide on screen, cut out (BGR, `crop_size`
-    w x h) as the colour localiser hands it to the recogniser: its corners off by up to 4 % of the plate's
-    height and width. Measures the recogniser apart from finding the plate."""
+    """A plate of `kind` (reading `text`, None: a random one) on a vehicle rear, `plate_width` pixels wide on
+    screen, cut out (BGR, `crop_size` w x h) as the colour localiser hands it to the recogniser: its corners
+    off by up to 4 % of the plate's height and width. Measures the recogniser apart from finding the plate."""
     from pipeline.plates import rectify
 
-    image, text, (x1, y1, x2, y2) = vehicle_rear(rng, plate_width, kind)
+    image, text, (x1, y1, x2, y2) = vehicle_rear(rng, plate_width, kind, text)
     quad = np.float32([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
     quad += rng.uniform(-0.04, 0.04, (4, 2)).astype(np.float32) * np.float32([x2 - x1, y2 - y1])
     return rectify(image, quad, crop_size), text
