@@ -11,4 +11,6 @@ PY=.venv/bin/python
 OUT=${OUT:-models/feixian-plate-v2.onnx}
 STEM="${OUT%.onnx}"
 $PY -m training.plates.ppocr --out "$OUT" --version "$(basename "$STEM")"
-.venv/bin/feixian plates eval --model "$OUT" --seed 5 --per-width "${PER_WIDTH:-100}" --out "$STEM.eval.json"
+# as deployed: behind the province check (`make train-province`, models/feixian-province-v1.md)
+.venv/bin/feixian plates eval --model "$OUT" --province-model "${PROVINCE:-models/feixian-province-v1.onnx}" \
+  --seed 5 --per-width "${PER_WIDTH:-100}" --out "$STEM.eval.json"
