@@ -123,3 +123,10 @@ def test_card_says_what_missed_objects_were_taken_for():
     assert "- chair: nothing 7, goods 2" in card and "- car:" not in card
     nothing_missed = {**missed, "per_class": {"chair": {}, "car": {}}}
     assert "Objects missed" not in render_card("m", TRAIN, {**DETECTION, "missed_as": nothing_missed}, None, "x")
+
+
+def test_only_a_card_without_real_footage_figures_says_it_was_trained_on_synthetic_scenes():
+    real = {"conf_threshold": 0.2, "iou_threshold": 0.5, "models": {"m": {"path": "m.onnx"}}, "sets": {}, "videos": {}}
+    assert "synthetic scenes only" in render_card("m", TRAIN, DETECTION, EVENTS, "make train")
+    card = render_card("m", TRAIN, DETECTION, EVENTS, "make train", real=real)
+    assert "synthetic scenes only" not in card and "Measured on the real sets above" in card

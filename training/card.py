@@ -92,7 +92,7 @@ def render_card(
     if events is not None:
         lines += _event_lines(events)
     lines += real_footage_lines(real)
-    lines += _limit_lines(det)
+    lines += _limit_lines(det, real_measured=bool(real))
     return "\n".join(lines)
 
 
@@ -169,7 +169,7 @@ def _event_lines(events: dict) -> list[str]:
     return [*lines, "", f"Events raised by decoys: {events['decoy_events']}.", ""]
 
 
-def _limit_lines(det: dict) -> list[str]:
+def _limit_lines(det: dict, real_measured: bool = False) -> list[str]:
     """The weak classes and what the card's figures do not promise."""
     model = det["model"]
     weak = [c for c, ap in det["per_class_ap50"].items() if ap is not None and ap < WEAK_AP50]
@@ -181,8 +181,18 @@ def _limit_lines(det: dict) -> list[str]:
         f"{model['input_size'][0]} px input) are where this small network is weakest: the table of share found by",
         "box height above shows how much.",
         "",
-        "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
-        "fine-tuned on the bureau's own labelled frames (`feixian train --weights ... --data ...`, see README).",
+        *(
+            [
+                "Measured on the real sets above, which are not a bureau's cameras: expect other figures on its own",
+                "footage until the branch is trained on its labelled frames too (docs/training.md).",
+            ]
+            if real_measured
+            else [
+                "Trained on synthetic scenes only: on real footage expect lower accuracy until the model is",
+                "fine-tuned on the bureau's own labelled frames (`feixian train --weights ... --data ...`,",
+                "see README).",
+            ]
+        ),
         "Licence: the weights are this project's; the training code is Ultralytics (AGPL-3.0).",
         "",
     ]
