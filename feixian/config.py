@@ -407,6 +407,7 @@ _PATH_KEYS = (
     ("model", "truck_state", "path"),
     ("model", "item_check", "path"),
     ("plates", "model"),
+    ("plates", "province_model"),
 )
 
 

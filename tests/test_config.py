@@ -179,6 +179,7 @@ def test_extends_lays_mappings_over_the_file_it_names(tmp_path):
         tmp_path / "shipped",
         "base.yaml",
         "points_file: points.yaml\nmodel: {path: ../models/m.onnx, conf_threshold: 0.3}\n"
+        "plates: {model: ../models/p.onnx, province_model: ../models/q.onnx}\n"
         "rules: {occupation: {cooldown_s: 40}, vehicle: {min_share: 0.6}}\n"
         "published_categories: [occupation, vehicle]\n",
     )
@@ -196,6 +197,8 @@ def test_extends_lays_mappings_over_the_file_it_names(tmp_path):
     assert cfg.settings.published_categories == [Category.VEHICLE]
     # Inherited paths stay relative to the file that wrote them.
     assert cfg.model_path == (tmp_path / "models" / "m.onnx").resolve()
+    assert cfg.plate_model_path == (tmp_path / "models" / "p.onnx").resolve()
+    assert cfg.settings.plates.province_model_path(cfg.base_dir) == (tmp_path / "models" / "q.onnx").resolve()
     assert [p.id for p in cfg.points] == ["JDZ-001"]
 
 

@@ -435,17 +435,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def deployment_settings(config: str | None) -> Settings | None:
-    """A settings file's settings, its plate reader's path made absolute (the detector is given apart)."""
+    """A settings file's settings, its plate reader's and second looks' paths made absolute (the detector is
+    given apart)."""
     if config is None:
         return None
     if not Path(config).is_file():
         raise EvalError(f"settings not found: {config}")
     cfg = load_config(config)
     settings = cfg.settings
-    if cfg.plate_model_path is not None:
-        settings = settings.model_copy(
-            update={"plates": settings.plates.model_copy(update={"model": str(cfg.plate_model_path)})}
+    plates = {
+        key: str(path)
+        for key, path in (
+            ("model", cfg.plate_model_path),
+            ("province_model", settings.plates.province_model_path(cfg.base_dir)),
         )
+        if path is not None
+    }
+    if plates:
+        settings = settings.model_copy(update={"plates": settings.plates.model_copy(update=plates)})
     stages = {
         name: getattr(settings.model, name).model_copy(update={"path": str(cfg.stage_path(name))})
         for name in ("truck_state", "item_check")
