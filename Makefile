@@ -100,8 +100,8 @@ bench-gpu: $(VENV)/.dev
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
 
-# The shipped detector for real cameras (models/feixian-street-v17.md): COCO yolov8n plus a class branch trained
-# on `feixian real-data` (training/dual_head.py).
+# The real-camera detector's network (models/feixian-street-v17.md, shipped as v18 under today's fusion rule):
+# COCO yolov8n plus a class branch trained on `feixian real-data` (training/dual_head.py).
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh
 

@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
-NAME=${NAME:-feixian-street-v17}
+# v17 was trained so; v18 is its branch under today's fusion rule (models/feixian-street-v18.md): a new run is v19
+NAME=${NAME:-feixian-street-v19}
 SHARED=${SHARED:-../shared}
 WORK=${WORK:-data/train-real}
 DEVICE=${DEVICE:-cpu}

@@ -103,7 +103,7 @@ def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_worl
         None,
         "feixian-truckstate-v1.onnx",
     )
-    assert (demo.model_path.name, default.model_path.name) == ("feixian-street-v15.onnx", "feixian-street-v17.onnx")
+    assert (demo.model_path.name, default.model_path.name) == ("feixian-street-v15.onnx", "feixian-street-v18.onnx")
     assert demo.plate_model_path == default.plate_model_path
     assert [g.id for g in demo.settings.gateways] == ["demo-gateway"]
     assert {p.town for p in demo.points} <= {"嘉定镇", "真新", "工业区"}

@@ -21,7 +21,7 @@ from feixian.config import ConfigError, load_config
 from feixian.runtime import Runtime
 from pipeline.detector import DetectorError, OnnxDetector
 
-SHIPPED_MODEL = REPO / "models" / "feixian-street-v17.onnx"
+SHIPPED_MODEL = load_config(REPO / "configs" / "default.yaml").model_path
 DEFAULT = REPO / "configs" / "default.yaml"
 
 
@@ -171,7 +171,7 @@ def test_bench_gpu_on_the_cpu_times_each_batch_size(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == result
     assert result["device"] == "cpu" and result["providers"] == ["CPUExecutionProvider"]
-    assert result["frame"] == [240, 320] and Path(result["model"]).name == "feixian-street-v17.onnx"
+    assert result["frame"] == [240, 320] and Path(result["model"]) == SHIPPED_MODEL
     assert set(result["batches"]) == {"1", "2"}
     for batch in result["batches"].values():
         assert isinstance(batch["frames_per_s"], float) and batch["frames_per_s"] > 0
