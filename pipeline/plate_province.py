@@ -26,7 +26,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+
+from pipeline.onnx_files import tagged_session
 
 CELL_SHARE = 0.25  # of the crop's width, from the left
 CELL_SIZE = 32  # px, square: the classifier's input
@@ -51,15 +52,7 @@ class ProvinceClassifier:
     """
 
     def __init__(self, model_path: str | Path, threads: int = 0):
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"province classifier not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("task") != "plate-province" or not meta.get("classes"):
-            raise ValueError(f"{path} is not a province classifier (no plate-province task and classes)")
+        self.session, meta = tagged_session(model_path, threads, "plate-province", "classes", "province classifier")
         self.classes = meta["classes"]
         self._input = self.session.get_inputs()[0].name
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from pipeline.onnx_files import tagged_session
 from pipeline.plate_province import ProvinceCheck
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -91,15 +91,7 @@ class PlateRecognizer:
     """
 
     def __init__(self, model_path: str | Path, threads: int = 0):
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"plate reader model not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("task") != "plate-ocr" or not meta.get("charset"):
-            raise ValueError(f"{path} is not a plate reader (no plate-ocr task and charset in its metadata)")
+        self.session, meta = tagged_session(model_path, threads, "plate-ocr", "charset", "plate reader")
         self.charset = meta["charset"]
         self.version = meta.get("version", "")
         size, _, colours = meta.get("input", "32x128 grey").partition(" ")
