@@ -87,16 +87,22 @@ def test_no_region_finds_nothing(tmp_path):
     assert len(det.detect_regions(np.zeros((128, 256, 3), np.uint8), [])) == 0
 
 
+def every_20th_frame(video):
+    """(index, frame) of the first 200 frames of a real video, one in 20."""
+    cap = cv2.VideoCapture(str(need(video)))
+    for k in range(0, 200, 20):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+        ok, frame = cap.read()
+        assert ok, k
+        yield k, frame
+
+
 def test_on_real_road_footage_a_region_around_a_car_finds_the_car_the_whole_frame_finds(highway_video):
     """The shipped detector on a real motorway camera: looked at only in a region around it (as the motion gate
     plans one), each car the whole frame shows is found again in the same place."""
     det = OnnxDetector(REPO / "models" / "feixian-street-v17.onnx", conf_threshold=0.2)
-    cap = cv2.VideoCapture(str(need(highway_video)))
     ious = []
-    for k in range(0, 200, 20):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, k)
-        ok, frame = cap.read()
-        assert ok
+    for k, frame in every_20th_frame(highway_video):
         whole = det.detect(frame)
         cars = whole[(whole.data["class_name"] == "car") & (whole.confidence >= 0.5)]
         for box in cars.xyxy:
@@ -115,12 +121,8 @@ def test_on_real_road_footage_a_region_scores_each_box_as_the_whole_frame_does(h
     between whole looks, and the gated pipeline lost events. Seen as a window of the whole input with the picture
     around it, each box the whole frame finds keeps its class and about its score."""
     det = OnnxDetector(REPO / "models" / "feixian-street-v17.onnx", conf_threshold=0.15)
-    cap = cv2.VideoCapture(str(need(highway_video)))
     gaps = []
-    for k in range(0, 200, 20):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, k)
-        ok, frame = cap.read()
-        assert ok
+    for _, frame in every_20th_frame(highway_video):
         whole = det.detect(frame)
         for box, conf, name in zip(whole.xyxy, whole.confidence, whole.data["class_name"], strict=True):
             if conf < 0.2:
