@@ -100,7 +100,7 @@ bench-gpu: $(VENV)/.dev
 train: $(VENV)/.dev
 	./scripts/train_shipped_model.sh
 
-# The real-camera detector's network (models/feixian-street-v17.md, shipped as v18 under today's fusion rule):
+# The real-camera detector's network (docs/models/feixian-street-v17.md, shipped as v18 under today's fusion rule):
 # COCO yolov8n plus a class branch trained on `feixian real-data` (training/dual_head.py).
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh

@@ -8,7 +8,7 @@ detector's own boxes on real photos that hold none) whether it shows an item; a 
 people and vehicles, which COCO learnt on real photos, are left alone.
 
 >>> check = ItemCheck("models/feixian-itemcheck-v1.onnx", min_confidence=0.5)  # doctest: +SKIP
->>> detector = StagedDetector(OnnxDetector("models/feixian-street-v17.onnx"), [check])  # doctest: +SKIP
+>>> detector = StagedDetector(OnnxDetector("models/feixian-street-v18.onnx"), [check])  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ least `min_confidence` sure, otherwise it stays a plain truck, because a clean t
 case against an innocent party.
 
 >>> judge = TruckStateJudge("models/feixian-truckstate-v1.onnx", min_confidence=0.7)  # doctest: +SKIP
->>> detector = StagedDetector(OnnxDetector("models/feixian-street-v17.onnx"), [judge])  # doctest: +SKIP
+>>> detector = StagedDetector(OnnxDetector("models/feixian-street-v18.onnx"), [judge])  # doctest: +SKIP
 >>> detections = detector.detect(frame)  # doctest: +SKIP
 """
 

@@ -8,7 +8,7 @@
 # item (training/item_check.py). Both train on the `feixian real-data` set `make train-real` builds (built here if
 # absent) and are judged on what they never saw: held-out generated images (seed 1001) and the test parts of the
 # real sets and the real highway video. The deployed whole (configs/default.yaml: detector and both) is then
-# measured by `feixian eval`, beside the detector alone (models/feixian-street-v17.md).
+# measured by `feixian eval`, beside the detector alone (models/feixian-street-v18.md; v1 of both was trained behind v17).
 #
 # On 2 CPU cores: about 8 min of training, 25 min of measures.
 set -euo pipefail
@@ -26,7 +26,7 @@ if [ ! -f "$WORK/data/data.yaml" ]; then
     --seed "$SEED" --composites 900 --synth-images 1500 --real-repeat 2 --workers "$(nproc)"
 fi
 [ -f "$WORK/heldout/dataset/data.yaml" ] || $FX synth --seed 1001 --out "$WORK/heldout" --images 600 --scenarios 0
-DET=models/feixian-street-v17
+DET=models/feixian-street-v18
 TS=".venv/bin/python -m training.truck_state"
 $TS train --data "$WORK/data" --weights "$SHARED/models/yolov8n.pt" --out "$WORK/$NAME.onnx"
 $TS eval --model "$WORK/$NAME.onnx" --data "$WORK/heldout" --detector "$DET.onnx" > "$WORK/$NAME.heldout.json"
@@ -41,7 +41,7 @@ for f in "$CHECK.onnx" "$CHECK.train.json" "$CHECK.eval.json"; do cp "$WORK/$f" 
 $IC card --name "$CHECK" --model "models/$CHECK.onnx" --reproduce "make train-stages   # SEED=$SEED" \
   --out "models/$CHECK.md"
 
-# The deployed whole (configs/default.yaml names both behind feixian-street-v17), as make train-real measures the
+# The deployed whole (configs/default.yaml names both behind feixian-street-v18), as make train-real measures the
 # detector alone.
 $FX eval --model "$DET.onnx" --data "$WORK/heldout/dataset/data.yaml" --split all --config configs/default.yaml \
   --out "$WORK/pair.detection.json"

@@ -10,11 +10,13 @@ import supervision as sv
 from conftest import REPO, need
 from test_detector_onnx import anchors, const_model
 
+from feixian.config import load_config
 from pipeline import detector as detector_module
 from pipeline.detector import OnnxDetector
 from pipeline.regions import RegionPlan
 
 DYNAMIC = (1, 3, "height", "width")
+SHIPPED = load_config(REPO / "configs" / "default.yaml").model_path
 
 
 def dynamic_model(tmp_path, *rows) -> OnnxDetector:
@@ -100,7 +102,7 @@ def every_20th_frame(video):
 def test_on_real_road_footage_a_region_around_a_car_finds_the_car_the_whole_frame_finds(highway_video):
     """The shipped detector on a real motorway camera: looked at only in a region around it (as the motion gate
     plans one), each car the whole frame shows is found again in the same place."""
-    det = OnnxDetector(REPO / "models" / "feixian-street-v17.onnx", conf_threshold=0.2)
+    det = OnnxDetector(SHIPPED, conf_threshold=0.2)
     ious = []
     for k, frame in every_20th_frame(highway_video):
         whole = det.detect(frame)
@@ -120,7 +122,7 @@ def test_on_real_road_footage_a_region_scores_each_box_as_the_whole_frame_does(h
     whole, nothing in its region): every object near the confidence threshold then vanished from the frames
     between whole looks, and the gated pipeline lost events. Seen as a window of the whole input with the picture
     around it, each box the whole frame finds keeps its class and about its score."""
-    det = OnnxDetector(REPO / "models" / "feixian-street-v17.onnx", conf_threshold=0.15)
+    det = OnnxDetector(SHIPPED, conf_threshold=0.15)
     gaps = []
     for _, frame in every_20th_frame(highway_video):
         whole = det.detect(frame)

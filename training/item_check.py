@@ -5,10 +5,10 @@ onto real photos. Not items (0): what the detector itself boxes as a stall, cart
 that set's training parts (none shows one: `../shared/data/real/SOURCES.md`), and random boxes on those photos.
 The network, augmentation and training loop are the truck-state classifier's (`training.truck_state`).
 
-    python -m training.item_check train --data data/train-real/data --detector models/feixian-street-v17.onnx \\
+    python -m training.item_check train --data data/train-real/data --detector models/feixian-street-v18.onnx \\
         --out models/feixian-itemcheck-v1.onnx
     python -m training.item_check eval --model models/feixian-itemcheck-v1.onnx \\
-        --detector models/feixian-street-v17.onnx --heldout data/train-real/heldout --data-root ../shared/data
+        --detector models/feixian-street-v18.onnx --heldout data/train-real/heldout --data-root ../shared/data
 
 >>> item_boxes("5 0.5 0.5 0.2 0.4\\n0 0.5 0.5 0.5 0.5\\n7 0.1 0.1 0.01 0.01\\n", 100, 200)
 [(80.0, 30.0, 120.0, 70.0)]
