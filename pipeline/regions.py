@@ -25,6 +25,20 @@ import numpy as np
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels, x2 and y2 exclusive
 
+# A box this close to the frame's border is cut by it (the detector's EDGE_MARGIN_PX, its data["at_edge"]).
+BORDER_PX = 2.0
+
+
+def at_border(boxes: Sequence[Sequence[float]] | np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """For each box (x1, y1, x2, y2): True when the border of a frame of size `frame` (height, width) cuts it.
+
+    >>> at_border([(0, 40, 30, 120), (100, 100, 200, 200), (600, 300, 640, 360)], (360, 640)).tolist()
+    [True, False, True]
+    """
+    h, w = frame
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return (b[:, :2].min(axis=1) <= BORDER_PX) | (b[:, 2] >= w - BORDER_PX) | (b[:, 3] >= h - BORDER_PX)
+
 
 def _overlap(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -144,6 +144,21 @@ def test_an_item_the_detector_missed_is_looked_at_again_on_every_frame_for_reloo
     assert all(p.carried(STALL).tolist() == [False] for p in missed[:4])
 
 
+def test_a_box_the_frame_border_cuts_is_looked_at_again_on_every_frame() -> None:
+    """Something half out of view may leave with too little of it moving to count as motion: its box is never
+    carried over, while an item inside the view with nothing moving near it is."""
+    leaving = np.array([[0, 120, 11, 187]], np.float32)  # a person's last sliver at the left border
+    for box in (leaving, np.array([[600, 300, 640, 360]], np.float32)):
+        gate = MotionGate(MotionSettings(recheck_s=60.0, whole_s=600.0))
+        base = street()
+        assert gate.plan(base, at(0), NOTHING).is_whole
+        plans = [gate.plan(base, at(k), box) for k in range(1, 10)]
+        assert all(p is not None and not p.is_whole and p.carried(box).tolist() == [False] for p in plans)
+    gate = MotionGate(MotionSettings(recheck_s=60.0, whole_s=600.0))
+    gate.plan(street(), at(0), NOTHING)
+    assert [gate.plan(street(), at(k), STALL) for k in range(1, 10)] == [None] * 9
+
+
 def test_regions_off_sends_the_whole_frame_on_any_motion() -> None:
     gate = MotionGate(MotionSettings(regions=False))
     base = street()
@@ -283,3 +298,50 @@ def test_a_passer_by_crossing_the_stall_has_it_looked_at_again_whole() -> None:
     assert seen == [1] * 40
     assert all(b.tolist() == [[300, 200, 340, 266]] for b in rule.boxes), "never a stall cut by a region's edge"
     assert worker.stats.regions >= 25
+
+
+class LeavingDetector:
+    """Finds one person box in its first `shown` calls and nothing after, whatever the frame shows: someone who
+    walked out of view where the motion gate saw nothing move."""
+
+    def __init__(self, box: list[float], shown: int) -> None:
+        self.box, self.shown, self.calls = np.array([box], np.float32), shown, 0
+
+    def detect_regions(self, image: np.ndarray, rects) -> sv.Detections:
+        found = self.detect(image)
+        centre = (found.xyxy[:, :2] + found.xyxy[:, 2:]) / 2
+        inside = [any(x1 <= cx < x2 and y1 <= cy < y2 for x1, y1, x2, y2 in rects) for cx, cy in centre]
+        return found[np.array(inside, dtype=bool)]
+
+    def detect(self, image: np.ndarray) -> sv.Detections:
+        self.calls += 1
+        n = 1 if self.calls <= self.shown else 0
+        return sv.Detections(
+            xyxy=self.box[:n],
+            confidence=np.full(n, 0.7),
+            class_id=np.zeros(n, dtype=int),
+            data={"class_name": np.array(["person"] * n)},
+        )
+
+
+def test_a_person_gone_at_the_border_is_gone_for_the_rules_as_when_detecting_every_frame() -> None:
+    images = [street()] * 20
+    seen = {}
+    for gated in (False, True):
+        rule = Recorder()
+        worker = PointWorker(
+            POINT,
+            LeavingDetector([0, 120, 11, 187], shown=3),
+            PassThrough(),
+            [rule],
+            None,
+            lambda e, b: None,
+            EvidenceSettings(),
+            [],
+            gate=MotionGate(MotionSettings(recheck_s=60.0)) if gated else None,
+        )
+        for k, image in enumerate(images):
+            worker.process(Frame("P1", k, at(k), encode_jpeg(image, quality=95)))
+        seen[gated] = rule.seen
+    assert seen[False] == [1] * 3 + [0] * 17
+    assert seen[True] == seen[False], "no carried ghost at the border"
