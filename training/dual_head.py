@@ -120,19 +120,11 @@ def branch_from_dual(coco_pt: str | Path, dual_onnx: str | Path, out: str | Path
     The export holds the branch's convolutions with their batch norms folded in (`branch.S.L.conv.weight`,
     ...), so they go into a checkpoint whose branch is folded the same way; the shared COCO layers stay as
     `branch_checkpoint` copies them, which `dual_module`'s frozen-weights guard checks."""
-    import onnx
     import torch
-    from onnx import numpy_helper
     from ultralytics.nn.modules import Conv
     from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
-    model = onnx.load(str(dual_onnx))
-    prefix = "branch."
-    weights = {
-        i.name[len(prefix) :]: torch.from_numpy(numpy_helper.to_array(i).copy())
-        for i in model.graph.initializer
-        if i.name.startswith(prefix)
-    }
+    weights = _initializers(dual_onnx, "branch.")
     if not weights:
         raise DualHeadError(f"{dual_onnx}: no branch weights in it; is it a dual-head export?")
     out = Path(out)
@@ -149,6 +141,42 @@ def branch_from_dual(coco_pt: str | Path, dual_onnx: str | Path, out: str | Path
         raise DualHeadError(f"{dual_onnx}: its branch does not fit a {BRANCH_WIDTH}-wide one: {e}") from e
     torch.save(ckpt, out)
     return out
+
+
+def head_from_dual(dual_onnx: str | Path, out: str | Path) -> Path | None:
+    """The narrow COCO branch levels of an export made with them (`export_dual(coco_head=...)`), saved as
+    `save_head` saves them; None where the export holds COCO's own 80-class branch at every level."""
+    weights = _initializers(dual_onnx, "coco_classes.")
+    levels = tuple(
+        sorted(int(k.split(".")[0]) for k, w in weights.items() if k.count(".") == 2 and k.endswith(".2.weight"))
+    )
+    if not levels:
+        return None
+    narrow = {k: w for k, w in weights.items() if int(k.split(".")[0]) in levels}
+    head = empty_head(
+        [int(narrow[f"{i}.0.conv.weight"].shape[1]) for i in levels], int(narrow[f"{levels[0]}.0.conv.weight"].shape[0])
+    )
+    try:
+        head.load_state_dict(
+            {f"{levels.index(int(k.split('.')[0]))}.{k.split('.', 1)[1]}": w for k, w in narrow.items()}
+        )
+    except RuntimeError as e:
+        raise DualHeadError(f"{dual_onnx}: its narrow COCO branch does not load: {e}") from e
+    return save_head(head, levels, Path(out), {"recovered_from": Path(dual_onnx).name})
+
+
+def _initializers(onnx_path: str | Path, prefix: str) -> dict:
+    """The weights of an ONNX graph named `prefix`..., as torch tensors keyed by the rest of the name."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    return {
+        i.name[len(prefix) :]: torch.from_numpy(numpy_helper.to_array(i).copy())
+        for i in model.graph.initializer
+        if i.name.startswith(prefix)
+    }
 
 
 def _narrow_class_branch(theirs, ours, rows, offset) -> None:
@@ -224,25 +252,38 @@ def train_branch(init: Path, data: Path, run_dir: Path, device: str, hours: floa
 
 # rows of the truck states the branch alone judges
 STATE_ROWS = tuple(CLASSES.index(c) for c in ("truck_dirty", "truck_uncovered"))
+# COCO's rows of the classes it gives feixian, in `COCO_TO_FEIXIAN`'s order, and the rows of all the others
+KNOWN_ROWS = tuple(COCO80.index(c) for c in COCO_TO_FEIXIAN)
+FOREIGN_ROWS = tuple(i for i in range(len(COCO80)) if i not in KNOWN_ROWS)
+SUMMARY_ROWS = len(KNOWN_ROWS) + 1  # what fusion reads of COCO: its known classes and its best foreign one
+
+
+def coco_summary(coco):
+    """All `fuse_scores` reads of COCO's (batch, 80, anchors) scores: the rows of the classes feixian knows
+    (`KNOWN_ROWS`), then the best of the others, (batch, `SUMMARY_ROWS`, anchors). Logits or probabilities
+    alike (the sigmoid keeps the order), so it is also the target a narrower COCO branch learns
+    (training.narrow_coco_head)."""
+    import torch
+
+    return torch.cat([coco[:, list(KNOWN_ROWS)], coco[:, list(FOREIGN_ROWS)].amax(1, keepdim=True)], 1)
 
 
 def fusion_buffers() -> dict:
-    """What `fuse_scores` reads besides the scores: `keep` (80,), 1 for each COCO class feixian knows;
-    `coco_rows` (classes,), each feixian class's COCO row (0 where COCO gives none, weighted 0 by `supplied`);
-    `supplied` and `is_truck`, (1, classes, 1) masks of the classes COCO gives and of the plain truck."""
+    """What `fuse_scores` reads besides the scores: `summary_rows` (classes,), each feixian class's row in
+    `coco_summary` (0 where COCO gives none, weighted 0 by `supplied`); `supplied` and `is_truck`,
+    (1, classes, 1) masks of the classes COCO gives and of the plain truck."""
     import torch
 
-    coco_of = {ours: theirs for theirs, ours in COCO_TO_FEIXIAN.items()}
+    known = list(COCO_TO_FEIXIAN.values())
     return {
-        "keep": torch.tensor([float(name in COCO_TO_FEIXIAN) for name in COCO80]),
-        "coco_rows": torch.tensor([COCO80.index(coco_of[c]) if c in coco_of else 0 for c in CLASSES]),
-        "supplied": torch.tensor([float(c in coco_of) for c in CLASSES]).view(1, -1, 1),
+        "summary_rows": torch.tensor([known.index(c) if c in known else 0 for c in CLASSES]),
+        "supplied": torch.tensor([float(c in known) for c in CLASSES]).view(1, -1, 1),
         "is_truck": torch.tensor([float(c == "truck") for c in CLASSES]).view(1, -1, 1),
     }
 
 
-def fuse_scores(coco, ours, keep, coco_rows, supplied, is_truck):
-    """feixian's class scores (batch, classes, anchors) from COCO's (batch, 80, anchors) and the branch's, both
+def fuse_scores(summary, ours, summary_rows, supplied, is_truck):
+    """feixian's class scores (batch, classes, anchors) from COCO's `coco_summary` and the branch's scores, both
     after the sigmoid, by the rule of the module docstring; the other arguments are `fusion_buffers()`.
 
     >>> import torch
@@ -250,22 +291,115 @@ def fuse_scores(coco, ours, keep, coco_rows, supplied, is_truck):
     >>> coco[0, COCO80.index("pizza"), 0], coco[0, COCO80.index("chair"), 1] = 0.9, 0.6
     >>> ours = torch.zeros(1, len(CLASSES), 2)
     >>> ours[0, CLASSES.index("table")] = 0.8  # the branch calls both anchors a table
-    >>> fused = fuse_scores(coco, ours, **fusion_buffers())
+    >>> fused = fuse_scores(coco_summary(coco), ours, **fusion_buffers())
     >>> [round(v, 2) for v in fused[0, CLASSES.index("table")].tolist()]  # not on COCO's pizza
     [0.08, 0.8]
     >>> round(fused[0, CLASSES.index("chair"), 1].item(), 2)  # COCO's chair stands
     0.6
     """
-    known = keep[coco.argmax(1)].unsqueeze(1).to(coco.dtype)
-    foreign = (1 - known) * coco.amax(1, keepdim=True)  # COCO's confidence in a class feixian does not know
+    known_scores, best_foreign = summary[:, :-1], summary[:, -1:]
+    # COCO's best class is one feixian knows (its argmax over all 80 rows, ties going to the known one)
+    known = (known_scores.amax(1, keepdim=True) >= best_foreign).to(summary.dtype)
+    foreign = (1 - known) * best_foreign  # COCO's confidence in a class feixian does not know
     ours = ours * (1 - supplied * foreign)
     # COCO's truck counts only as far as the branch doubts a dirty or uncovered state
     trust = 1 - is_truck * ours[:, list(STATE_ROWS)].amax(1, keepdim=True)
-    return ours.maximum(coco[:, coco_rows] * supplied * known * trust)
+    return ours.maximum(known_scores[:, summary_rows] * supplied * known * trust)
 
 
-def dual_module(coco_pt: str | Path, branch_pt: str | Path):
-    """The torch module `export_dual` writes: yolov8n with the trained branch beside its class branch."""
+def _fused_conv(c_in: int, c_out: int):
+    """An Ultralytics Conv (3x3, SiLU) with its batch norm folded into the convolution, as `model.fuse()` leaves
+    the teacher's."""
+    from torch import nn
+    from ultralytics.nn.modules import Conv
+
+    m = Conv(c_in, c_out, 3)
+    m.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=True)
+    delattr(m, "bn")
+    m.forward = m.forward_fuse
+    return m
+
+
+def empty_head(in_channels: list[int], width: int):
+    """Narrow COCO branch levels (conv, conv, 1x1 to `SUMMARY_ROWS`), `width` channels wide, one for each of
+    `in_channels`, for `dual_module` to read `coco_summary` from in place of yolov8n's 80-class branch."""
+    from torch import nn
+
+    return nn.ModuleList(
+        nn.Sequential(_fused_conv(c, width), _fused_conv(width, width), nn.Conv2d(width, SUMMARY_ROWS, 1))
+        for c in in_channels
+    )
+
+
+def save_head(head, levels: tuple[int, ...], out: Path, facts: dict) -> Path:
+    """Write narrow COCO branch levels (`head[k]` stands in at Detect level `levels[k]`) with what `load_head`
+    needs to rebuild them and `facts` about their training."""
+    import torch
+
+    saved = {
+        "levels": list(levels),
+        "in_channels": [level[0].conv.in_channels for level in head],
+        "width": head[0][0].conv.out_channels,
+        "state_dict": head.state_dict(),
+        "facts": facts,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(saved, out)
+    return out
+
+
+def load_head(path: str | Path):
+    """The narrow COCO branch levels `save_head` wrote (training.narrow_coco_head trains them) in eval mode, and
+    the Detect levels they stand in at."""
+    import torch
+
+    try:
+        saved = torch.load(str(path), weights_only=False)
+        head = empty_head(saved["in_channels"], saved["width"])
+        head.load_state_dict(saved["state_dict"])
+        levels = tuple(saved["levels"])
+    except (OSError, KeyError, RuntimeError) as e:
+        raise DualHeadError(f"{path}: not a narrow COCO head saved by training.narrow_coco_head: {e}") from e
+    return head.eval(), levels
+
+
+def summary_head(coco_cv3, coco_head: str | Path | None = None):
+    """Per Detect level, what gives `coco_summary`'s logits: the narrow level of `coco_head` where it has one,
+    else COCO's own 80-class level followed by `coco_summary`."""
+    from torch import nn
+
+    class Summary(nn.Module):
+        def forward(self, x):
+            return coco_summary(x)
+
+    narrow, levels = load_head(coco_head) if coco_head is not None else ([], ())
+    return nn.ModuleList(
+        narrow[levels.index(i)] if i in levels else nn.Sequential(level, Summary()) for i, level in enumerate(coco_cv3)
+    )
+
+
+def neck_features(coco, x) -> list:
+    """The features yolov8n's Detect layer reads of input `x` (strides 8, 16, 32): its backbone and neck run."""
+    saved = []
+    for m in coco.model[:-1]:
+        if m.f != -1:
+            x = saved[m.f] if isinstance(m.f, int) else [x if j == -1 else saved[j] for j in m.f]
+        x = m(x)
+        saved.append(x if m.i in coco.save else None)
+    return [saved[j] for j in coco.model[-1].f]
+
+
+def per_anchor(heads, feats, rows: int):
+    """(batch, rows, anchors): each level's head on its features, flattened and joined as Detect joins them."""
+    import torch
+
+    bs = feats[0].shape[0]
+    return torch.cat([h(f).view(bs, rows, -1) for h, f in zip(heads, feats, strict=True)], -1)
+
+
+def dual_module(coco_pt: str | Path, branch_pt: str | Path, coco_head: str | Path | None = None):
+    """The torch module `export_dual` writes: yolov8n with the trained branch beside its class branch, or with
+    `coco_head` (training.narrow_coco_head) in place of COCO's 80-class branch where given."""
     import torch
     from torch import nn
     from ultralytics.nn.tasks import load_checkpoint
@@ -285,28 +419,18 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
         def __init__(self):
             super().__init__()
             self.coco, self.branch = coco, branch.model[-1].cv3
+            self.coco_classes = summary_head(coco.model[-1].cv3, coco_head)
             for name, tensor in fusion_buffers().items():
                 self.register_buffer(name, tensor)
 
         def forward(self, x):
-            saved = []
-            for m in self.coco.model[:-1]:
-                if m.f != -1:
-                    x = saved[m.f] if isinstance(m.f, int) else [x if j == -1 else saved[j] for j in m.f]
-                x = m(x)
-                saved.append(x if m.i in self.coco.save else None)
+            feats = neck_features(self.coco, x)
             det = self.coco.model[-1]
-            feats = [saved[j] for j in det.f]
-            preds = det.forward_head(feats, **det.one2many)
-            boxes = det._get_decode_boxes(preds)
-            coco_scores = preds["scores"].sigmoid()
-            bs = feats[0].shape[0]
-            new_scores = torch.cat(
-                [b(f).view(bs, len(CLASSES), -1) for b, f in zip(self.branch, feats, strict=True)], -1
-            )
-            scores = fuse_scores(
-                coco_scores, new_scores.sigmoid(), self.keep, self.coco_rows, self.supplied, self.is_truck
-            )
+            raw_boxes = per_anchor(det.cv2, feats, 4 * det.reg_max)
+            boxes = det._get_decode_boxes({"boxes": raw_boxes, "feats": feats})
+            summary = per_anchor(self.coco_classes, feats, SUMMARY_ROWS).sigmoid()
+            new_scores = per_anchor(self.branch, feats, len(CLASSES)).sigmoid()
+            scores = fuse_scores(summary, new_scores, self.summary_rows, self.supplied, self.is_truck)
             return torch.cat([boxes, scores], 1)
 
     det = coco.model[-1]
@@ -314,14 +438,20 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path):
     return Dual().eval()
 
 
-def export_dual(coco_pt: str | Path, branch_pt: str | Path, out: str | Path, metadata: dict[str, str]) -> Path:
-    """Write the dual-head detector as ONNX (dynamic height and width, as `feixian train` exports) with
-    Ultralytics' metadata (names, stride, imgsz) and `metadata`."""
+def export_dual(
+    coco_pt: str | Path,
+    branch_pt: str | Path,
+    out: str | Path,
+    metadata: dict[str, str],
+    coco_head: str | Path | None = None,
+) -> Path:
+    """Write the dual-head detector (`dual_module`) as ONNX (dynamic height and width, as `feixian train`
+    exports) with Ultralytics' metadata (names, stride, imgsz) and `metadata`."""
     import torch
 
     from training.train import stamp_onnx_metadata
 
-    module = dual_module(coco_pt, branch_pt)
+    module = dual_module(coco_pt, branch_pt, coco_head)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -408,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dual", required=True, help="ONNX written by export_dual")
     r.add_argument("--out", required=True)
     r.add_argument("--export", help="also export it again, with this module's fusion rule, to this ONNX")
+    r.add_argument(
+        "--coco-head",
+        help="export with this narrow COCO branch (training.narrow_coco_head); default: the one --dual holds, if any",
+    )
     r.add_argument("--version", default="dev")
     for step, what in (("train", "train the branch, then export"), ("export", "export a trained branch's run")):
         t = sub.add_parser(step, help=what + " the dual detector and its summary")
@@ -434,7 +568,13 @@ def main(argv: list[str] | None = None) -> int:
                 # the branch's training facts (data fingerprint, seed, epochs) stay true of the new export
                 meta = {m.key: m.value for m in onnx.load(args.dual).metadata_props}
                 meta |= {"feixian_model": Path(args.export).stem, "feixian_version": args.version}
-                print(export_dual(args.coco, branch, args.export, meta | {"branch_of": Path(args.dual).name}))
+                meta["branch_of"] = Path(args.dual).name
+                # an export made with a narrow COCO branch is made again with it, unless another one is given
+                head = args.coco_head or head_from_dual(args.dual, Path(args.out).with_suffix(".coco-head.pt"))
+                if head:
+                    meta["coco_head"] = Path(head).name
+                meta["gflops"] = f"{gflops(dual_module(args.coco, branch, head)):.3f}"
+                print(export_dual(args.coco, branch, args.export, meta, head))
         else:
             if args.step == "train":
                 train_branch(Path(args.init), Path(args.data), Path(args.run_dir), args.device, args.hours, args.seed)
