@@ -24,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 import supervision as sv
 
+from pipeline.regions import BORDER_PX, at_border
 from pipeline.taxonomy import CLASSES
 
 # Ultralytics' predictor defaults: at most this many boxes per image, and at most this many candidates
@@ -32,8 +33,6 @@ MAX_DETECTIONS = 300
 MAX_NMS_CANDIDATES = 3000
 # Classes are shifted this far apart so one NMS pass never lets two classes suppress each other.
 _CLASS_OFFSET = 7680.0
-# A box this close to the frame border shows only part of its object (data["at_edge"]).
-EDGE_MARGIN_PX = 2.0
 # Input pixels of the picture around a region that the network sees with it (`OnnxDetector.detect_regions`).
 REGION_CONTEXT_PX = 192
 
@@ -337,7 +336,7 @@ class OnnxDetector:
             inside = (cx >= rx1) & (cx < rx2) & (cy >= ry1) & (cy < ry2)
             inner = np.array([x1 > 0, y1 > 0, x2 < width, y2 < height])
             edges = np.array(window, np.float32)
-            cut = ((np.abs(xyxy - edges) <= EDGE_MARGIN_PX * gains) & inner).any(axis=1)
+            cut = ((np.abs(xyxy - edges) <= BORDER_PX * gains) & inner).any(axis=1)
             keep = inside & ~cut
             found.append(((xyxy[keep] - shift) / gains, conf[keep], cls[keep]))
         if not found:
@@ -387,8 +386,7 @@ class OnnxDetector:
             return self._empty()
         h0, w0 = shape[:2]
         xyxy = np.clip(xyxy, 0, [w0, h0, w0, h0]).astype(np.float32)
-        at_edge = (xyxy[:, :2].min(axis=1) <= EDGE_MARGIN_PX) | (xyxy[:, 2] >= w0 - EDGE_MARGIN_PX)
-        at_edge |= xyxy[:, 3] >= h0 - EDGE_MARGIN_PX
+        at_edge = at_border(xyxy, (h0, w0))
         names = np.asarray(self.class_names)
         return sv.Detections(
             xyxy=xyxy,

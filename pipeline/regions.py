@@ -25,7 +25,7 @@ import numpy as np
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels, x2 and y2 exclusive
 
-# A box this close to the frame's border is cut by it (the detector's EDGE_MARGIN_PX, its data["at_edge"]).
+# A box this close to the frame's border is cut by it (the motion gate's test and the detector's data["at_edge"]).
 BORDER_PX = 2.0
 
 

@@ -179,17 +179,22 @@ def _initializers(onnx_path: str | Path, prefix: str) -> dict:
     }
 
 
+def kept_channels(last, mid, width1: int, width2: int):
+    """Which hidden channels of a class branch (conv `mid`'s weights (hidden2, hidden1, 3, 3), then the 1x1
+    rows `last` (outputs, hidden2, 1, 1)) a narrower copy keeps: the `width2` the outputs lean on most, then the
+    `width1` those lean on most; each sorted."""
+    import torch
+
+    keep2 = torch.sort(torch.argsort(last.abs().sum(dim=(0, 2, 3)), descending=True)[:width2]).values
+    keep1 = torch.sort(torch.argsort(mid[keep2].abs().sum(dim=(0, 2, 3)), descending=True)[:width1]).values
+    return keep1, keep2
+
+
 def _narrow_class_branch(theirs, ours, rows, offset) -> None:
     """Copy COCO's class branch (conv, conv, 1x1 to 80 classes; 80 channels wide) into ours (`BRANCH_WIDTH`
     wide, `rows` outputs). The hidden channels kept are those the copied rows lean on most, last layer first."""
-    import torch
-
     last = theirs[2].weight[rows]  # (classes, hidden2, 1, 1)
-    keep2 = torch.argsort(last.abs().sum(dim=(0, 2, 3)), descending=True)[: ours[1].conv.out_channels]
-    keep2 = torch.sort(keep2).values
-    mid = theirs[1].conv.weight[keep2]  # (kept2, hidden1, 3, 3)
-    keep1 = torch.argsort(mid.abs().sum(dim=(0, 2, 3)), descending=True)[: ours[0].conv.out_channels]
-    keep1 = torch.sort(keep1).values
+    keep1, keep2 = kept_channels(last, theirs[1].conv.weight, ours[0].conv.out_channels, ours[1].conv.out_channels)
     _copy_conv(theirs[0], ours[0], out_idx=keep1, in_idx=None)
     _copy_conv(theirs[1], ours[1], out_idx=keep2, in_idx=keep1)
     ours[2].weight.copy_(last[:, keep2])

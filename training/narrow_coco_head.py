@@ -40,6 +40,7 @@ from training.dual_head import (
     DualHeadError,
     coco_summary,
     empty_head,
+    kept_channels,
     load_head,
     neck_features,
     per_anchor,
@@ -66,12 +67,10 @@ def narrow_head(teacher_cv3, width: int = DEFAULT_WIDTH, levels: tuple[int, ...]
             w, b = theirs[2].weight, theirs[2].bias
             last_w = torch.cat([w[list(KNOWN_ROWS)], w[list(FOREIGN_ROWS)].mean(0, keepdim=True)])
             last_b = torch.cat([b[list(KNOWN_ROWS)], b[list(FOREIGN_ROWS)].amax().view(1)])
-            keep2 = torch.sort(torch.argsort(last_w.abs().sum(dim=(0, 2, 3)), descending=True)[:width]).values
-            mid = theirs[1].conv.weight[keep2]
-            keep1 = torch.sort(torch.argsort(mid.abs().sum(dim=(0, 2, 3)), descending=True)[:width]).values
+            keep1, keep2 = kept_channels(last_w, theirs[1].conv.weight, width, width)
             ours[0].conv.weight.copy_(theirs[0].conv.weight[keep1])
             ours[0].conv.bias.copy_(theirs[0].conv.bias[keep1])
-            ours[1].conv.weight.copy_(mid[:, keep1])
+            ours[1].conv.weight.copy_(theirs[1].conv.weight[keep2][:, keep1])
             ours[1].conv.bias.copy_(theirs[1].conv.bias[keep2])
             ours[2].weight.copy_(last_w[:, keep2])
             ours[2].bias.copy_(last_b)
