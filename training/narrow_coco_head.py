@@ -78,7 +78,8 @@ def narrow_head(teacher_cv3, width: int = DEFAULT_WIDTH, levels: tuple[int, ...]
 
 
 def _teacher_onnx(coco_pt: str | Path, out: Path) -> Path:
-    """yolov8n's neck features and its `coco_summary` logits as one ONNX graph, to cache them fast."""
+    """yolov8n's neck features, its `coco_summary` logits and its decoded boxes (x, y, w, h at every anchor) as one
+    ONNX graph, to cache them fast."""
     import torch
     from torch import nn
     from ultralytics.nn.tasks import load_checkpoint
@@ -87,10 +88,14 @@ def _teacher_onnx(coco_pt: str | Path, out: Path) -> Path:
     coco = coco.float().eval()
     coco.fuse(verbose=False)
 
+    det = coco.model[-1]
+    det.export, det.format, det.dynamic = True, "onnx", True
+
     class Teacher(nn.Module):
         def forward(self, x):
             feats = neck_features(coco, x)
-            return (*feats, coco_summary(per_anchor(coco.model[-1].cv3, feats, 80)))
+            boxes = det._get_decode_boxes({"boxes": per_anchor(det.cv2, feats, 4 * det.reg_max), "feats": feats})
+            return (*feats, coco_summary(per_anchor(det.cv3, feats, 80)), boxes)
 
     with torch.no_grad():
         torch.onnx.export(
@@ -99,7 +104,7 @@ def _teacher_onnx(coco_pt: str | Path, out: Path) -> Path:
             str(out),
             opset_version=17,
             input_names=["images"],
-            output_names=["p3", "p4", "p5", "summary"],
+            output_names=["p3", "p4", "p5", "summary", "boxes"],
             dynamic_axes={"images": {2: "h", 3: "w"}},
             dynamo=False,
         )
@@ -129,7 +134,7 @@ def cache(coco_pt: str | Path, images: list[Path], levels: tuple[int, ...] = NAR
             raise DualHeadError(f"{path}: unreadable image")
         img = letterbox(image=bgr)
         blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        *feats, summary = session.run(None, {"images": blob})
+        *feats, summary = session.run(["p3", "p4", "p5", "summary"], {"images": blob})
         bounds = np.cumsum([0] + [f.shape[2] * f.shape[3] for f in feats])
         anchors = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in levels])
         done[path] = (*(feats[i].astype(np.float16) for i in levels), summary[:, :, anchors].astype(np.float16))
@@ -219,11 +224,15 @@ def train(
 
 
 def training_images(data_yaml: Path) -> list[Path]:
-    """The images of a `feixian real-data` set's train list, each as often as it is listed (real photos twice)."""
+    """The images of a data.yaml's train part: a `feixian real-data` list, each image as often as it is listed
+    (real photos twice), or a folder of images (`feixian synth`)."""
     import yaml
+    from ultralytics.data.utils import IMG_FORMATS
 
     spec = yaml.safe_load(data_yaml.read_text())
     listing = Path(spec["path"]) / spec["train"]
+    if listing.is_dir():
+        return sorted(p for p in listing.iterdir() if p.suffix[1:].lower() in IMG_FORMATS)
     return [Path(line.strip()) for line in listing.read_text().splitlines() if line.strip()]
 
 
