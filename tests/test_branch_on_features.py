@@ -46,6 +46,8 @@ def test_label_files_are_read_and_bad_ones_refused(tmp_path):
     (tmp_path / "labels").mkdir()
     image = tmp_path / "images" / "a.jpg"
     assert read_labels(image).shape == (0, 5)  # no label file: an image with nothing in it
+    (tmp_path / "labels" / "a.txt").write_text("")
+    assert read_labels(image).shape == (0, 5)  # an empty one: the same
     (tmp_path / "labels" / "a.txt").write_text("7 0.5 0.5 0.2 0.1\n")
     assert read_labels(image).tolist() == [[7.0, 0.5, 0.5, pytest.approx(0.2), pytest.approx(0.1)]]
     (tmp_path / "labels" / "a.txt").write_text(f"{len(CLASSES)} 0.5 0.5 0.2 0.1\n")
@@ -117,3 +119,23 @@ def test_training_lowers_the_class_loss_and_raises_scores_on_the_objects(samples
     after = scores_on_objects()
     assert history[-1] < history[0]
     assert after.mean() > before.mean() + 0.05
+
+
+def test_with_validation_views_the_branch_is_kept_from_its_best_epoch(samples, tmp_path):
+    """Trained with a learning rate too high to settle, the branch is left as it was at the epoch (its start
+    counted) whose loss on the validation views was lowest, and says which."""
+    import re
+
+    from training.branch_on_features import mean_loss, train
+    from training.dual_head import branch_checkpoint
+
+    ckpt = torch.load(branch_checkpoint(need(COCO_PT), tmp_path / "branch.pt"), weights_only=False)
+    branch = ckpt["model"].model[-1].cv3.float().requires_grad_(True)
+    train_views, val_views = samples[:8], samples[8:]
+    log: list[str] = []
+    train(branch, train_views, epochs=3, lr=0.05, batch=4, log=log.append, val=val_views)
+    val_losses = [float(m.group(1)) for line in log if (m := re.search(r"val loss ([0-9.]+)$", line))]
+    assert len(val_losses) == 4  # the start and three epochs
+    kept = int(re.search(r"kept epoch (\d+)", log[-1]).group(1))
+    assert val_losses[kept] == min(val_losses[:4])
+    assert mean_loss(branch, val_views) == pytest.approx(min(val_losses[:4]), rel=1e-4)

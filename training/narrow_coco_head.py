@@ -223,14 +223,14 @@ def train(
     return history
 
 
-def training_images(data_yaml: Path) -> list[Path]:
-    """The images of a data.yaml's train part: a `feixian real-data` list, each image as often as it is listed
-    (real photos twice), or a folder of images (`feixian synth`)."""
+def training_images(data_yaml: Path, part: str = "train") -> list[Path]:
+    """The images of a data.yaml's `part` (train or val): a `feixian real-data` list, each image as often as it
+    is listed (real photos twice), or a folder of images (`feixian synth`)."""
     import yaml
     from ultralytics.data.utils import IMG_FORMATS
 
     spec = yaml.safe_load(data_yaml.read_text())
-    listing = Path(spec["path"]) / spec["train"]
+    listing = Path(spec["path"]) / spec[part]
     if listing.is_dir():
         return sorted(p for p in listing.iterdir() if p.suffix[1:].lower() in IMG_FORMATS)
     return [Path(line.strip()) for line in listing.read_text().splitlines() if line.strip()]
