@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import numpy as np
 
 from pipeline.taxonomy import CLASSES
 from training.dual_head import DualHeadError, per_anchor
-from training.narrow_coco_head import _batches, _teacher_onnx, training_images
+from training.narrow_coco_head import _batches, blob, fit, letterboxed, teacher_session, training_images
 
 STRIDES = (8, 16, 32)
 TOPK, ALPHA, BETA = 10, 0.5, 6.0  # the task-aligned assigner's settings in Ultralytics' detection loss
@@ -96,26 +95,11 @@ def cache(coco_pt: str | Path, images: list[Path], mirror: bool = True, threads:
     neck levels (float16), COCO's decoded boxes at every anchor (x1, y1, x2, y2 by anchor, float32) and the
     labels as (n, 1) classes and (n, 4) letterboxed boxes. An image listed more than once is cached once and
     listed again."""
-    import cv2
-    import onnxruntime as ort
-    from tqdm import tqdm
-    from ultralytics.data.augment import LetterBox
-
-    letterbox = LetterBox((640, 640), auto=True, stride=32)
-    with tempfile.TemporaryDirectory() as tmp:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(_teacher_onnx(coco_pt, Path(tmp) / "teacher.onnx")), opts)
+    session = teacher_session(coco_pt, threads)
     done: dict[Path, list[tuple]] = {}
-    for path in tqdm(images, desc="features", mininterval=10):
-        if path in done:
-            continue
-        bgr = cv2.imread(str(path))
-        if bgr is None:
-            raise DualHeadError(f"{path}: unreadable image")
+    for path, bgr, img in letterboxed(images):
         height, width = bgr.shape[:2]
         geometry = letterbox_geometry(height, width)
-        img = letterbox(image=bgr)
         if img.shape[:2] != geometry.shape:
             raise DualHeadError(f"{path}: letterboxed to {img.shape[:2]}, expected {geometry.shape}")
         rows = read_labels(path)
@@ -127,8 +111,7 @@ def cache(coco_pt: str | Path, images: list[Path], mirror: bool = True, threads:
             views.append((np.ascontiguousarray(img[:, ::-1]), flipped))
         done[path] = []
         for view, gt in views:
-            blob = np.ascontiguousarray(view[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-            *feats, xywh = session.run(["p3", "p4", "p5", "boxes"], {"images": blob})
+            *feats, xywh = session.run(["p3", "p4", "p5", "boxes"], {"images": blob(view)})
             xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
             done[path].append(
                 (
@@ -203,36 +186,29 @@ def train(
     6 epochs while that on held-out generated images rose from 2.14 to 2.24)."""
     import copy
 
-    import torch
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     assigner = _assigner()
-    best = (mean_loss(branch, val), 0, copy.deepcopy(branch.state_dict())) if val else None
+    best = [mean_loss(branch, val), 0, copy.deepcopy(branch.state_dict())] if val else None
     if best:
         log(f"epoch 0: val loss {best[0]:.5f}")
-    opt = torch.optim.AdamW(branch.parameters(), lr=lr, weight_decay=5e-4)
-    steps = epochs * len(_batches(samples, batch, rng))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    history = []
-    branch.train()
-    for epoch in range(epochs):
-        losses, started = [], time.monotonic()
-        for idx in _batches(samples, batch, rng):
-            loss = loss_of(branch, _stack(samples, idx), assigner)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)))
-        log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.5f} ({time.monotonic() - started:.0f} s)")
-        if best:
-            held = mean_loss(branch, val)
-            log(f"epoch {epoch + 1}: val loss {held:.5f}")
-            if held < best[0]:
-                best = (held, epoch + 1, copy.deepcopy(branch.state_dict()))
-            branch.train()
+
+    def keep_the_best(epoch: int) -> None:
+        held = mean_loss(branch, val)
+        log(f"epoch {epoch}: val loss {held:.5f}")
+        if held < best[0]:
+            best[:] = [held, epoch, copy.deepcopy(branch.state_dict())]
+
+    history = fit(
+        branch,
+        samples,
+        epochs,
+        lambda idx: loss_of(branch, _stack(samples, idx), assigner),
+        lr,
+        5e-4,
+        batch=batch,
+        seed=seed,
+        log=log,
+        after_epoch=keep_the_best if best else None,
+    )
     if best:
         branch.load_state_dict(best[2])
         log(f"kept epoch {best[1]} (val loss {best[0]:.5f})")

@@ -111,30 +111,43 @@ def _teacher_onnx(coco_pt: str | Path, out: Path) -> Path:
     return out
 
 
-def cache(coco_pt: str | Path, images: list[Path], levels: tuple[int, ...] = NARROW_LEVELS, threads: int = 2) -> list:
-    """For each image, letterboxed as the detector feeds it (Ultralytics' LetterBox, padded to the stride),
-    the neck features of `levels` (float16) and the teacher's summary logits at their anchors. An image
-    listed more than once is cached once and listed again."""
-    import cv2
+def teacher_session(coco_pt: str | Path, threads: int = 2):
+    """An ONNX Runtime session of the teacher graph (`_teacher_onnx`) on `threads` threads."""
     import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        return ort.InferenceSession(str(_teacher_onnx(coco_pt, Path(tmp) / "teacher.onnx")), opts)
+
+
+def letterboxed(images: list[Path]):
+    """Each distinct image of `images` once, with a progress bar: its path, the image as read (BGR) and as the
+    detector feeds it (Ultralytics' LetterBox, padded to the stride)."""
+    import cv2
     from tqdm import tqdm
     from ultralytics.data.augment import LetterBox
 
     letterbox = LetterBox((640, 640), auto=True, stride=32)
-    with tempfile.TemporaryDirectory() as tmp:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(_teacher_onnx(coco_pt, Path(tmp) / "teacher.onnx")), opts)
-    done: dict[Path, tuple] = {}
-    for path in tqdm(images, desc="features", mininterval=10):
-        if path in done:
-            continue
+    for path in tqdm(dict.fromkeys(images), desc="features", mininterval=10):
         bgr = cv2.imread(str(path))
         if bgr is None:
             raise DualHeadError(f"{path}: unreadable image")
-        img = letterbox(image=bgr)
-        blob = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        *feats, summary = session.run(["p3", "p4", "p5", "summary"], {"images": blob})
+        yield path, bgr, letterbox(image=bgr)
+
+
+def blob(img: np.ndarray) -> np.ndarray:
+    """A letterboxed BGR image as the network's input: (1, 3, h, w) RGB in [0, 1]."""
+    return np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def cache(coco_pt: str | Path, images: list[Path], levels: tuple[int, ...] = NARROW_LEVELS, threads: int = 2) -> list:
+    """For each image, letterboxed as the detector feeds it, the neck features of `levels` (float16) and the
+    teacher's summary logits at their anchors. An image listed more than once is cached once and listed again."""
+    session = teacher_session(coco_pt, threads)
+    done: dict[Path, tuple] = {}
+    for path, _, img in letterboxed(images):
+        *feats, summary = session.run(["p3", "p4", "p5", "summary"], {"images": blob(img)})
         bounds = np.cumsum([0] + [f.shape[2] * f.shape[3] for f in feats])
         anchors = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in levels])
         done[path] = (*(feats[i].astype(np.float16) for i in levels), summary[:, :, anchors].astype(np.float16))
@@ -196,31 +209,53 @@ def fidelity(head, samples: list[tuple]) -> dict:
     }
 
 
-def train(
-    head, samples: list[tuple], epochs: int, lr: float = 2e-3, batch: int = 16, seed: int = 0, log=print
-) -> list[float]:
-    """Train `head` on cached `samples` with AdamW and a cosine schedule; returns each epoch's mean loss."""
+def fit(module, samples: list[tuple], epochs: int, loss, lr: float, weight_decay: float, **options) -> list[float]:
+    """Train `module` on cached `samples` with AdamW and a one-cycle schedule, `loss(indices)` being the loss of
+    the batch of those samples; returns each epoch's mean loss. Options: `batch` (16), `seed` (0), `log` (print)
+    and `after_epoch(epoch)`, run after each epoch (numbered from 1) with the module back in training mode after."""
     import torch
 
+    batch, seed, log = options.get("batch", 16), options.get("seed", 0), options.get("log", print)
+    after_epoch = options.get("after_epoch")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * len(_batches(samples, batch, rng))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     history = []
-    head.train()
     for epoch in range(epochs):
+        module.train()
         losses, started = [], time.monotonic()
         for idx in _batches(samples, batch, rng):
-            loss = loss_of(head, _stack(samples, idx))
+            value = loss(idx)
             opt.zero_grad()
-            loss.backward()
+            value.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(float(value.detach()))
         history.append(float(np.mean(losses)))
         log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.5f} ({time.monotonic() - started:.0f} s)")
+        if after_epoch:
+            after_epoch(epoch + 1)
+    module.train()
     return history
+
+
+def train(
+    head, samples: list[tuple], epochs: int, lr: float = 2e-3, batch: int = 16, seed: int = 0, log=print
+) -> list[float]:
+    """Distil `head` on cached `samples` (`fit`); returns each epoch's mean loss."""
+    return fit(
+        head,
+        samples,
+        epochs,
+        lambda idx: loss_of(head, _stack(samples, idx)),
+        lr,
+        1e-4,
+        batch=batch,
+        seed=seed,
+        log=log,
+    )
 
 
 def training_images(data_yaml: Path, part: str = "train") -> list[Path]:
