@@ -56,6 +56,19 @@ def test_coco_classes_are_found_at_least_where_yolov8n_finds_them(exports):
     assert compared > 40  # the images do hold people, cars, chairs and tables
 
 
+def test_the_export_boxes_every_anchor_as_yolov8ns_own_export(exports):
+    """The dual export decodes boxes with its own DFL (`last_axis_dfl`, faster in ONNX Runtime); at every anchor of
+    a real photo its boxes are Ultralytics' export's to a thousandth of a pixel."""
+    import onnxruntime as ort
+
+    _, dual_path, base_path = exports
+    frame = cv2.resize(cv2.imread(str(sorted(need(COCO128).glob("*.jpg"))[0])), (640, 384))
+    blob = np.ascontiguousarray(frame[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    ours, theirs = (ort.InferenceSession(str(p)).run(None, {"images": blob})[0] for p in (dual_path, base_path))
+    assert ours.shape[2] == theirs.shape[2] == 80 * 48 + 40 * 24 + 20 * 12
+    assert np.abs(ours[0, :4] - theirs[0, :4]).max() < 1e-3
+
+
 def test_a_branch_that_changed_shared_weights_is_refused(exports, tmp_path):
     import torch
 

@@ -402,6 +402,33 @@ def per_anchor(heads, feats, rows: int):
     return torch.cat([h(f).view(bs, rows, -1) for h, f in zip(heads, feats, strict=True)], -1)
 
 
+def last_axis_dfl(reg_max: int = 16):
+    """Ultralytics' DFL (a box side as the expectation of a softmax over `reg_max` bins), with the softmax taken over
+    the last axis. Ultralytics' own takes it over axis 1 of (batch, bins, 4, anchors), which ONNX Runtime runs by
+    copying the tensor transposed: 3.2 ms a 640x384 call of v18's 46 on one thread, against about 0.8 here.
+
+    >>> import torch
+    >>> from ultralytics.nn.modules.block import DFL
+    >>> x = torch.randn(1, 64, 100)
+    >>> bool(torch.allclose(last_axis_dfl()(x), DFL(16)(x), atol=1e-5))
+    True
+    """
+    import torch
+    from torch import nn
+
+    class LastAxisDFL(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("bins", torch.arange(reg_max, dtype=torch.float32))
+
+        def forward(self, x):
+            b, _, a = x.shape
+            # a weighted sum, not a MatMul with the bins: ONNX Runtime ran that as slowly as the transposed softmax
+            return (x.view(b, 4, reg_max, a).transpose(2, 3).softmax(-1) * self.bins).sum(-1)
+
+    return LastAxisDFL()
+
+
 def dual_module(coco_pt: str | Path, branch_pt: str | Path, coco_head: str | Path | None = None):
     """The torch module `export_dual` writes: yolov8n with the trained branch beside its class branch, or with
     `coco_head` (training.narrow_coco_head) in place of COCO's 80-class branch where given."""
@@ -440,6 +467,7 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path, coco_head: str | Pat
 
     det = coco.model[-1]
     det.export, det.format, det.dynamic = True, "onnx", True
+    det.dfl = last_axis_dfl(det.reg_max)
     return Dual().eval()
 
 
