@@ -29,6 +29,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -209,14 +210,24 @@ def fidelity(head, samples: list[tuple]) -> dict:
     }
 
 
-def fit(module, samples: list[tuple], epochs: int, loss, lr: float, weight_decay: float, **options) -> list[float]:
+def fit(
+    module,
+    samples: list[tuple],
+    epochs: int,
+    loss: Callable[[list[int]], object],
+    lr: float,
+    weight_decay: float,
+    *,
+    batch: int = 16,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    after_epoch: Callable[[int], None] | None = None,
+) -> list[float]:
     """Train `module` on cached `samples` with AdamW and a one-cycle schedule, `loss(indices)` being the loss of
-    the batch of those samples; returns each epoch's mean loss. Options: `batch` (16), `seed` (0), `log` (print)
-    and `after_epoch(epoch)`, run after each epoch (numbered from 1) with the module back in training mode after."""
+    the batch of those samples; returns each epoch's mean loss. `after_epoch(epoch)` runs after each epoch
+    (numbered from 1), with the module back in training mode after."""
     import torch
 
-    batch, seed, log = options.get("batch", 16), options.get("seed", 0), options.get("log", print)
-    after_epoch = options.get("after_epoch")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
