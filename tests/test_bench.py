@@ -63,6 +63,11 @@ def test_bench_reports_every_figure_with_its_type(still_street, monkeypatch, cap
     assert (fleet["points"], fleet["fps_per_point"], fleet["frames"]) == (3, 2.0, 3 * VIDEO_S * 2)
     assert r["points_realtime_2fps"] == int(fleet["frames_per_s"] // 2)
     assert fleet["realtime"] == (fleet["frames_per_s"] >= 6) and r["peak_rss_mb"] >= fleet["peak_rss_mb"] > 0
+    # Each copy's standing chair opens its case; the same frames with no network open none.
+    free = fleet["without_network"]
+    assert fleet["cases"] == 3 and free["cases"] == 0
+    assert (free["points"], free["frames"]) == (3, fleet["frames"])
+    assert r["points_realtime_2fps_without_network"] == int(free["frames_per_s"] // 2)
 
 
 def test_bench_refuses_bad_input_with_a_reason(tmp_path, capsys):

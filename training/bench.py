@@ -14,6 +14,9 @@ thresholds, rules and plate reader:
 - `points_realtime_2fps`: points sampled at 2 frames a second that the throughput of a fleet run keeps up with:
   76 points (the scenarios' points in turn) at 2 frames a second each, replayed at once by one runtime
   (`fleet` in the JSON);
+- `points_realtime_2fps_without_network`: the same fleet run with a detector that finds nothing at no cost
+  (`NetworkFree`): what decoding, the gate, tracking, rules and the bus cost alone, so the most points any faster
+  network could let this machine hold (`fleet.without_network`);
 - `peak_rss_mb`: the process's peak resident memory after the replays and the fleet run (before Ultralytics
   and PyTorch load).
 
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import supervision as sv
 from tqdm import tqdm
 
 from cases.schema import case_to_json
@@ -148,6 +152,39 @@ def replay_all(dirs: list[Path], settings: Settings, work: Path, bar: tqdm) -> R
     return ReplayRun(frames, gated, seconds, tp / truths if truths else None, families)
 
 
+class NetworkFree:
+    """A stand-in for a detector that finds nothing and costs nothing, everything else passed through: with it a
+    replay measures the pipeline around the network.
+
+    >>> class Named:
+    ...     class_names = ("person", "chair")
+    >>> free = NetworkFree(Named())
+    >>> found = free.detect_regions(None, [(0, 0, 32, 32)])
+    >>> len(found), found.data["class_name"].tolist(), free.class_names
+    (0, [], ('person', 'chair'))
+    """
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def detect(self, image, **options) -> sv.Detections:
+        return self._nothing()
+
+    def detect_regions(self, image, rects, **options) -> sv.Detections:
+        return self._nothing()
+
+    @staticmethod
+    def _nothing() -> sv.Detections:
+        # The keys every detector's answer carries (OnnxDetector._detections), so the worker reads it as any other.
+        empty = sv.Detections.empty()
+        empty.data["class_name"] = np.array([], dtype=str)
+        empty.data["at_edge"] = np.array([], dtype=bool)
+        return empty
+
+    def __getattr__(self, name: str):
+        return getattr(self.detector, name)
+
+
 @dataclass
 class FleetRun:
     """`points` points at `fps` frames a second, all replayed at once in one runtime."""
@@ -157,16 +194,29 @@ class FleetRun:
     frames: int
     seconds: float
     peak_rss_mb: float
+    cases: int
 
     @property
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def summary(self) -> dict:
+        return {
+            "points": self.points,
+            "fps_per_point": self.fps,
+            "frames": self.frames,
+            "seconds": round(self.seconds, 2),
+            "frames_per_s": round(self.frames_per_s, 2),
+            "realtime": self.frames_per_s >= self.points * self.fps,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "cases": self.cases,
+        }
 
-def fleet(dirs: list[Path], settings: Settings, work: Path, points: int, fps: float) -> FleetRun:
+
+def fleet(dirs: list[Path], settings: Settings, work: Path, points: int, fps: float, network: bool = True) -> FleetRun:
     """The bureau's load in one process: `points` points (the scenarios' points in turn, each a copy with its
     own id) sampled at `fps`, replayed at once through one runtime as `feixian run` runs them, and the
-    process's peak memory after it."""
+    process's peak memory after it; `network=False`: with `NetworkFree` in place of the settings' detector."""
     from feixian.runtime import Runtime, replay
 
     originals = [(d, p) for d in dirs for p in load_points(d / "points.yaml") if p.source.kind == "file"]
@@ -179,6 +229,8 @@ def fleet(dirs: list[Path], settings: Settings, work: Path, points: int, fps: fl
         copies.append(p.model_copy(update={"id": f"P{k:03d}-{p.id}"[:32], "detect_fps": fps, "source": source}))
     config = scenario_config(dirs[0], settings, work)
     rt = Runtime(Config(config.settings, copies, config.base_dir, work, work, database_url=config.database_url))
+    if not network:
+        rt.detector = NetworkFree(rt.detector)
     _ = rt.detector, rt.plate_reader, rt.cases
     t0 = time.perf_counter()
     result = replay(rt)
@@ -186,7 +238,8 @@ def fleet(dirs: list[Path], settings: Settings, work: Path, points: int, fps: fl
     if result.errors:
         raise EvalError(f"fleet replay failed: {result.errors}")
     frames = sum(s.frames for s in result.stats.values())
-    return FleetRun(points, fps, frames, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return FleetRun(points, fps, frames, seconds, rss_mb, len(rt.cases.all_cases()))
 
 
 def baseline(
@@ -265,6 +318,10 @@ def bench(
         fleet_run = fleet(dirs, settings, work / "fleet", points, REALTIME_FPS)
         bar.update()
         bar.close()
+        bar = _bar(f"{points} points at {REALTIME_FPS:g} fps, no network", 1, progress, unit="run")
+        free_run = fleet(dirs, settings, work / "fleet-free", points, REALTIME_FPS, network=False)
+        bar.update()
+        bar.close()
         # Read here: the decoded frames held for the timings below, and PyTorch (Ultralytics), are no part of
         # feixian's runtime.
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -288,16 +345,9 @@ def bench(
         "event_recall_gated": _rounded(gated.recall),
         "event_recall_every_frame": _rounded(every.recall),
         "points_realtime_2fps": int(fleet_run.frames_per_s // REALTIME_FPS),
+        "points_realtime_2fps_without_network": int(free_run.frames_per_s // REALTIME_FPS),
         "peak_rss_mb": round(peak_rss_mb, 1),
-        "fleet": {
-            "points": fleet_run.points,
-            "fps_per_point": fleet_run.fps,
-            "frames": fleet_run.frames,
-            "seconds": round(fleet_run.seconds, 2),
-            "frames_per_s": round(fleet_run.frames_per_s, 2),
-            "realtime": fleet_run.frames_per_s >= fleet_run.points * fleet_run.fps,
-            "peak_rss_mb": round(fleet_run.peak_rss_mb, 1),
-        },
+        "fleet": fleet_run.summary() | {"without_network": free_run.summary()},
         "model": model_facts(detector, model),
         "machine": machine,
         "detector": {
