@@ -69,6 +69,19 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarra
     return order[keep]
 
 
+def no_detections() -> sv.Detections:
+    """No box, with the data keys every answer of a detector carries (`class_name`, `at_edge`).
+
+    >>> found = no_detections()
+    >>> len(found), sorted(found.data)
+    (0, ['at_edge', 'class_name'])
+    """
+    empty = sv.Detections.empty()
+    empty.data["class_name"] = np.array([], dtype=str)
+    empty.data["at_edge"] = np.array([], dtype=bool)
+    return empty
+
+
 class OnnxDetector:
     """An Ultralytics ONNX export on ONNX Runtime; `detect` is safe to call from several threads.
 
@@ -340,7 +353,7 @@ class OnnxDetector:
             keep = inside & ~cut
             found.append(((xyxy[keep] - shift) / gains, conf[keep], cls[keep]))
         if not found:
-            return self._empty()
+            return no_detections()
         xyxy, conf, cls = (np.concatenate(parts) for parts in zip(*found, strict=True))
         return self._detections(xyxy, conf, cls, bgr.shape[:2])
 
@@ -383,7 +396,7 @@ class OnnxDetector:
     def _detections(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, shape: tuple[int, ...]) -> sv.Detections:
         """Frame-pixel boxes clipped to the frame, with class names and whether each touches its border."""
         if not len(conf):
-            return self._empty()
+            return no_detections()
         h0, w0 = shape[:2]
         xyxy = np.clip(xyxy, 0, [w0, h0, w0, h0]).astype(np.float32)
         at_edge = at_border(xyxy, (h0, w0))
@@ -394,9 +407,3 @@ class OnnxDetector:
             class_id=cls.astype(int),
             data={"class_name": names[cls], "at_edge": at_edge},
         )
-
-    def _empty(self) -> sv.Detections:
-        empty = sv.Detections.empty()
-        empty.data["class_name"] = np.array([], dtype=str)
-        empty.data["at_edge"] = np.array([], dtype=bool)
-        return empty

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from cases.schema import case_to_json
 from feixian.config import Config, ConfigError, Settings, load_config, load_points
+from pipeline.detector import no_detections
 from training.evaluate import (
     EvalError,
     deployment_settings,
@@ -168,18 +169,10 @@ class NetworkFree:
         self.detector = detector
 
     def detect(self, image, **options) -> sv.Detections:
-        return self._nothing()
+        return no_detections()
 
     def detect_regions(self, image, rects, **options) -> sv.Detections:
-        return self._nothing()
-
-    @staticmethod
-    def _nothing() -> sv.Detections:
-        # The keys every detector's answer carries (OnnxDetector._detections), so the worker reads it as any other.
-        empty = sv.Detections.empty()
-        empty.data["class_name"] = np.array([], dtype=str)
-        empty.data["at_edge"] = np.array([], dtype=bool)
-        return empty
+        return no_detections()
 
     def __getattr__(self, name: str):
         return getattr(self.detector, name)
