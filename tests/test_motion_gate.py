@@ -166,9 +166,31 @@ def test_regions_off_sends_the_whole_frame_on_any_motion() -> None:
     assert gate.plan(with_box(base, 560, 40, w=30, h=60), at(1), STALL).is_whole
 
 
+def test_with_look_s_the_gate_is_asked_at_most_that_often_and_the_frames_between_are_carried() -> None:
+    gate = MotionGate(MotionSettings(look_s=1.0))
+    base = street()
+    assert gate.plan(base, at(0), STALL).is_whole
+    walker = with_box(base, 560, 40, w=30, h=60)
+    # Motion at 0.2-0.8 s waits for the next ask; the background still learns those frames.
+    assert all(gate.plan(walker, at(k), STALL) is None for k in range(1, 5))
+    assert gate.plan(with_box(base, 500, 40, w=30, h=60), at(5), STALL).rects  # 1.0 s: asked, motion seen
+    assert gate.plan(base, at(6), STALL) is None
+    # A camera clock set back makes the gate due at once, not silent until the clock catches up.
+    assert gate.plan(with_box(base, 100, 40, w=30, h=60), at(2), STALL).rects
+
+
+def test_look_s_0_asks_the_gate_on_every_frame() -> None:
+    gate = MotionGate(MotionSettings())
+    base = street()
+    gate.plan(base, at(0), STALL)
+    assert gate.plan(with_box(base, 560, 40, w=30, h=60), at(1), STALL).rects
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
+        ("look_s", -0.5),
+        ("look_s", 61),
         ("height", 8),
         ("threshold", 0),
         ("threshold", 255),
