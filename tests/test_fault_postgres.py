@@ -45,7 +45,8 @@ class BackendKiller:
 
 def inject(killer: BackendKiller, monkeypatch):
     """Two faults per case: every connection dropped before it is opened (the pool holds dead ones), and its own
-    connection dropped inside its first transaction, just before the commit. Returns the session listener."""
+    connection dropped inside its first transaction, just before the commit. Returns the session listener and the
+    event ids whose first transaction a drop was fired in."""
     opened = CaseService.open_case
     cut: set[str] = set()
 
@@ -62,7 +63,7 @@ def inject(killer: BackendKiller, monkeypatch):
 
     monkeypatch.setattr(CaseService, "open_case", open_after_a_drop)
     event.listen(Session, "before_commit", drop_before_commit)
-    return drop_before_commit
+    return drop_before_commit, cut
 
 
 def test_cases_survive_the_database_dropping_its_connections_mid_replay(tmp_path, monkeypatch, caplog):
@@ -77,15 +78,18 @@ def test_cases_survive_the_database_dropping_its_connections_mid_replay(tmp_path
         runtime = Runtime(load_config(config, tmp_path / "pg"))
         assert runtime.cases.count_cases() == 0  # migrated before any fault
         killer = BackendKiller(url)
-        listener = inject(killer, monkeypatch)
+        listener, cut = inject(killer, monkeypatch)
         try:
             result = replay(runtime)
         finally:
             event.remove(Session, "before_commit", listener)
             killer.admin.close()
         assert not result.errors
-        # Each case's own transaction was cut; the drops before opening hit whatever the pool held (threads race).
-        assert killer.faults >= POINTS
+        # A drop was fired inside each case's first transaction. How many drops found a backend to end is not
+        # fixed: the points' threads race, so one drop may end another case's connection before that case's own
+        # drop runs and finds nothing left (CI once counted 3 of 4). Each cut still shows as a retry.
+        assert sorted(cut) == expected
+        assert killer.faults >= 1
         assert caplog.text.count("database connection lost") >= POINTS  # each case's transaction cut, retried
         with runtime.sessions() as s:
             ids = sorted(s.scalars(select(Case.event_id)))
