@@ -98,7 +98,8 @@ def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_worl
     # the rules are each detector's own tuning (seed 3001): v15 takes a larger share of dirty views than v18
     demo_rules, rules = demo.settings.rules.model_dump(), default.settings.rules.model_dump()
     assert (demo_rules["vehicle"].pop("min_share"), rules["vehicle"].pop("min_share")) == (0.7, 0.5)
-    assert (demo_rules["occupation"].pop("min_seen_fraction"), rules["occupation"].pop("min_seen_fraction")) == (0.5, 0.3)
+    seen = (demo_rules["occupation"].pop("min_seen_fraction"), rules["occupation"].pop("min_seen_fraction"))
+    assert seen == (0.5, 0.3)
     assert demo_rules == rules
     # the demo's streets are rendered: only the detector differs (the one trained on rendered streets, which judges
     # its trucks' state itself, without the stage measured behind v17)
