@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.synth import frames
 from training.synth.dataset import FRAMES_PER_SCENE, write_dataset
 from training.synth.frames import SCENE_KINDS, render_frame, scenario_backdrop, scene_frames, training_scene
 from training.synth.timeline import NoCameraError
@@ -36,7 +37,9 @@ def test_a_scene_has_only_so_many_frames() -> None:
         scene_frames(seed=3, scene=0, size=SIZE, count=751)
 
 
-def test_a_frame_too_small_for_any_camera_is_a_clear_error() -> None:
+def test_a_frame_too_small_for_any_camera_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every draw fails alike at this size; two show the retry ends in the error as well as ten (27 s) do
+    monkeypatch.setattr(frames, "MAX_SCENE_DRAWS", 2)
     with pytest.raises(NoCameraError, match="training scene 0 of seed 3 at 128x72"):
         training_scene(3, 0, (128, 72))
 
