@@ -318,3 +318,18 @@ def test_batch_norms_of_an_onnx_export_keep_the_network_in_training(trained, tmp
 
     assert train_mode_error(images) < 1e-3
     assert train_mode_error(()) > 0.1
+
+
+def test_the_export_boxes_as_ultralytics_own_export_with_the_faster_dfl(trained, tmp_path):
+    """`feixian train` exports with `last_axis_dfl` (its softmax over the last axis, cheaper in ONNX Runtime):
+    every anchor's box and scores are those of Ultralytics' own export of the same checkpoint."""
+    import onnx
+    from ultralytics import YOLO
+
+    _, summary = trained
+    names = {t.name for t in onnx.load(summary["onnx"]).graph.initializer}
+    assert any(n.endswith("dfl.bins") for n in names) and not any(n.endswith("dfl.conv.weight") for n in names)
+    own = YOLO(summary["best_pt"], task="detect").export(format="onnx", imgsz=SIZE, dynamic=True, simplify=False)
+    x = np.random.default_rng(1).random((1, 3, SIZE, SIZE + 32), dtype=np.float32)
+    ours, theirs = (ort.InferenceSession(str(m)).run(None, {"images": x})[0] for m in (summary["onnx"], own))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-3)

@@ -109,8 +109,9 @@ def checkpoint_from_onnx(
             elif isinstance(module, torch.nn.Conv2d) and module.bias is not None:
                 if take(f"{name}.weight", module.weight):
                     take(f"{name}.bias", module.bias)
-    # The DFL's fixed projection is the only parameter a Conv/Conv2d pass does not visit.
-    leftover = sorted(k for k in weights if not k.endswith("dfl.conv.weight"))
+    # The DFL's fixed projection (Ultralytics' conv, or `last_axis_dfl`'s bins in exports since 2026-12-06) is the
+    # only parameter a Conv/Conv2d pass does not visit.
+    leftover = sorted(k for k in weights if not k.endswith(("dfl.conv.weight", "dfl.bins")))
     if leftover:
         raise WeightsError(f"{onnx_path} does not fit {model_yaml}: unused weights {leftover[:5]}")
     imgsz = OnnxDetector(onnx_path).input_size[0]
