@@ -116,3 +116,23 @@ def test_an_export_without_a_branch_is_refused(exports, tmp_path):
     _, _, base_path = exports
     with pytest.raises(DualHeadError, match="no branch weights"):
         branch_from_dual(COCO_PT, base_path, tmp_path / "branch.pt")
+
+
+def test_a_64_wide_branch_is_yolov8ns_own_network_for_feixians_classes(tmp_path):
+    """At width 64 the checkpoint is yolov8n.yaml's network for 11 classes, layer for layer, so Ultralytics'
+    trainer takes it whole (training it unfrozen); its class rows start from COCO's, not at random."""
+    pytest.importorskip("ultralytics")
+    import torch
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+    from training.dual_head import branch_checkpoint, source_rows
+
+    model, _ = load_checkpoint(str(branch_checkpoint(need(COCO_PT), tmp_path / "init64.pt", width=64)), device="cpu")
+    coco, _ = load_checkpoint(str(COCO_PT), device="cpu")
+    plain = DetectionModel(coco.yaml | {"nc": len(CLASSES)}, nc=len(CLASSES), verbose=False)
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+    rows = torch.tensor([row for row, _ in source_rows(CLASSES)])
+    person = CLASSES.index("person")
+    assert torch.allclose(model.model[-1].cv3[0][2].bias[person], coco.model[-1].cv3[0][2].bias[rows[person]].float())
+    with pytest.raises(DualHeadError, match="1 to 80 channels"):
+        branch_checkpoint(COCO_PT, tmp_path / "wide.pt", width=96)

@@ -74,9 +74,10 @@ def source_rows(classes: tuple[str, ...] = CLASSES) -> list[tuple[int, float]]:
     return rows
 
 
-def branch_checkpoint(coco_pt: str | Path, out: str | Path) -> Path:
-    """An Ultralytics checkpoint of yolov8n with feixian's classes as its outputs and a class branch
-    `BRANCH_WIDTH` wide, started from COCO's rows of the same or a look-alike class (`source_rows`)."""
+def branch_checkpoint(coco_pt: str | Path, out: str | Path, width: int = BRANCH_WIDTH) -> Path:
+    """An Ultralytics checkpoint of yolov8n with feixian's classes as its outputs and a class branch `width`
+    wide, started from COCO's rows of the same or a look-alike class (`source_rows`). At width 64 it is
+    yolov8n.yaml's own network for 11 classes (v15's), so Ultralytics' trainer can train it whole."""
     import copy
 
     import torch
@@ -88,16 +89,16 @@ def branch_checkpoint(coco_pt: str | Path, out: str | Path) -> Path:
     coco = coco.float()
     if len(coco.names) != len(COCO80):
         raise DualHeadError(f"{coco_pt}: expected a COCO checkpoint with 80 classes, got {len(coco.names)}")
+    coco_width = coco.model[-1].cv3[0][0].conv.out_channels
+    if not 1 <= width <= coco_width:
+        raise DualHeadError(f"a class branch {width} wide: it starts from COCO's, so 1 to {coco_width} channels")
     cfg = copy.deepcopy(coco.yaml)
     cfg["nc"] = len(CLASSES)
     model = DetectionModel(cfg, nc=len(CLASSES), verbose=False)
     head = model.model[-1]
     widths = [seq[0].conv.in_channels for seq in head.cv3]
     head.cv3 = nn.ModuleList(
-        nn.Sequential(
-            Conv(w, BRANCH_WIDTH, 3), Conv(BRANCH_WIDTH, BRANCH_WIDTH, 3), nn.Conv2d(BRANCH_WIDTH, len(CLASSES), 1)
-        )
-        for w in widths
+        nn.Sequential(Conv(w, width, 3), Conv(width, width, 3), nn.Conv2d(width, len(CLASSES), 1)) for w in widths
     )
     state = {k: v for k, v in coco.state_dict().items() if model.state_dict()[k].shape == v.shape}
     model.load_state_dict(state, strict=False)
@@ -566,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("init", help="the branch checkpoint to train")
     a.add_argument("--coco", default="../shared/models/yolov8n.pt")
     a.add_argument("--out", required=True)
+    a.add_argument("--width", type=int, default=BRANCH_WIDTH, help="hidden channels of the class branch (<= 80)")
     r = sub.add_parser("recover", help="the branch checkpoint of an exported dual detector (branch_from_dual)")
     r.add_argument("--coco", default="../shared/models/yolov8n.pt")
     r.add_argument("--dual", required=True, help="ONNX written by export_dual")
@@ -592,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.step == "init":
-            print(branch_checkpoint(args.coco, args.out))
+            print(branch_checkpoint(args.coco, args.out, args.width))
         elif args.step == "recover":
             print(branch := branch_from_dual(args.coco, args.dual, args.out))
             if args.export:
