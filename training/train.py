@@ -95,11 +95,13 @@ def train(
     resume: bool = False,
     grow: bool = False,
     device: str = "cpu",
+    keep_coco_scores: float = 0.0,
 ) -> TrainResult:
     """Train (or resume an interrupted run of the same name), export to ONNX at `imgsz`, stamp
     metadata, and copy the ONNX to `out`. `grow`: `model_yaml` adds layers to the ONNX `weights`'
     network or doubles its widths (training.onnx_weights). `device`: Ultralytics' device string ("cpu",
-    "0" for the first CUDA GPU)."""
+    "0" for the first CUDA GPU). `keep_coco_scores`: the weight of the teacher's scores of the classes it
+    shares with feixian (training.coco_scores; the teacher is the `distill_model` of `extra_args`), 0 for none."""
     _train_on_every_core()
     data = Path(data).resolve()
     _load_data_yaml(data)
@@ -129,10 +131,16 @@ def train(
     clash = sorted(set(extra_args or {}) & set(fixed))
     if clash:
         raise TrainError(f"extra training arguments {clash} are set by feixian train itself (use its flags)")
+    if keep_coco_scores and not (extra_args or {}).get("distill_model"):
+        raise TrainError("keeping COCO's scores needs their teacher: --hyp distill_model=PATH/yolov8n.pt")
     if resume:
         model = _resumed(run_dir)
     else:
         model = _new_model(model_yaml, weights, from_export, data)
+        if keep_coco_scores:
+            from training.coco_scores import trainer
+
+            fixed["trainer"] = trainer(keep_coco_scores)
         model.train(**fixed, **(extra_args or {}))
     seconds, epochs = _training_seconds(run_dir), _epochs_trained(run_dir)
     best = Path(model.trainer.best)
@@ -301,6 +309,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="dev", help="model version recorded in the ONNX metadata")
     p.add_argument("--runs-dir", default="runs", help="where Ultralytics writes checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that writes --out")
+    p.add_argument(
+        "--keep-coco-scores",
+        type=float,
+        default=0.0,
+        metavar="GAIN",
+        help="also hold the student's person, car, chair, table and umbrella scores to those of --hyp"
+        " distill_model (a COCO checkpoint) at every anchor outside a labelled box of the class, at this loss gain",
+    )
     p.add_argument("--summary", default=None, help="write a JSON summary (time, GFLOPs, fingerprint) here")
     p.add_argument(
         "--hyp",
@@ -345,6 +361,7 @@ def _run(args: argparse.Namespace) -> int:
             args.resume,
             args.grow,
             args.device,
+            args.keep_coco_scores,
         )
     except TrainError as e:
         print(f"feixian train: {e}", file=sys.stderr)
@@ -363,6 +380,7 @@ def _run(args: argparse.Namespace) -> int:
         "model_yaml": args.model_yaml,
         "weights": args.weights,
         "grow": args.grow,
+        "keep_coco_scores": args.keep_coco_scores,
         "hyp": parse_hyp(args.hyp),
     }
     text = json.dumps(summary, indent=2)
