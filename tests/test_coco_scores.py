@@ -46,14 +46,20 @@ def test_an_anchor_is_inside_only_the_boxes_of_its_own_image_and_class():
 
 def test_the_teachers_score_is_a_target_only_outside_labelled_boxes_of_its_class():
     teacher = torch.full((1, 80, 3), -6.0)
-    teacher[0, COCO80.index("chair"), 0] = 4.0  # COCO sees a chair at anchor 0 only
-    inside = torch.zeros(1, len(CLASSES), 3, dtype=torch.bool)
-    inside[0, CHAIR, 2] = True  # a labelled chair covers anchor 2
-    student = torch.full((1, len(CLASSES), 3), -6.0, requires_grad=True)
+    teacher = torch.full((1, 80, 4), -6.0)
+    teacher[0, COCO80.index("chair"), 0] = 4.0  # COCO sees a chair at anchor 0, unlabelled
+    teacher[0, COCO80.index("chair"), 3] = 2.0  # and at anchor 3, inside a labelled chair: a real one
+    inside = torch.zeros(1, len(CLASSES), 4, dtype=torch.bool)
+    inside[0, CHAIR, 2:] = True  # labelled chairs cover anchors 2 (one COCO does not see: rendered) and 3
+    student = torch.full((1, len(CLASSES), 4), -6.0)
+    student[0, CHAIR, 1] = 0.0  # unsure where COCO sees nothing
+    student.requires_grad_()
     score_loss(student, teacher, inside).backward()
     grad = student.grad[0]
     assert grad[CHAIR, 0] < 0  # raise the chair score where COCO sees one
-    assert grad[CHAIR, 2] == 0  # the label decides there
+    assert grad[CHAIR, 3] < 0  # labelled and seen by COCO: held to COCO's score too
+    assert grad[CHAIR, 2] == 0  # labelled, COCO blind: the label decides there
+    assert grad[CHAIR, 1] > 0  # nothing there for COCO: lower the student's score
     assert not grad[STALL].any()  # a class COCO does not know is left to the labels
     assert not grad[CLASSES.index("truck")].any()
     # A student that agrees with the teacher costs less than one that does not.

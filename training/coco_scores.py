@@ -4,8 +4,8 @@ Ultralytics' feature distillation (`distill_model`) holds a student's neck featu
 the class rows that read them: trained whole on rendered chairs and tables that outnumber the real ones, the v19
 trial kept its neck and still forgot coco128's real chairs (AP50 0.50 -> 0.01, docs/experiments.md). Here the
 teacher's scores of the classes it shares with feixian are targets too, at every anchor of every image, except
-inside a labelled box of that very class, where the label decides (a rendered chair COCO does not see is still
-a chair). Trucks are left out: the student must split them into plain, dirty and uncovered, which COCO's one
+inside a labelled box of that very class where the teacher is unsure: there the label decides (a rendered chair
+COCO does not see is still a chair). Trucks are left out: the student must split them into plain, dirty and uncovered, which COCO's one
 truck score would blur.
 
 >>> import torch
@@ -31,6 +31,9 @@ from pipeline.taxonomy import CLASSES
 from training.real_sets import COCO80, COCO_TO_FEIXIAN
 
 KEPT = ("person", "car", "chair", "table", "umbrella")
+# A teacher's score from which it is taken as a target even inside a labelled box of the class: there COCO sees a
+# real object (it is blind to rendered furniture), and the student must keep seeing it as COCO does.
+SURE = 0.5
 # (student row in CLASSES, teacher row in COCO80) of each class whose COCO score is kept.
 ROWS: tuple[tuple[int, int], ...] = tuple(
     (CLASSES.index(ours), COCO80.index(theirs)) for theirs, ours in COCO_TO_FEIXIAN.items() if ours in KEPT
@@ -61,12 +64,12 @@ def inside_labelled_boxes(
 def score_loss(student: torch.Tensor, teacher: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of the student's logits (images, len(CLASSES), anchors) of the kept classes against
     the teacher's probabilities (images, 80 logits, anchors), over every anchor outside a labelled box of the
-    class, less the targets' entropy (0 where they agree); normalised as Ultralytics' class loss is (by the sum of
+    class and every anchor the teacher is sure of (a real chair, labelled or not), less the targets' entropy (0 where they agree); normalised as Ultralytics' class loss is (by the sum of
     the targets, at least 1)."""
     ours = torch.tensor([s for s, _ in ROWS], device=student.device)
     theirs = torch.tensor([t for _, t in ROWS], device=student.device)
     target = teacher.detach()[:, theirs].float().sigmoid()
-    keep = ~inside[:, ours]
+    keep = ~inside[:, ours] | (target >= SURE)
     bce = F.binary_cross_entropy_with_logits(student[:, ours].float(), target, reduction="none")
     # Less the targets' own entropy, so that a student agreeing with its teacher logs 0 (the gradient is the same).
     bce = bce - F.binary_cross_entropy(target, target, reduction="none")
