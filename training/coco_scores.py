@@ -5,8 +5,8 @@ the class rows that read them: trained whole on rendered chairs and tables that 
 trial kept its neck and still forgot coco128's real chairs (AP50 0.50 -> 0.01, docs/experiments.md). Here the
 teacher's scores of the classes it shares with feixian are targets too, at every anchor of every image, except
 inside a labelled box of that very class where the teacher is unsure: there the label decides (a rendered chair
-COCO does not see is still a chair). Trucks are left out: the student must split them into plain, dirty and uncovered, which COCO's one
-truck score would blur.
+COCO does not see is still a chair). Trucks are left out: the student must split them into plain, dirty and
+uncovered, which COCO's one truck score would blur.
 
 >>> import torch
 >>> teacher = torch.full((1, 80, 4), -9.0)  # 4 anchors, COCO sure there is nothing at any
@@ -64,8 +64,8 @@ def inside_labelled_boxes(
 def score_loss(student: torch.Tensor, teacher: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of the student's logits (images, len(CLASSES), anchors) of the kept classes against
     the teacher's probabilities (images, 80 logits, anchors), over every anchor outside a labelled box of the
-    class and every anchor the teacher is sure of (a real chair, labelled or not), less the targets' entropy (0 where they agree); normalised as Ultralytics' class loss is (by the sum of
-    the targets, at least 1)."""
+    class and every anchor the teacher is sure of (a real chair, labelled or not), less the targets' entropy (0
+    where they agree); normalised as Ultralytics' class loss is (by the sum of the targets, at least 1)."""
     ours = torch.tensor([s for s, _ in ROWS], device=student.device)
     theirs = torch.tensor([t for _, t in ROWS], device=student.device)
     target = teacher.detach()[:, theirs].float().sigmoid()
