@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import SHARED, need
 
 from pipeline.taxonomy import CLASSES
-from tests.conftest import SHARED, need
 
 pytest.importorskip("ultralytics")
 
@@ -69,8 +69,9 @@ def test_the_teachers_score_is_a_target_only_outside_labelled_boxes_of_its_class
 
 
 def test_keeping_cocos_scores_needs_a_teacher(tmp_path, capsys):
+    from test_training_smoke import make_dataset
+
     from feixian.cli import main
-    from tests.test_training_smoke import make_dataset
 
     data = make_dataset(tmp_path / "shapes", n_train=2, n_val=1)
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.onnx"), "--keep-coco-scores", "1"]) == 2
@@ -81,9 +82,9 @@ def test_a_run_with_cocos_scores_kept_trains_and_exports_the_student(tmp_path):
     """One epoch of yolov8n's network for feixian's classes (started from COCO's rows) with yolov8n as teacher:
     the distillation term is in the logged loss, and the export is the bare student."""
     import onnxruntime as ort
+    from test_training_smoke import make_dataset
 
     from feixian.cli import main
-    from tests.test_training_smoke import make_dataset
     from training.dual_head import branch_checkpoint
 
     coco = need(COCO_PT)
