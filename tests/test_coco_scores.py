@@ -44,8 +44,7 @@ def test_an_anchor_is_inside_only_the_boxes_of_its_own_image_and_class():
     assert not inside_labelled_boxes(anchors, torch.zeros(0, 4), torch.zeros(0), torch.zeros(0), 2).any()
 
 
-def test_the_teachers_score_is_a_target_only_outside_labelled_boxes_of_its_class():
-    teacher = torch.full((1, 80, 3), -6.0)
+def test_the_teachers_score_is_a_target_but_where_a_label_of_its_class_says_otherwise():
     teacher = torch.full((1, 80, 4), -6.0)
     teacher[0, COCO80.index("chair"), 0] = 4.0  # COCO sees a chair at anchor 0, unlabelled
     teacher[0, COCO80.index("chair"), 3] = 2.0  # and at anchor 3, inside a labelled chair: a real one

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.distill_model import DistillationModel
+from ultralytics.utils.ops import xywh2xyxy
 from ultralytics.utils.tal import make_anchors
 from ultralytics.utils.torch_utils import unwrap_model
 
@@ -93,8 +94,7 @@ class CocoScoreDistillation(DistillationModel):
         img = batch["img"]
         points, strides = make_anchors(student["feats"], self.student_model.stride, 0.5)
         h, w = img.shape[2:]
-        xywh = batch["bboxes"] * torch.tensor([w, h, w, h], device=img.device)
-        boxes = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], dim=1)
+        boxes = xywh2xyxy(batch["bboxes"] * torch.tensor([w, h, w, h], device=img.device))
         inside = inside_labelled_boxes(points * strides, boxes, batch["cls"].view(-1), batch["batch_idx"], img.shape[0])
         kept = score_loss(student["scores"], teacher["scores"], inside) * self.gain
         items["dis_loss"] = items["dis_loss"] + kept.detach()

@@ -318,7 +318,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="GAIN",
         help="also hold the student's person, car, chair, table and umbrella scores to those of --hyp"
-        " distill_model (a COCO checkpoint) at every anchor outside a labelled box of the class, at this loss gain",
+        " distill_model (a COCO checkpoint) at every anchor but where a labelled box of the class says otherwise,"
+        " at this loss gain (a --resume continues without it: Ultralytics rebuilds plain distillation)",
     )
     p.add_argument("--summary", default=None, help="write a JSON summary (time, GFLOPs, fingerprint) here")
     p.add_argument(
