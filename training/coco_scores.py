@@ -70,10 +70,23 @@ def score_loss(student: torch.Tensor, teacher: torch.Tensor, inside: torch.Tenso
     ours = torch.tensor([s for s, _ in ROWS], device=student.device)
     theirs = torch.tensor([t for _, t in ROWS], device=student.device)
     target = teacher.detach()[:, theirs].float().sigmoid()
-    keep = ~inside[:, ours] | (target >= SURE)
-    bce = F.binary_cross_entropy_with_logits(student[:, ours].float(), target, reduction="none")
-    # Less the targets' own entropy, so that a student agreeing with its teacher logs 0 (the gradient is the same).
+    return soft_target_loss(student[:, ours], target, ~inside[:, ours] | (target >= SURE))
+
+
+def soft_target_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy of `logits` against the probabilities `target` (any shape, the same), less the
+    targets' own entropy so that logits agreeing with their targets log 0 (the gradient is the same), summed where
+    `keep` (everywhere without it) and normalised as Ultralytics' class loss is (by the kept targets' sum, at least 1).
+
+    >>> t = torch.tensor([0.9, 0.1])
+    >>> abs(round(float(soft_target_loss(torch.logit(t), t)), 4)), round(float(soft_target_loss(torch.zeros(2), t)), 3)
+    (0.0, 0.736)
+    """
+    target = target.detach().float()
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     bce = bce - F.binary_cross_entropy(target, target, reduction="none")
+    if keep is None:
+        return bce.sum() / target.sum().clamp(min=1.0)
     return (bce * keep).sum() / (target * keep).sum().clamp(min=1.0)
 
 

@@ -34,6 +34,20 @@ TEACHER_CONF = 0.4  # a teacher box below this is not trusted as a label
 COMPOSITE_SIZE = (640, 360)
 
 
+REAL_TRAIN = "real-train"  # the folder of the real training photos in a built set
+
+
+def is_real_photo(image: Path) -> bool:
+    """Whether a training image of a built set is one of its real photos (not a composite or a generated image).
+
+    >>> is_real_photo(Path("set/real-train/images/coco128-000000000009.jpg"))
+    True
+    >>> is_real_photo(Path("set/composites/images/composite-21-00000.jpg"))
+    False
+    """
+    return image.parent.parent.name == REAL_TRAIN
+
+
 class RealDataError(RuntimeError):
     """The shared data or the teacher is missing."""
 
@@ -128,7 +142,7 @@ def build(
         teacher = YOLO(str(teacher_path), task="detect")
     real = []
     for s in REAL_SETS.values():
-        real += write_real_split(s, data_root, out / "real-train", "train", teacher)
+        real += write_real_split(s, data_root, out / REAL_TRAIN, "train", teacher)
         write_real_split(s, data_root, out / "test" / s.name, "test")
         (out / "test" / s.name / "data.yaml").write_text(
             yaml.safe_dump({"path": ".", "train": "images", "val": "images", "names": dict(enumerate(CLASSES))})
