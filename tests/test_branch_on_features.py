@@ -58,6 +58,13 @@ def test_label_files_are_read_and_bad_ones_refused(tmp_path):
         read_labels(image)
 
 
+def _fresh_branch(tmp_path):
+    from training.dual_head import branch_checkpoint
+
+    ckpt = torch.load(branch_checkpoint(need(COCO_PT), tmp_path / "branch.pt"), weights_only=False)
+    return ckpt["model"].model[-1].cv3.float().requires_grad_(True)
+
+
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """Six generated street images and their mirror images, cached."""
@@ -96,10 +103,9 @@ def test_training_lowers_the_class_loss_and_raises_scores_on_the_objects(samples
     """From a fresh branch (COCO's rows of each class or its look-alike), a few epochs on the cached views lower the
     loss, and the branch's score of each labelled object's class at the anchor nearest its centre goes up."""
     from training.branch_on_features import _stack, train
-    from training.dual_head import branch_checkpoint, per_anchor
+    from training.dual_head import per_anchor
 
-    ckpt = torch.load(branch_checkpoint(need(COCO_PT), tmp_path / "branch.pt"), weights_only=False)
-    branch = ckpt["model"].model[-1].cv3.float().requires_grad_(True)
+    branch = _fresh_branch(tmp_path)
 
     def scores_on_objects():
         out = []
@@ -127,10 +133,8 @@ def test_with_validation_views_the_branch_is_kept_from_its_best_epoch(samples, t
     import re
 
     from training.branch_on_features import mean_loss, train
-    from training.dual_head import branch_checkpoint
 
-    ckpt = torch.load(branch_checkpoint(need(COCO_PT), tmp_path / "branch.pt"), weights_only=False)
-    branch = ckpt["model"].model[-1].cv3.float().requires_grad_(True)
+    branch = _fresh_branch(tmp_path)
     train_views, val_views = samples[:8], samples[8:]
     log: list[str] = []
     train(branch, train_views, epochs=3, lr=0.05, batch=4, log=log.append, val=val_views)
@@ -139,13 +143,6 @@ def test_with_validation_views_the_branch_is_kept_from_its_best_epoch(samples, t
     kept = int(re.search(r"kept epoch (\d+)", log[-1]).group(1))
     assert val_losses[kept] == min(val_losses[:4])
     assert mean_loss(branch, val_views) == pytest.approx(min(val_losses[:4]), rel=1e-4)
-
-
-def _fresh_branch(tmp_path):
-    from training.dual_head import branch_checkpoint
-
-    ckpt = torch.load(branch_checkpoint(need(COCO_PT), tmp_path / "branch.pt"), weights_only=False)
-    return ckpt["model"].model[-1].cv3.float().requires_grad_(True)
 
 
 def test_a_held_view_asks_only_that_the_branch_keep_its_start_scores(samples, tmp_path):

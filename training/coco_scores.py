@@ -85,9 +85,9 @@ def soft_target_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Ten
     target = target.detach().float()
     bce = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     bce = bce - F.binary_cross_entropy(target, target, reduction="none")
-    if keep is None:
-        return bce.sum() / target.sum().clamp(min=1.0)
-    return (bce * keep).sum() / (target * keep).sum().clamp(min=1.0)
+    if keep is not None:
+        bce, target = bce * keep, target * keep
+    return bce.sum() / target.sum().clamp(min=1.0)
 
 
 class CocoScoreDistillation(DistillationModel):
