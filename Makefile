@@ -105,7 +105,7 @@ train: $(VENV)/.dev
 train-real: $(VENV)/.dev
 	./scripts/train_real_model.sh
 
-# The second looks behind it (models/feixian-truckstate-v1.md, models/feixian-itemcheck-v1.md): crop classifiers
+# The second looks behind it (models/feixian-truckstate-v1.md, models/feixian-itemcheck-v2.md): crop classifiers
 # on the same data (training/truck_state.py, training/item_check.py).
 train-stages: $(VENV)/.dev
 	./scripts/train_stages.sh

@@ -89,15 +89,16 @@ class ModelSettings(StrictModel):
     )
     item_check: ItemCheckSettings | None = Field(
         default=None,
-        description="A second look at each stall, cart and goods box on its crop that drops the ones its classifier "
-        "doubts; None: every such box the detector finds stands.",
+        description="A second look at each occupation item box on its crop: drops the stall, cart and goods boxes "
+        "its classifier doubts and re-scores every item box by it; None: the detector's item boxes stand as found.",
     )
 
     def stages(self, base_dir: Path) -> list[Stage]:
         """The second looks behind the detector (`pipeline.crop_stages`), their paths relative to `base_dir`."""
         stages: list[Stage] = []
         if self.item_check is not None:
-            stages.append(ItemCheck(str(base_dir / self.item_check.path), self.item_check.min_confidence, self.threads))
+            check = self.item_check
+            stages.append(ItemCheck(str(base_dir / check.path), check.min_confidence, check.score_weight, self.threads))
         if self.truck_state is not None:
             stage = self.truck_state
             stages.append(TruckStateJudge(str(base_dir / stage.path), stage.min_confidence, self.threads))

@@ -3,7 +3,7 @@ and the detector with them behind it.
 
 A detector judges every box from features shared by all classes, at the scale of the whole frame; a stage takes
 the boxes of the classes it knows, crops each to a fixed size and asks a classifier trained for one question
-(`pipeline.truck_state`: which state is this truck in; `pipeline.item_check`: is this stall, cart or goods real).
+(`pipeline.truck_state`: which state is this truck in; `pipeline.item_check`: is this an item, and which).
 `StagedDetector` runs a detector and its stages in turn and otherwise is the detector (class names, metadata,
 input size), so evidence names the same model.
 
@@ -94,7 +94,7 @@ class CropClassifier:
 
 class Stage(Protocol):
     """A second look: `needs` the classes the detector must have, the only ones it judges; `judge` returns the
-    detections it changed."""
+    detections it changed (boxes dropped, classes or scores changed)."""
 
     needs: tuple[str, ...]
 
@@ -145,6 +145,10 @@ class StagedDetector:
         detections = scaled(detections, factors)
         for stage in self.stages:
             detections = stage.judge(image, detections, d.class_names, d.iou_threshold)
+        # a stage may lower a score: under the detector's own threshold, the box is gone as if never found
+        lowered = detections.confidence <= d.conf_threshold if len(detections) else np.zeros(0, bool)
+        if lowered.any():
+            detections = detections[~lowered]
         return scaled(detections, inverse(factors))
 
     def __getattr__(self, name: str):

@@ -5,17 +5,18 @@
 # Two small classifiers (the first layers of Ultralytics' COCO yolov8n.pt, a pool and a linear layer) look again
 # at the detector's boxes on their crops (pipeline/crop_stages.py): the truck-state stage judges each truck plain,
 # dirty or uncovered (training/truck_state.py), the item check drops stall, cart and goods boxes unlike a real
-# item (training/item_check.py). Both train on the `feixian real-data` set `make train-real` builds (built here if
-# absent) and are judged on what they never saw: held-out generated images (seed 1001) and the test parts of the
-# real sets and the real highway video. The deployed whole (configs/default.yaml: detector and both) is then
-# measured by `feixian eval`, beside the detector alone (models/feixian-street-v18.md; v1 of both was trained behind v17).
+# item and re-scores every item box by which item its crop shows (training/item_check.py). Both train on the
+# `feixian real-data` set `make train-real` builds (built here if absent) and are judged on what they never saw:
+# held-out generated images (seed 1001) and the test parts of the real sets and the real highway video. The
+# deployed whole (configs/default.yaml: detector and both) is then measured by `feixian eval`, beside the detector
+# alone (models/feixian-street-v18.md; the truck-state v1 was trained behind v17, the item check v2 behind v18).
 #
-# On 2 CPU cores: about 8 min of training, 25 min of measures.
+# On 2 CPU cores: about 15 min of training, 25 min of measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FX=.venv/bin/feixian
 NAME=${NAME:-feixian-truckstate-v1}
-CHECK=${CHECK:-feixian-itemcheck-v1}
+CHECK=${CHECK:-feixian-itemcheck-v2}
 SHARED=${SHARED:-../shared}
 WORK=${WORK:-data/train-real}
 SEED=${SEED:-21}

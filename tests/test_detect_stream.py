@@ -152,6 +152,7 @@ class OneBox:
 
     class_names = ("truck", "person")
     iou_threshold = 0.5
+    conf_threshold = 0.1
     path = "one-box"
     stride = 32
 

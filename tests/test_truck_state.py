@@ -106,6 +106,7 @@ def test_no_truck_no_classifier_run(judge):
 class _Detector:
     path = "stand-in.onnx"
     iou_threshold = 0.5
+    conf_threshold = 0.1
     metadata = {"feixian_model": "stand-in"}
 
     def __init__(self, class_names, found):
