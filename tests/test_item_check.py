@@ -21,7 +21,7 @@ from pipeline.crop_stages import StagedDetector, crop_box
 from pipeline.detector import DetectorError
 from pipeline.item_check import ITEMS, OUTPUTS, ItemCheck
 from pipeline.taxonomy import CLASSES
-from training.item_check import ItemCheckError, measure, train
+from training.item_check import MIX, REAL_SHARE, ItemCheckError, _Crops, measure, train
 
 RED, GREEN, BLUE = (0, 0, 255), (0, 255, 0), (255, 0, 0)  # BGR
 # rows: the crop's mean red, green, blue (RGB); columns: OUTPUTS
@@ -190,3 +190,26 @@ def test_an_output_with_nothing_to_learn_is_a_clear_error(tmp_path):
             2,
             0,
         )
+
+
+def test_draws_give_each_item_class_its_share_and_a_few_real_crops_theirs():
+    crops = _Crops()
+    image = np.zeros((100, 100, 3), np.uint8)
+    # rendered and real crops of each item class: the carts' one is a detector's box mined on a labelled cart
+    counts = {"stall": (30, 0), "goods": (5, 0), "table": (5, 0), "chair": (50, 2), "umbrella": (5, 0)}
+    for name, (rendered, real) in counts.items():
+        for k in range(rendered + real):
+            crops.add(image, (10, 10, 50, 50), OUTPUTS.index(name), "item", real=k >= rendered)
+    crops.add(image, (10, 10, 50, 50), OUTPUTS.index("cart"), "mined", real=False)
+    for kind, n in (("mined", 40), ("others", 3), ("random", 7)):
+        for _ in range(n):
+            crops.add(image, (0, 0, 20, 20), OUTPUTS.index("none"), kind, real=kind == "random")
+    w, labels = crops.weights(), np.array(crops.labels)
+    kinds, real = np.array(crops.kinds), np.array(crops.real)
+    for name in ITEMS:  # each item class alike, however many crops it has
+        assert w[labels == OUTPUTS.index(name)].sum() == pytest.approx(MIX["item"])
+    chair = labels == OUTPUTS.index("chair")
+    assert w[chair & real].sum() == pytest.approx(REAL_SHARE * w[chair].sum())  # 2 real chairs of 52 draw 30 %
+    assert w[chair & real][0] > 10 * w[chair & ~real][0]
+    for kind in ("mined", "others", "random"):
+        assert w[(labels == OUTPUTS.index("none")) & (kinds == kind)].sum() == pytest.approx(MIX[kind])
