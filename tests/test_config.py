@@ -99,7 +99,7 @@ def test_demo_is_the_shipped_settings_with_demo_points_gateway_and_rendered_worl
     demo_rules, rules = demo.settings.rules.model_dump(), default.settings.rules.model_dump()
     assert (demo_rules["vehicle"].pop("min_share"), rules["vehicle"].pop("min_share")) == (0.7, 0.5)
     seen = (demo_rules["occupation"].pop("min_seen_fraction"), rules["occupation"].pop("min_seen_fraction"))
-    assert seen == (0.5, 0.3)
+    assert seen == (0.5, 0.2)
     merge = (demo_rules["vehicle"].pop("merge_within_s"), rules["vehicle"].pop("merge_within_s"))
     assert merge == (1.0, 3.0)  # v18 loses a faint truck's track for longer before finding it again
     assert demo_rules == rules
