@@ -15,7 +15,7 @@ The network, augmentation and training loop are the truck-state classifier's (`t
     python -m training.item_check train --data data/train-real/data --detector models/feixian-street-v18.onnx \\
         --out models/feixian-itemcheck-v2.onnx
     python -m training.item_check eval --model models/feixian-itemcheck-v2.onnx \\
-        --detector models/feixian-street-v18.onnx --heldout data/heldout --real ../shared/data/real/coco128
+        --detector models/feixian-street-v18.onnx --heldout data/heldout --real data/train-real/data/test/*
 
 >>> labelled_boxes("5 0.5 0.5 0.2 0.4\\n0 0.5 0.5 0.5 0.5\\n7 0.1 0.1 0.01 0.01\\n", 100, 200)
 [('stall', (80.0, 30.0, 120.0, 70.0)), ('person', (50.0, 25.0, 150.0, 75.0))]
