@@ -91,11 +91,11 @@ class _Crops:
         for k in range(1, len(OUTPUTS)):
             members = labels == k
             rendered, photo = members & ~real, members & real
-            real_share = MIX["item"] * REAL_SHARE if photo.any() and rendered.any() else 0.0
-            if photo.any():
-                weight[photo] = (real_share or MIX["item"]) / photo.sum()
-            if rendered.any():
-                weight[rendered] = (MIX["item"] - real_share) / rendered.sum()
+            if photo.any() and rendered.any():
+                weight[photo] = MIX["item"] * REAL_SHARE / photo.sum()
+                weight[rendered] = MIX["item"] * (1 - REAL_SHARE) / rendered.sum()
+            elif members.any():
+                weight[members] = MIX["item"] / members.sum()
         for kind in ("mined", "others", "random"):
             members = (labels == NONE) & (kinds == kind)
             if members.any():
