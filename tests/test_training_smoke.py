@@ -335,16 +335,19 @@ def test_the_export_boxes_as_ultralytics_own_export_with_the_faster_dfl(trained,
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("first", ["training.train", "training.coco_rows"])
 @pytest.mark.parametrize(("omp", "threads"), [(None, os.cpu_count()), ("1", 1)])
-def test_training_takes_every_core_unless_the_user_says_otherwise(omp, threads):
+def test_training_takes_every_core_unless_the_user_says_otherwise(omp, threads, first):
     """Ultralytics' import sets OMP_NUM_THREADS to 1 where it is unset; `feixian train` must still train on
-    every core then, and on the user's count where the user set one."""
+    every core then, and on the user's count where the user set one, even where a training module that imports
+    Ultralytics (training.coco_rows) came first."""
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | ({"OMP_NUM_THREADS": omp} if omp else {})
     code = (
-        "import training.train as t, ultralytics.utils.torch_utils as u; t._train_on_every_core(); print(u.NUM_THREADS)"
+        f"import {first}; import training.train as t, ultralytics.utils.torch_utils as u; t._train_on_every_core();"
+        " print(u.NUM_THREADS)"
     )
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=repo, capture_output=True, text=True, check=True)

@@ -104,14 +104,19 @@ class CocoScoreDistillation(DistillationModel):
             return total, items
         n = len(self.feats_idx) - 1  # the head's captured output is stored under the last level
         student, teacher = self._student_feats[n], self.decouple_outputs(self._teacher_feats[n])
+        kept = self.kept_loss(student, teacher["scores"], batch) * self.gain
+        items["dis_loss"] = items["dis_loss"] + kept.detach()
+        return torch.cat([total[:-1], total[-1:] + kept * batch["img"].shape[0]]), items
+
+    def kept_loss(self, student: dict, teacher_scores: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The loss that holds the student's head outputs `student` (Ultralytics' dict: scores, feats) to the
+        teacher's class logits: `score_loss`, outside the labelled boxes of each class."""
         img = batch["img"]
         points, strides = make_anchors(student["feats"], self.student_model.stride, 0.5)
         h, w = img.shape[2:]
         boxes = xywh2xyxy(batch["bboxes"] * torch.tensor([w, h, w, h], device=img.device))
         inside = inside_labelled_boxes(points * strides, boxes, batch["cls"].view(-1), batch["batch_idx"], img.shape[0])
-        kept = score_loss(student["scores"], teacher["scores"], inside) * self.gain
-        items["dis_loss"] = items["dis_loss"] + kept.detach()
-        return torch.cat([total[:-1], total[-1:] + kept * img.shape[0]]), items
+        return score_loss(student["scores"], teacher_scores, inside)
 
 
 class CocoScoreTrainer(DetectionTrainer):
@@ -120,11 +125,12 @@ class CocoScoreTrainer(DetectionTrainer):
     plain feature distillation."""
 
     gain = 1.0
+    distillation = CocoScoreDistillation
 
     def set_model_attributes(self):
         super().set_model_attributes()
         if not isinstance(unwrap_model(self.model), DistillationModel):
-            self.model = CocoScoreDistillation(self.args.distill_model, self.model, self.gain)
+            self.model = self.distillation(self.args.distill_model, self.model, self.gain)
 
 
 def trainer(gain: float) -> type[CocoScoreTrainer]:

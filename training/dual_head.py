@@ -56,6 +56,15 @@ LOOKALIKES: dict[str, str] = {
 NEW_CLASS_BIAS = -3.0  # logit offset of a look-alike's row: about a twentieth of its odds at the start
 
 
+def held_name(cls: str) -> str:
+    """The output name of COCO's own row of feixian class `cls` kept beside feixian's (`branch_checkpoint`).
+
+    >>> held_name("chair")
+    'coco_chair'
+    """
+    return f"coco_{cls}"
+
+
 def source_rows(classes: tuple[str, ...] = CLASSES) -> list[tuple[int, float]]:
     """For each of `classes`, the COCO row it starts from and the bias offset.
 
@@ -74,10 +83,14 @@ def source_rows(classes: tuple[str, ...] = CLASSES) -> list[tuple[int, float]]:
     return rows
 
 
-def branch_checkpoint(coco_pt: str | Path, out: str | Path, width: int = BRANCH_WIDTH) -> Path:
+def branch_checkpoint(
+    coco_pt: str | Path, out: str | Path, width: int = BRANCH_WIDTH, held: tuple[str, ...] = ()
+) -> Path:
     """An Ultralytics checkpoint of yolov8n with feixian's classes as its outputs and a class branch `width`
     wide, started from COCO's rows of the same or a look-alike class (`source_rows`). At width 64 it is
-    yolov8n.yaml's own network for 11 classes (v15's), so Ultralytics' trainer can train it whole."""
+    yolov8n.yaml's own network for 11 classes (v15's), so Ultralytics' trainer can train it whole. `held`: COCO
+    classes (feixian names) whose own rows follow feixian's as extra outputs named `held_name` (training.coco_rows);
+    at width 80 they score exactly as in yolov8n."""
     import copy
 
     import torch
@@ -92,21 +105,26 @@ def branch_checkpoint(coco_pt: str | Path, out: str | Path, width: int = BRANCH_
     coco_width = coco.model[-1].cv3[0][0].conv.out_channels
     if not 1 <= width <= coco_width:
         raise DualHeadError(f"a class branch {width} wide: it starts from COCO's, so 1 to {coco_width} channels")
+    coco_of = {ours: theirs for theirs, ours in COCO_TO_FEIXIAN.items()}
+    unknown = [c for c in held if c not in coco_of]
+    if unknown:
+        raise DualHeadError(f"no COCO row to hold for {unknown}: COCO gives {sorted(coco_of)}")
+    names = CLASSES + tuple(held_name(c) for c in held)
     cfg = copy.deepcopy(coco.yaml)
-    cfg["nc"] = len(CLASSES)
-    model = DetectionModel(cfg, nc=len(CLASSES), verbose=False)
+    cfg["nc"] = len(names)
+    model = DetectionModel(cfg, nc=len(names), verbose=False)
     head = model.model[-1]
     widths = [seq[0].conv.in_channels for seq in head.cv3]
     head.cv3 = nn.ModuleList(
-        nn.Sequential(Conv(w, width, 3), Conv(width, width, 3), nn.Conv2d(width, len(CLASSES), 1)) for w in widths
+        nn.Sequential(Conv(w, width, 3), Conv(width, width, 3), nn.Conv2d(width, len(names), 1)) for w in widths
     )
     state = {k: v for k, v in coco.state_dict().items() if model.state_dict()[k].shape == v.shape}
     model.load_state_dict(state, strict=False)
-    rows = source_rows(CLASSES)
+    rows = source_rows(CLASSES) + [(COCO80.index(coco_of[c]), 0.0) for c in held]
     with torch.no_grad():
         for theirs, ours in zip(coco.model[-1].cv3, head.cv3, strict=True):
             _narrow_class_branch(theirs, ours, torch.tensor([r for r, _ in rows]), torch.tensor([o for _, o in rows]))
-    model.names = dict(enumerate(CLASSES))
+    model.names = dict(enumerate(names))
     model.args = {}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +226,9 @@ def _copy_conv(src, dst, out_idx, in_idx) -> None:
     dst.conv.weight.copy_(w if in_idx is None else w[:, in_idx])
     for name in ("weight", "bias", "running_mean", "running_var"):
         getattr(dst.bn, name).copy_(getattr(src.bn, name)[out_idx])
+    # a Conv made after its model's weight init has torch's eps (1e-5), not Ultralytics' (1e-3): it would scale
+    # every copied channel a little off COCO's own
+    dst.bn.eps = src.bn.eps
 
 
 def frozen_layers() -> list:
@@ -479,13 +500,19 @@ def export_dual(
     metadata: dict[str, str],
     coco_head: str | Path | None = None,
 ) -> Path:
-    """Write the dual-head detector (`dual_module`) as ONNX (dynamic height and width, as `feixian train`
-    exports) with Ultralytics' metadata (names, stride, imgsz) and `metadata`."""
+    """Write the dual-head detector (`dual_module`) as ONNX (`export_module`)."""
+    description = "feixian dual-head detector: yolov8n's COCO classes kept, a trained branch for the rest"
+    return export_module(dual_module(coco_pt, branch_pt, coco_head), out, metadata, description)
+
+
+def export_module(module, out: str | Path, metadata: dict[str, str], description: str) -> Path:
+    """Write a torch detector whose output is Ultralytics' (batch, 4 + len(CLASSES), anchors) as ONNX (dynamic
+    height and width, as `feixian train` exports) with Ultralytics' metadata (names, stride, imgsz),
+    `description` and `metadata`."""
     import torch
 
     from training.train import stamp_onnx_metadata
 
-    module = dual_module(coco_pt, branch_pt, coco_head)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -507,7 +534,7 @@ def export_dual(
             "imgsz": "[640, 640]",
             "task": "detect",
             "batch": "1",
-            "description": "feixian dual-head detector: yolov8n's COCO classes kept, a trained branch for the rest",
+            "description": description,
             **metadata,
         },
     )

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import yaml
 
+from training import USER_OMP_THREADS
+
 DEFAULT_MODEL_YAML = "yolov8n.yaml"
 # Images of the training split whose statistics the batch norms of an ONNX export take before fine-tuning
 # (training/onnx_weights.py): enough for stable per-channel means, a second or two on a CPU.
 CALIBRATION_IMAGES = 64
-# The user's OMP_NUM_THREADS, read before anything imports Ultralytics, whose import sets it to 1 where unset
-# (and so trained on one of the two cores).
-_USER_OMP_THREADS = os.environ.get("OMP_NUM_THREADS")
 
 
 class TrainError(RuntimeError):
@@ -170,7 +169,7 @@ def _train_on_every_core() -> None:
     # Ultralytics trains on cpu_count - 1 threads to leave a core free; on a 2-core machine that halves
     # the speed of the only job the machine has. OMP_NUM_THREADS still rules where it is set: on a shared
     # machine two threads that wait for each other at every layer ran 8x slower than one (seen here).
-    torch_utils.NUM_THREADS = int(_USER_OMP_THREADS or os.cpu_count() or 1)
+    torch_utils.NUM_THREADS = int(USER_OMP_THREADS or os.cpu_count() or 1)
 
 
 def _starting_weights(
