@@ -155,7 +155,7 @@ def rows_module(checkpoint: str | Path):
     from torch import nn
     from ultralytics.nn.tasks import load_checkpoint
 
-    from training.dual_head import last_axis_dfl, neck_features, per_anchor
+    from training.dual_head import decoded_boxes, last_axis_dfl, neck_features, per_anchor
 
     model, _ = load_checkpoint(str(checkpoint), device="cpu")
     # a checkpoint saved mid-run holds the distillation wrapper (its teacher stripped), one saved at the end the student
@@ -173,8 +173,8 @@ def rows_module(checkpoint: str | Path):
 
         def forward(self, x):
             feats = neck_features(self.model, x)
-            boxes = det._get_decode_boxes({"boxes": per_anchor(det.cv2, feats, 4 * det.reg_max), "feats": feats})
-            return torch.cat([boxes, fuse_held(per_anchor(det.cv3, feats, len(names)).sigmoid(), names)], 1)
+            scores = fuse_held(per_anchor(det.cv3, feats, len(names)).sigmoid(), names)
+            return torch.cat([decoded_boxes(det, feats), scores], 1)
 
     return HeldRows().eval()
 

@@ -424,6 +424,12 @@ def per_anchor(heads, feats, rows: int):
     return torch.cat([h(f).view(bs, rows, -1) for h, f in zip(heads, feats, strict=True)], -1)
 
 
+def decoded_boxes(det, feats: list):
+    """(batch, 4, anchors): the boxes Ultralytics' Detect layer `det` (in export mode) decodes from its box branch
+    on the neck features `feats`."""
+    return det._get_decode_boxes({"boxes": per_anchor(det.cv2, feats, 4 * det.reg_max), "feats": feats})
+
+
 def last_axis_dfl(reg_max: int = 16):
     """Ultralytics' DFL (a box side as the expectation of a softmax over `reg_max` bins), with the softmax taken over
     the last axis. Ultralytics' own takes it over axis 1 of (batch, bins, 4, anchors), which ONNX Runtime runs by
@@ -479,9 +485,7 @@ def dual_module(coco_pt: str | Path, branch_pt: str | Path, coco_head: str | Pat
 
         def forward(self, x):
             feats = neck_features(self.coco, x)
-            det = self.coco.model[-1]
-            raw_boxes = per_anchor(det.cv2, feats, 4 * det.reg_max)
-            boxes = det._get_decode_boxes({"boxes": raw_boxes, "feats": feats})
+            boxes = decoded_boxes(self.coco.model[-1], feats)
             summary = per_anchor(self.coco_classes, feats, SUMMARY_ROWS).sigmoid()
             new_scores = per_anchor(self.branch, feats, len(CLASSES)).sigmoid()
             scores = fuse_scores(summary, new_scores, self.summary_rows, self.supplied, self.is_truck)

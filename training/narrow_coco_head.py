@@ -40,6 +40,7 @@ from training.dual_head import (
     SUMMARY_ROWS,
     DualHeadError,
     coco_summary,
+    decoded_boxes,
     empty_head,
     kept_channels,
     load_head,
@@ -95,8 +96,7 @@ def _teacher_onnx(coco_pt: str | Path, out: Path) -> Path:
     class Teacher(nn.Module):
         def forward(self, x):
             feats = neck_features(coco, x)
-            boxes = det._get_decode_boxes({"boxes": per_anchor(det.cv2, feats, 4 * det.reg_max), "feats": feats})
-            return (*feats, coco_summary(per_anchor(det.cv3, feats, 80)), boxes)
+            return (*feats, coco_summary(per_anchor(det.cv3, feats, 80)), decoded_boxes(det, feats))
 
     with torch.no_grad():
         torch.onnx.export(
